@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Logic shared by the `intel_vf_vfio_pci` kernel module and the host tools.
+//!
+//! This crate uses `core` only and never allocates, so the same source is
+//! compiled into the kernel module (as a plain module, see
+//! `rust/ivf_driver.rs`) and, through Cargo, into `vfmig`, the samples and the
+//! host tests. Nothing here touches hardware: it is tables and arithmetic.
+
+// In the kernel build this file is a submodule and the kernel passes
+// `-Zcrate-attr=no_std` itself; on the host it is the crate root.
+#![cfg_attr(not(MODULE), no_std)]
+
+pub mod ids;
+pub mod regs;

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! intel_vf_vfio_pci: a vfio-pci variant driver for Intel SR-IOV NIC virtual
+//! functions (ixgbe family: 82599, X540, X550, X550EM; igb family: 82576,
+//! I350).
+//!
+//! Layers, top to bottom:
+//! - [`pci_drv`]: PCI probe/remove, creating and registering the vfio device;
+//! - [`vfio_dev`]: the `vfio_device_ops` of our devices and their state;
+//! - [`vfio`]: the bindings to the vfio core and safe wrappers around them;
+//! - [`common`]: the shared no_std crate (IDs, register maps), also built
+//!   on the host for `vfmig` and the tests.
+//!
+//! The PCI ID table and driver registration are in `shim.c` (macros).
+
+use kernel::prelude::*;
+
+// The shared crate serves the host tools too: not all of it is used here.
+#[allow(dead_code, unreachable_pub)]
+#[path = "common/src/lib.rs"]
+mod common;
+mod pci_drv;
+mod vfio;
+mod vfio_dev;
+
+module! {
+    type: IntelVfVfioPci,
+    name: "intel_vf_vfio_pci",
+    authors: ["intel-vf-vfio developers"],
+    description: "VFIO PCI variant driver for Intel 82599/X540/X550 and 82576/I350 VFs",
+    license: "GPL",
+}
+
+/// The module: owns the PCI driver registration.
+struct IntelVfVfioPci;
+
+impl kernel::Module for IntelVfVfioPci {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        pci_drv::register()?;
+        Ok(IntelVfVfioPci)
+    }
+}
+
+impl Drop for IntelVfVfioPci {
+    fn drop(&mut self) {
+        pci_drv::unregister();
+    }
+}

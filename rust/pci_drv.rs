@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI driver glue: probe creates and registers the vfio device of a VF,
+//! remove tears it down. The `pci_driver` itself and its ID table live in
+//! `shim.c` because they are built from C macros.
+
+use kernel::prelude::*;
+
+use crate::vfio::{self, bindings, pci_dev, pci_device_id};
+use crate::vfio_dev::{IvfDevice, IVF_VFIO_OPS};
+
+/// Registers the PCI driver (module init).
+pub(crate) fn register() -> Result {
+    // SAFETY: called once from module init; the driver struct is static.
+    kernel::error::to_result(unsafe { bindings::ivf_pci_driver_register() })
+}
+
+/// Unregisters the PCI driver (module exit); removes every bound device.
+pub(crate) fn unregister() {
+    // SAFETY: called once from module exit, after a successful `register`.
+    unsafe { bindings::ivf_pci_driver_unregister() }
+}
+
+/// The `probe` callback of our `pci_driver`.
+///
+/// # Safety
+///
+/// Called by the PCI core with a valid device that matched our ID table.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_pci_probe(
+    pdev: *mut pci_dev,
+    _id: *const pci_device_id,
+) -> kernel::ffi::c_int {
+    match probe(pdev) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+fn probe(pdev: *mut pci_dev) -> Result {
+    let core = vfio::alloc_device(pdev, &IVF_VFIO_OPS, size_of::<IvfDevice>())?;
+    // SAFETY: `pdev` is being probed and `core` was just allocated for it.
+    // vfio-pci-core finds its device through the driver data, so it is set
+    // before registration, as `dev_set_drvdata()` does.
+    unsafe { (*pdev).dev.driver_data = core.cast() };
+    // SAFETY: `core` is a fully initialised vfio-pci-core device.
+    let ret = unsafe { bindings::vfio_pci_core_register_device(core) };
+    if ret != 0 {
+        // SAFETY: we own the reference `alloc_device` returned.
+        unsafe { vfio::put_device(core) };
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
+}
+
+/// The `remove` callback of our `pci_driver`.
+///
+/// # Safety
+///
+/// Called by the PCI core for a device whose probe succeeded.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_pci_remove(pdev: *mut pci_dev) {
+    // SAFETY: probe stored our core device in the driver data.
+    let core: *mut bindings::vfio_pci_core_device = unsafe { (*pdev).dev.driver_data.cast() };
+    // SAFETY: `core` is registered; unregistering waits for users to close it,
+    // then the probe's reference is dropped.
+    unsafe {
+        bindings::vfio_pci_core_unregister_device(core);
+        vfio::put_device(core);
+    }
+}

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A VFIO device fd and what can be done with it.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+use std::ptr::NonNull;
+
+use crate::sysfs::{Bdf, PciDevice};
+use crate::uapi::*;
+use crate::{Error, Result};
+
+/// How the device was opened.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `/dev/vfio/devices/vfioN` bound to an iommufd IOAS.
+    Cdev,
+    /// `/dev/vfio/N` in a type1 container (`/dev/vfio/vfio`).
+    Group,
+}
+
+/// The IOMMU side of an open device; kept alive as long as the device.
+enum Iommu {
+    Cdev { iommufd: File, ioas_id: u32 },
+    Group { container: File, _group: File },
+}
+
+/// An open VFIO device.
+pub struct Device {
+    bdf: Bdf,
+    fd: File,
+    iommu: Iommu,
+    /// Flags of `VFIO_DEVICE_GET_INFO`.
+    pub flags: u32,
+    /// Number of regions of `VFIO_DEVICE_GET_INFO`.
+    pub num_regions: u32,
+}
+
+/// Migration flags of `VFIO_DEVICE_FEATURE_MIGRATION`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MigrationFlags(pub u64);
+
+impl MigrationFlags {
+    /// The flags in words (`stop-copy`, `p2p`, `pre-copy`).
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (VFIO_MIGRATION_STOP_COPY, "stop-copy"),
+            (VFIO_MIGRATION_P2P, "p2p"),
+            (VFIO_MIGRATION_PRE_COPY, "pre-copy"),
+        ]
+        .iter()
+        .filter(|(bit, _)| self.0 & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+    }
+}
+
+fn open_rw(path: &str) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::new(format!("opening {path}"), e))
+}
+
+/// `ioctl(fd, req, arg)`, turning -1 into an error naming `what`.
+fn ioctl<T>(fd: &impl AsRawFd, req: libc::c_ulong, arg: *mut T, what: &str) -> Result<i32> {
+    // SAFETY: every caller passes a request and a pointer to the matching
+    // `#[repr(C)]` argument structure with its size field filled in.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), req, arg) };
+    if ret < 0 {
+        Err(Error::last_os(what))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `ioctl(fd, req, value)` for requests that take a plain integer.
+fn ioctl_val(fd: &impl AsRawFd, req: libc::c_ulong, val: libc::c_ulong, what: &str) -> Result<i32> {
+    // SAFETY: the request takes an integer argument, not a pointer.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), req, val) };
+    if ret < 0 {
+        Err(Error::last_os(what))
+    } else {
+        Ok(ret)
+    }
+}
+
+const fn argsz<T>() -> u32 {
+    size_of::<T>() as u32
+}
+
+impl Device {
+    /// Opens `bdf` through its vfio cdev and a fresh iommufd IOAS.
+    pub fn open_cdev(bdf: Bdf) -> Result<Device> {
+        let pci = PciDevice::open(bdf)?;
+        let cdev = pci.vfio_cdev.ok_or_else(|| not_vfio(bdf, &pci.driver))?;
+        let path = format!("/dev/vfio/devices/{cdev}");
+        let fd = open_rw(&path)?;
+        let iommufd = open_rw("/dev/iommu")?;
+        let mut bind = VfioDeviceBindIommufd {
+            argsz: argsz::<VfioDeviceBindIommufd>(),
+            iommufd: iommufd.as_raw_fd(),
+            ..Default::default()
+        };
+        ioctl(&fd, VFIO_DEVICE_BIND_IOMMUFD, &mut bind, &format!("VFIO_DEVICE_BIND_IOMMUFD on {path}"))?;
+        let mut alloc = IommuIoasAlloc { size: argsz::<IommuIoasAlloc>(), ..Default::default() };
+        ioctl(&iommufd, IOMMU_IOAS_ALLOC, &mut alloc, "IOMMU_IOAS_ALLOC")?;
+        let mut attach = VfioDeviceAttachIommufdPt {
+            argsz: argsz::<VfioDeviceAttachIommufdPt>(),
+            pt_id: alloc.out_ioas_id,
+            ..Default::default()
+        };
+        ioctl(&fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &mut attach, &format!("VFIO_DEVICE_ATTACH_IOMMUFD_PT on {path}"))?;
+        Device::finish(bdf, fd, Iommu::Cdev { iommufd, ioas_id: alloc.out_ioas_id })
+    }
+
+    /// Opens `bdf` through its IOMMU group in a new type1 container.
+    pub fn open_group(bdf: Bdf) -> Result<Device> {
+        let pci = PciDevice::open(bdf)?;
+        if pci.driver.is_none() || pci.vfio_cdev.is_none() {
+            return Err(not_vfio(bdf, &pci.driver));
+        }
+        let group_no = pci.iommu_group.ok_or_else(|| {
+            Error::new(format!("{bdf} has no IOMMU group"), io::Error::from_raw_os_error(libc::ENODEV))
+        })?;
+        let container = open_rw("/dev/vfio/vfio")?;
+        let version = ioctl_val(&container, VFIO_GET_API_VERSION, 0, "VFIO_GET_API_VERSION")?;
+        if version != VFIO_API_VERSION {
+            return Err(Error::new(
+                format!("VFIO API version {version}, expected {VFIO_API_VERSION}"),
+                io::Error::from_raw_os_error(libc::EPROTO),
+            ));
+        }
+        let group_path = format!("/dev/vfio/{group_no}");
+        let group = open_rw(&group_path)?;
+        let mut status = VfioGroupStatus { argsz: argsz::<VfioGroupStatus>(), flags: 0 };
+        ioctl(&group, VFIO_GROUP_GET_STATUS, &mut status, "VFIO_GROUP_GET_STATUS")?;
+        if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
+            return Err(Error::new(
+                format!("group {group_no} of {bdf} is not viable (a device in it is not bound to vfio)"),
+                io::Error::from_raw_os_error(libc::EBUSY),
+            ));
+        }
+        let mut cfd = container.as_raw_fd();
+        ioctl(&group, VFIO_GROUP_SET_CONTAINER, &mut cfd, "VFIO_GROUP_SET_CONTAINER")?;
+        ioctl_val(&container, VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU, "VFIO_SET_IOMMU(TYPE1v2)")?;
+        let name = CString::new(bdf.to_string()).expect("no NUL in a BDF");
+        // SAFETY: GET_DEVICE_FD takes a NUL-terminated device name.
+        let raw = unsafe { libc::ioctl(group.as_raw_fd(), VFIO_GROUP_GET_DEVICE_FD, name.as_ptr()) };
+        if raw < 0 {
+            return Err(Error::last_os(format!("VFIO_GROUP_GET_DEVICE_FD({bdf}) on {group_path}")));
+        }
+        // SAFETY: the ioctl returned a new fd that nothing else owns.
+        let fd = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        Device::finish(bdf, fd, Iommu::Group { container, _group: group })
+    }
+
+    /// Opens `bdf` with `backend`.
+    pub fn open(bdf: Bdf, backend: Backend) -> Result<Device> {
+        match backend {
+            Backend::Cdev => Device::open_cdev(bdf),
+            Backend::Group => Device::open_group(bdf),
+        }
+    }
+
+    fn finish(bdf: Bdf, fd: File, iommu: Iommu) -> Result<Device> {
+        let mut info = VfioDeviceInfo { argsz: argsz::<VfioDeviceInfo>(), ..Default::default() };
+        ioctl(&fd, VFIO_DEVICE_GET_INFO, &mut info, "VFIO_DEVICE_GET_INFO")?;
+        Ok(Device { bdf, fd, iommu, flags: info.flags, num_regions: info.num_regions })
+    }
+
+    /// The device's PCI address.
+    pub fn bdf(&self) -> Bdf {
+        self.bdf
+    }
+
+    /// How the device was opened.
+    pub fn backend(&self) -> Backend {
+        match self.iommu {
+            Iommu::Cdev { .. } => Backend::Cdev,
+            Iommu::Group { .. } => Backend::Group,
+        }
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` of region `index`.
+    pub fn region_info(&self, index: u32) -> Result<VfioRegionInfo> {
+        let mut info = VfioRegionInfo { argsz: argsz::<VfioRegionInfo>(), index, ..Default::default() };
+        ioctl(&self.fd, VFIO_DEVICE_GET_REGION_INFO, &mut info, &format!("VFIO_DEVICE_GET_REGION_INFO({index})"))?;
+        Ok(info)
+    }
+
+    /// Reads `buf.len()` bytes of region `index` at `offset` (pread).
+    pub fn read_region(&self, index: u32, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let info = self.region_info(index)?;
+        self.fd
+            .read_exact_at(buf, info.offset + offset)
+            .map_err(|e| Error::new(format!("reading region {index} at {offset:#x}"), e))
+    }
+
+    /// Writes `buf` to region `index` at `offset` (pwrite).
+    pub fn write_region(&self, index: u32, offset: u64, buf: &[u8]) -> Result<()> {
+        let info = self.region_info(index)?;
+        self.fd
+            .write_all_at(buf, info.offset + offset)
+            .map_err(|e| Error::new(format!("writing region {index} at {offset:#x}"), e))
+    }
+
+    /// Reads a 16-bit config-space register.
+    pub fn config_read16(&self, offset: u64) -> Result<u16> {
+        let mut b = [0u8; 2];
+        self.read_region(VFIO_PCI_CONFIG_REGION_INDEX, offset, &mut b)?;
+        Ok(u16::from_le_bytes(b))
+    }
+
+    /// Reads a 32-bit BAR0 register through the region (not mmap).
+    pub fn bar0_read32(&self, offset: u64) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read_region(VFIO_PCI_BAR0_REGION_INDEX, offset, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    /// Writes a 32-bit BAR0 register through the region (not mmap).
+    pub fn bar0_write32(&self, offset: u64, value: u32) -> Result<()> {
+        self.write_region(VFIO_PCI_BAR0_REGION_INDEX, offset, &value.to_le_bytes())
+    }
+
+    /// `VFIO_DEVICE_RESET` (a function-level reset of the VF).
+    pub fn reset(&self) -> Result<()> {
+        ioctl_val(&self.fd, VFIO_DEVICE_RESET, 0, &format!("VFIO_DEVICE_RESET on {}", self.bdf)).map(|_| ())
+    }
+
+    /// `VFIO_DEVICE_FEATURE_MIGRATION` GET: the migration flags, or `None`
+    /// when the driver offers no migration (ENOTTY).
+    pub fn migration_flags(&self) -> Result<Option<MigrationFlags>> {
+        let mut feat = VfioDeviceFeature::<8> {
+            argsz: argsz::<VfioDeviceFeature<8>>(),
+            flags: VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
+            data: [0; 8],
+        };
+        match ioctl(&self.fd, VFIO_DEVICE_FEATURE, &mut feat, "VFIO_DEVICE_FEATURE(MIGRATION)") {
+            Ok(_) => Ok(Some(MigrationFlags(u64::from_le_bytes(feat.data)))),
+            Err(e) if e.errno() == Some(libc::ENOTTY) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Maps BAR `index` into this process.
+    pub fn map_bar(&self, index: u32) -> Result<Bar> {
+        let info = self.region_info(index)?;
+        if info.flags & VFIO_REGION_INFO_FLAG_MMAP == 0 {
+            return Err(Error::new(
+                format!("BAR{index} of {} cannot be mmapped", self.bdf),
+                io::Error::from_raw_os_error(libc::EINVAL),
+            ));
+        }
+        let len = usize::try_from(info.size).expect("BAR size fits usize");
+        // SAFETY: mapping a fresh region chosen by the kernel; VFIO checks the
+        // offset and length against the BAR.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                info.offset as libc::off_t,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(Error::last_os(format!("mmap of BAR{index} of {}", self.bdf)));
+        }
+        Ok(Bar { ptr: NonNull::new(ptr.cast()).expect("mmap returned non-null"), len })
+    }
+
+    /// Maps `len` bytes at `vaddr` for device DMA at `iova`.
+    pub fn dma_map(&self, vaddr: *mut u8, len: u64, iova: u64) -> Result<()> {
+        match &self.iommu {
+            Iommu::Cdev { iommufd, ioas_id } => {
+                let mut map = IommuIoasMap {
+                    size: argsz::<IommuIoasMap>(),
+                    flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+                    ioas_id: *ioas_id,
+                    user_va: vaddr as u64,
+                    length: len,
+                    iova,
+                    ..Default::default()
+                };
+                ioctl(iommufd, IOMMU_IOAS_MAP, &mut map, &format!("IOMMU_IOAS_MAP iova {iova:#x}"))?;
+            }
+            Iommu::Group { container, .. } => {
+                let mut map = VfioIommuType1DmaMap {
+                    argsz: argsz::<VfioIommuType1DmaMap>(),
+                    flags: VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+                    vaddr: vaddr as u64,
+                    iova,
+                    size: len,
+                };
+                ioctl(container, VFIO_IOMMU_MAP_DMA, &mut map, &format!("VFIO_IOMMU_MAP_DMA iova {iova:#x}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw device fd, for ioctls this crate does not wrap.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn not_vfio(bdf: Bdf, driver: &Option<String>) -> Error {
+    let now = driver.as_deref().unwrap_or("no driver");
+    Error::new(
+        format!("{bdf} is not bound to a vfio driver (it has {now}); bind it to intel_vf_vfio_pci first"),
+        io::Error::from_raw_os_error(libc::ENODEV),
+    )
+}
+
+/// A BAR mapped into this process; unmapped on drop.
+pub struct Bar {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Bar {
+    /// Length of the mapping in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the mapping is empty (never, for a mapped BAR).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn reg(&self, offset: usize) -> *mut u32 {
+        assert!(offset % 4 == 0 && offset + 4 <= self.len, "register {offset:#x} outside BAR of {:#x}", self.len);
+        // SAFETY: in bounds and aligned, checked above.
+        unsafe { self.ptr.as_ptr().add(offset).cast() }
+    }
+
+    /// A 32-bit MMIO read.
+    pub fn read32(&self, offset: usize) -> u32 {
+        // SAFETY: `reg` checked bounds and alignment; MMIO needs volatile.
+        unsafe { self.reg(offset).read_volatile() }
+    }
+
+    /// A 32-bit MMIO write.
+    pub fn write32(&self, offset: usize, value: u32) {
+        // SAFETY: `reg` checked bounds and alignment; MMIO needs volatile.
+        unsafe { self.reg(offset).write_volatile(value) }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `map_bar` mapped.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Userspace VFIO access for `vfmig` and the samples.
+//!
+//! - [`sysfs`]: find VFs, their PF, driver, IOMMU group and vfio cdev;
+//! - [`Device`]: a VFIO device opened through the iommufd cdev
+//!   (`/dev/vfio/devices/vfioN` + `/dev/iommu`) or the legacy group and
+//!   container (`/dev/vfio/N` + `/dev/vfio/vfio`): region access, BAR mmap,
+//!   reset, features.
+
+#![warn(missing_docs)]
+
+pub mod sysfs;
+pub mod uapi;
+
+mod device;
+mod error;
+
+pub use device::{Backend, Bar, Device, MigrationFlags};
+pub use error::{Error, Result};
