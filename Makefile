@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# intel-vf-vfio: live migration for VMs that own an Intel SR-IOV NIC VF.
+#
+#   make               build the module against the cached test kernel
+#   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
+#   make check         install what is missing, run every test (host and VM)
+#   make demo          boot the VM, bind VFs and show what the driver offers
+#   make setup         install build and test dependencies only (idempotent)
+#   make kernel        build (or reuse) the cached test kernel
+#   make modules_install / clean
+#
+# The kernel build is cached outside the clone (see tools/kernel/build).
+
+ifneq ($(KERNELRELEASE),)
+# Called by Kbuild: the rules are in ./Kbuild.
+include $(src)/Kbuild
+else
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+SHELL := /bin/bash
+export LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# KDIR defaults to the cached test kernel, built on first use.
+ifeq ($(origin KDIR),undefined)
+KDIR = $(shell $(ROOT)/tools/kernel/build)
+endif
+
+.PHONY: all module modules modules_install clean setup kernel check demo host-test vm-test
+
+all: module
+
+module modules:
+	$(MAKE) -C $(KDIR) M=$(ROOT) modules
+
+modules_install:
+	$(MAKE) -C $(KDIR) M=$(ROOT) modules_install
+
+clean:
+	[ ! -d "$$($(ROOT)/tools/kernel/build --print-dir)" ] || \
+		$(MAKE) -C "$$($(ROOT)/tools/kernel/build --print-dir)" M=$(ROOT) clean
+	rm -rf $(ROOT)/target $(ROOT)/out
+
+setup:
+	$(ROOT)/tools/setup
+
+kernel: setup
+	$(ROOT)/tools/kernel/build
+
+check:
+	$(ROOT)/tools/check
+
+demo:
+	$(ROOT)/tools/demo
+
+endif
