@@ -57,15 +57,23 @@ pub struct VfDevice {
     pub name: &'static str,
 }
 
+const fn vf(device_id: u16, family: Family, name: &'static str) -> VfDevice {
+    VfDevice {
+        device_id,
+        family,
+        name,
+    }
+}
+
 /// Every VF the module binds to, in the order of the module's ID table.
 pub const SUPPORTED_VFS: [VfDevice; 7] = [
-    VfDevice { device_id: 0x10ed, family: Family::Ixgbe, name: "82599 VF" },
-    VfDevice { device_id: 0x1515, family: Family::Ixgbe, name: "X540 VF" },
-    VfDevice { device_id: 0x1565, family: Family::Ixgbe, name: "X550 VF" },
-    VfDevice { device_id: 0x15a8, family: Family::Ixgbe, name: "X550EM_x VF" },
-    VfDevice { device_id: 0x15c5, family: Family::Ixgbe, name: "X550EM_a VF" },
-    VfDevice { device_id: 0x10ca, family: Family::Igb, name: "82576 VF" },
-    VfDevice { device_id: 0x1520, family: Family::Igb, name: "I350 VF" },
+    vf(0x10ed, Family::Ixgbe, "82599 VF"),
+    vf(0x1515, Family::Ixgbe, "X540 VF"),
+    vf(0x1565, Family::Ixgbe, "X550 VF"),
+    vf(0x15a8, Family::Ixgbe, "X550EM_x VF"),
+    vf(0x15c5, Family::Ixgbe, "X550EM_a VF"),
+    vf(0x10ca, Family::Igb, "82576 VF"),
+    vf(0x1520, Family::Igb, "I350 VF"),
 ];
 
 /// Looks up a VF by PCI vendor and device ID.
@@ -83,7 +91,10 @@ mod tests {
     #[test]
     fn lookup_finds_each_family() {
         assert_eq!(lookup(0x8086, 0x10ca).map(|v| v.family), Some(Family::Igb));
-        assert_eq!(lookup(0x8086, 0x10ed).map(|v| v.family), Some(Family::Ixgbe));
+        assert_eq!(
+            lookup(0x8086, 0x10ed).map(|v| v.family),
+            Some(Family::Ixgbe)
+        );
         // The PFs themselves are not ours, nor is another vendor's device.
         assert_eq!(lookup(0x8086, 0x10c9), None);
         assert_eq!(lookup(0x15b3, 0x10ca), None);

@@ -106,16 +106,36 @@ impl Device {
             iommufd: iommufd.as_raw_fd(),
             ..Default::default()
         };
-        ioctl(&fd, VFIO_DEVICE_BIND_IOMMUFD, &mut bind, &format!("VFIO_DEVICE_BIND_IOMMUFD on {path}"))?;
-        let mut alloc = IommuIoasAlloc { size: argsz::<IommuIoasAlloc>(), ..Default::default() };
+        ioctl(
+            &fd,
+            VFIO_DEVICE_BIND_IOMMUFD,
+            &mut bind,
+            &format!("VFIO_DEVICE_BIND_IOMMUFD on {path}"),
+        )?;
+        let mut alloc = IommuIoasAlloc {
+            size: argsz::<IommuIoasAlloc>(),
+            ..Default::default()
+        };
         ioctl(&iommufd, IOMMU_IOAS_ALLOC, &mut alloc, "IOMMU_IOAS_ALLOC")?;
         let mut attach = VfioDeviceAttachIommufdPt {
             argsz: argsz::<VfioDeviceAttachIommufdPt>(),
             pt_id: alloc.out_ioas_id,
             ..Default::default()
         };
-        ioctl(&fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &mut attach, &format!("VFIO_DEVICE_ATTACH_IOMMUFD_PT on {path}"))?;
-        Device::finish(bdf, fd, Iommu::Cdev { iommufd, ioas_id: alloc.out_ioas_id })
+        ioctl(
+            &fd,
+            VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+            &mut attach,
+            &format!("VFIO_DEVICE_ATTACH_IOMMUFD_PT on {path}"),
+        )?;
+        Device::finish(
+            bdf,
+            fd,
+            Iommu::Cdev {
+                iommufd,
+                ioas_id: alloc.out_ioas_id,
+            },
+        )
     }
 
     /// Opens `bdf` through its IOMMU group in a new type1 container.
@@ -125,7 +145,10 @@ impl Device {
             return Err(not_vfio(bdf, &pci.driver));
         }
         let group_no = pci.iommu_group.ok_or_else(|| {
-            Error::new(format!("{bdf} has no IOMMU group"), io::Error::from_raw_os_error(libc::ENODEV))
+            Error::new(
+                format!("{bdf} has no IOMMU group"),
+                io::Error::from_raw_os_error(libc::ENODEV),
+            )
         })?;
         let container = open_rw("/dev/vfio/vfio")?;
         let version = ioctl_val(&container, VFIO_GET_API_VERSION, 0, "VFIO_GET_API_VERSION")?;
@@ -137,26 +160,56 @@ impl Device {
         }
         let group_path = format!("/dev/vfio/{group_no}");
         let group = open_rw(&group_path)?;
-        let mut status = VfioGroupStatus { argsz: argsz::<VfioGroupStatus>(), flags: 0 };
-        ioctl(&group, VFIO_GROUP_GET_STATUS, &mut status, "VFIO_GROUP_GET_STATUS")?;
+        let mut status = VfioGroupStatus {
+            argsz: argsz::<VfioGroupStatus>(),
+            flags: 0,
+        };
+        ioctl(
+            &group,
+            VFIO_GROUP_GET_STATUS,
+            &mut status,
+            "VFIO_GROUP_GET_STATUS",
+        )?;
         if status.flags & VFIO_GROUP_FLAGS_VIABLE == 0 {
             return Err(Error::new(
-                format!("group {group_no} of {bdf} is not viable (a device in it is not bound to vfio)"),
+                format!(
+                    "group {group_no} of {bdf} is not viable (a device in it is not bound to vfio)"
+                ),
                 io::Error::from_raw_os_error(libc::EBUSY),
             ));
         }
         let mut cfd = container.as_raw_fd();
-        ioctl(&group, VFIO_GROUP_SET_CONTAINER, &mut cfd, "VFIO_GROUP_SET_CONTAINER")?;
-        ioctl_val(&container, VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU, "VFIO_SET_IOMMU(TYPE1v2)")?;
+        ioctl(
+            &group,
+            VFIO_GROUP_SET_CONTAINER,
+            &mut cfd,
+            "VFIO_GROUP_SET_CONTAINER",
+        )?;
+        ioctl_val(
+            &container,
+            VFIO_SET_IOMMU,
+            VFIO_TYPE1V2_IOMMU,
+            "VFIO_SET_IOMMU(TYPE1v2)",
+        )?;
         let name = CString::new(bdf.to_string()).expect("no NUL in a BDF");
         // SAFETY: GET_DEVICE_FD takes a NUL-terminated device name.
-        let raw = unsafe { libc::ioctl(group.as_raw_fd(), VFIO_GROUP_GET_DEVICE_FD, name.as_ptr()) };
+        let raw =
+            unsafe { libc::ioctl(group.as_raw_fd(), VFIO_GROUP_GET_DEVICE_FD, name.as_ptr()) };
         if raw < 0 {
-            return Err(Error::last_os(format!("VFIO_GROUP_GET_DEVICE_FD({bdf}) on {group_path}")));
+            return Err(Error::last_os(format!(
+                "VFIO_GROUP_GET_DEVICE_FD({bdf}) on {group_path}"
+            )));
         }
         // SAFETY: the ioctl returned a new fd that nothing else owns.
         let fd = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-        Device::finish(bdf, fd, Iommu::Group { container, _group: group })
+        Device::finish(
+            bdf,
+            fd,
+            Iommu::Group {
+                container,
+                _group: group,
+            },
+        )
     }
 
     /// Opens `bdf` with `backend`.
@@ -168,9 +221,18 @@ impl Device {
     }
 
     fn finish(bdf: Bdf, fd: File, iommu: Iommu) -> Result<Device> {
-        let mut info = VfioDeviceInfo { argsz: argsz::<VfioDeviceInfo>(), ..Default::default() };
+        let mut info = VfioDeviceInfo {
+            argsz: argsz::<VfioDeviceInfo>(),
+            ..Default::default()
+        };
         ioctl(&fd, VFIO_DEVICE_GET_INFO, &mut info, "VFIO_DEVICE_GET_INFO")?;
-        Ok(Device { bdf, fd, iommu, flags: info.flags, num_regions: info.num_regions })
+        Ok(Device {
+            bdf,
+            fd,
+            iommu,
+            flags: info.flags,
+            num_regions: info.num_regions,
+        })
     }
 
     /// The device's PCI address.
@@ -188,8 +250,17 @@ impl Device {
 
     /// `VFIO_DEVICE_GET_REGION_INFO` of region `index`.
     pub fn region_info(&self, index: u32) -> Result<VfioRegionInfo> {
-        let mut info = VfioRegionInfo { argsz: argsz::<VfioRegionInfo>(), index, ..Default::default() };
-        ioctl(&self.fd, VFIO_DEVICE_GET_REGION_INFO, &mut info, &format!("VFIO_DEVICE_GET_REGION_INFO({index})"))?;
+        let mut info = VfioRegionInfo {
+            argsz: argsz::<VfioRegionInfo>(),
+            index,
+            ..Default::default()
+        };
+        ioctl(
+            &self.fd,
+            VFIO_DEVICE_GET_REGION_INFO,
+            &mut info,
+            &format!("VFIO_DEVICE_GET_REGION_INFO({index})"),
+        )?;
         Ok(info)
     }
 
@@ -230,7 +301,13 @@ impl Device {
 
     /// `VFIO_DEVICE_RESET` (a function-level reset of the VF).
     pub fn reset(&self) -> Result<()> {
-        ioctl_val(&self.fd, VFIO_DEVICE_RESET, 0, &format!("VFIO_DEVICE_RESET on {}", self.bdf)).map(|_| ())
+        ioctl_val(
+            &self.fd,
+            VFIO_DEVICE_RESET,
+            0,
+            &format!("VFIO_DEVICE_RESET on {}", self.bdf),
+        )
+        .map(|_| ())
     }
 
     /// `VFIO_DEVICE_FEATURE_MIGRATION` GET: the migration flags, or `None`
@@ -241,7 +318,12 @@ impl Device {
             flags: VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
             data: [0; 8],
         };
-        match ioctl(&self.fd, VFIO_DEVICE_FEATURE, &mut feat, "VFIO_DEVICE_FEATURE(MIGRATION)") {
+        match ioctl(
+            &self.fd,
+            VFIO_DEVICE_FEATURE,
+            &mut feat,
+            "VFIO_DEVICE_FEATURE(MIGRATION)",
+        ) {
             Ok(_) => Ok(Some(MigrationFlags(u64::from_le_bytes(feat.data)))),
             Err(e) if e.errno() == Some(libc::ENOTTY) => Ok(None),
             Err(e) => Err(e),
@@ -271,9 +353,15 @@ impl Device {
             )
         };
         if ptr == libc::MAP_FAILED {
-            return Err(Error::last_os(format!("mmap of BAR{index} of {}", self.bdf)));
+            return Err(Error::last_os(format!(
+                "mmap of BAR{index} of {}",
+                self.bdf
+            )));
         }
-        Ok(Bar { ptr: NonNull::new(ptr.cast()).expect("mmap returned non-null"), len })
+        Ok(Bar {
+            ptr: NonNull::new(ptr.cast()).expect("mmap returned non-null"),
+            len,
+        })
     }
 
     /// Maps `len` bytes at `vaddr` for device DMA at `iova`.
@@ -282,14 +370,21 @@ impl Device {
             Iommu::Cdev { iommufd, ioas_id } => {
                 let mut map = IommuIoasMap {
                     size: argsz::<IommuIoasMap>(),
-                    flags: IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+                    flags: IOMMU_IOAS_MAP_FIXED_IOVA
+                        | IOMMU_IOAS_MAP_READABLE
+                        | IOMMU_IOAS_MAP_WRITEABLE,
                     ioas_id: *ioas_id,
                     user_va: vaddr as u64,
                     length: len,
                     iova,
                     ..Default::default()
                 };
-                ioctl(iommufd, IOMMU_IOAS_MAP, &mut map, &format!("IOMMU_IOAS_MAP iova {iova:#x}"))?;
+                ioctl(
+                    iommufd,
+                    IOMMU_IOAS_MAP,
+                    &mut map,
+                    &format!("IOMMU_IOAS_MAP iova {iova:#x}"),
+                )?;
             }
             Iommu::Group { container, .. } => {
                 let mut map = VfioIommuType1DmaMap {
@@ -299,7 +394,12 @@ impl Device {
                     iova,
                     size: len,
                 };
-                ioctl(container, VFIO_IOMMU_MAP_DMA, &mut map, &format!("VFIO_IOMMU_MAP_DMA iova {iova:#x}"))?;
+                ioctl(
+                    container,
+                    VFIO_IOMMU_MAP_DMA,
+                    &mut map,
+                    &format!("VFIO_IOMMU_MAP_DMA iova {iova:#x}"),
+                )?;
             }
         }
         Ok(())
@@ -337,7 +437,11 @@ impl Bar {
     }
 
     fn reg(&self, offset: usize) -> *mut u32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len, "register {offset:#x} outside BAR of {:#x}", self.len);
+        assert!(
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
+            "register {offset:#x} outside BAR of {:#x}",
+            self.len
+        );
         // SAFETY: in bounds and aligned, checked above.
         unsafe { self.ptr.as_ptr().add(offset).cast() }
     }

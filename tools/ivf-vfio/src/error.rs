@@ -17,7 +17,10 @@ pub struct Error {
 impl Error {
     /// Wraps `source` with a description of the operation.
     pub fn new(what: impl Into<String>, source: io::Error) -> Self {
-        Error { what: what.into(), source }
+        Error {
+            what: what.into(),
+            source,
+        }
     }
 
     /// The errno, if the OS gave one.

@@ -34,7 +34,11 @@ pub struct Bdf {
 
 impl fmt::Display for Bdf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04x}:{:02x}:{:02x}.{:x}", self.domain, self.bus, self.dev, self.func)
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{:x}",
+            self.domain, self.bus, self.dev, self.func
+        )
     }
 }
 
@@ -43,7 +47,8 @@ impl FromStr for Bdf {
 
     /// Accepts `DDDD:BB:DD.F` and the short `BB:DD.F` (domain 0).
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || format!("'{s}' is not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:01:10.0)");
+        let bad =
+            || format!("'{s}' is not a PCI address (expected DDDD:BB:DD.F, e.g. 0000:01:10.0)");
         let parts: Vec<&str> = s.split(':').collect();
         let (domain, bus, devfn) = match parts.as_slice() {
             [d, b, df] => (*d, *b, *df),
@@ -51,7 +56,11 @@ impl FromStr for Bdf {
             _ => return Err(bad()),
         };
         let (dev, func) = devfn.split_once('.').ok_or_else(bad)?;
-        let hex = |t: &str, max: u32| u32::from_str_radix(t, 16).ok().filter(|v| *v <= max && !t.is_empty());
+        let hex = |t: &str, max: u32| {
+            u32::from_str_radix(t, 16)
+                .ok()
+                .filter(|v| *v <= max && !t.is_empty())
+        };
         let bdf = Bdf {
             domain: hex(domain, 0xffff).ok_or_else(bad)? as u16,
             bus: hex(bus, 0xff).ok_or_else(bad)? as u8,
@@ -88,17 +97,25 @@ fn read_trimmed(path: &Path) -> io::Result<String> {
 }
 
 fn read_hex_u16(path: &Path) -> Result<u16> {
-    let text = read_trimmed(path).map_err(|e| Error::new(format!("reading {}", path.display()), e))?;
+    let text =
+        read_trimmed(path).map_err(|e| Error::new(format!("reading {}", path.display()), e))?;
     u16::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|_| {
         Error::new(
             format!("parsing {}", path.display()),
-            io::Error::new(io::ErrorKind::InvalidData, format!("not a hex ID: '{text}'")),
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not a hex ID: '{text}'"),
+            ),
         )
     })
 }
 
 fn link_name(path: &Path) -> Option<String> {
-    fs::read_link(path).ok()?.file_name()?.to_str().map(str::to_string)
+    fs::read_link(path)
+        .ok()?
+        .file_name()?
+        .to_str()
+        .map(str::to_string)
 }
 
 impl PciDevice {
@@ -137,10 +154,15 @@ impl PciDevice {
 /// Every PCI device that is a VF this driver supports, sorted by address.
 pub fn supported_vfs() -> Result<Vec<PciDevice>> {
     let root = pci_root();
-    let entries = fs::read_dir(&root).map_err(|e| Error::new(format!("listing {}", root.display()), e))?;
+    let entries =
+        fs::read_dir(&root).map_err(|e| Error::new(format!("listing {}", root.display()), e))?;
     let mut out = Vec::new();
     for entry in entries.flatten() {
-        let Some(bdf) = entry.file_name().to_str().and_then(|n| n.parse::<Bdf>().ok()) else {
+        let Some(bdf) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<Bdf>().ok())
+        else {
             continue;
         };
         let dev = PciDevice::open(bdf)?;
@@ -159,14 +181,31 @@ mod tests {
     #[test]
     fn parses_and_prints_addresses() {
         let bdf: Bdf = "0000:00:03.1".parse().unwrap();
-        assert_eq!(bdf, Bdf { domain: 0, bus: 0, dev: 3, func: 1 });
+        assert_eq!(
+            bdf,
+            Bdf {
+                domain: 0,
+                bus: 0,
+                dev: 3,
+                func: 1
+            }
+        );
         assert_eq!(bdf.to_string(), "0000:00:03.1");
         assert_eq!("1:02.7".parse::<Bdf>().unwrap().to_string(), "0000:01:02.7");
     }
 
     #[test]
     fn rejects_bad_addresses() {
-        for bad in ["", "00:03", "0000:00:20.0", "0000:00:03.8", "zz:00.0", "0000:100:00.0", ":.", "0:0:0:0.0"] {
+        for bad in [
+            "",
+            "00:03",
+            "0000:00:20.0",
+            "0000:00:03.8",
+            "zz:00.0",
+            "0000:100:00.0",
+            ":.",
+            "0:0:0:0.0",
+        ] {
             let err = bad.parse::<Bdf>().unwrap_err();
             assert!(err.contains("not a PCI address"), "{bad}: {err}");
         }

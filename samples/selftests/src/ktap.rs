@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A minimal KTAP v1 producer, as kselftest's `ksft_*` helpers print it.
+
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+
+/// Outcome of one test.
+pub type Outcome = Result<(), String>;
+
+/// A named test.
+pub struct Test {
+    /// KTAP test name.
+    pub name: &'static str,
+    /// The test body: `Err(reason)` fails it.
+    pub run: fn() -> Outcome,
+}
+
+/// Runs `tests` in order, printing KTAP, and returns (passed, failed).
+pub fn run_all(tests: &[&Test]) -> (usize, usize) {
+    println!("KTAP version 1");
+    println!("1..{}", tests.len());
+    let (mut pass, mut fail) = (0, 0);
+    for (i, t) in tests.iter().enumerate() {
+        let _ = std::io::stdout().flush();
+        // A panicking test fails; it must not hide the others.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(t.run))
+            .unwrap_or_else(|p| Err(format!("panicked: {}", panic_text(&p))));
+        match outcome {
+            Ok(()) => {
+                pass += 1;
+                println!("ok {} {}", i + 1, t.name);
+            }
+            Err(reason) => {
+                fail += 1;
+                for line in reason.lines() {
+                    println!("# {}: {}", t.name, line);
+                }
+                println!("not ok {} {}", i + 1, t.name);
+            }
+        }
+    }
+    println!("# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:0 error:0");
+    (pass, fail)
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Fails the test with a message unless `cond` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+/// Fails the test unless `a == b`, showing both values.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($a:expr, $b:expr, $($fmt:tt)+) => {{
+        let (a, b) = (&$a, &$b);
+        if a != b {
+            return Err(format!("{}: got {:?}, expected {:?}", format!($($fmt)+), a, b));
+        }
+    }};
+}

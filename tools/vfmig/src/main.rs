@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `vfmig`: list Intel SR-IOV VFs, show what the intel_vf_vfio_pci driver
+//! offers for them, and (as the driver grows) save, load, inspect and
+//! migrate their state.
+//!
+//! Exit codes (stable, documented in `--help` and Documentation/vfmig.rst):
+//! 0 success; 1 other error; 2 usage error; 3 no such PCI device;
+//! 4 device is not a supported VF or not bound to intel_vf_vfio_pci;
+//! 5 device busy (opened by another user).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use ivf_common::ids::SUPPORTED_VFS;
+use ivf_vfio::sysfs::{self, Bdf, PciDevice};
+use ivf_vfio::{Device, MigrationFlags};
+
+/// The driver `vfmig` works with.
+const DRIVER: &str = "intel_vf_vfio_pci";
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other error (the message says which)
+  2  usage error
+  3  no such PCI device
+  4  not a supported VF, or not bound to intel_vf_vfio_pci
+  5  device busy (opened by another user, e.g. QEMU)";
+
+#[derive(Parser)]
+#[command(name = "vfmig", version, about = "Live migration of Intel SR-IOV VFs bound to intel_vf_vfio_pci", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the supported VFs on this host: address, PF, family, driver,
+    /// IOMMU group, vfio cdev and migration capabilities.
+    ///
+    /// Capabilities are read from the driver by opening each idle VF bound
+    /// to intel_vf_vfio_pci (this resets the idle VF, as any VFIO open does);
+    /// VFs in use show "busy". Example: `vfmig list --json`
+    #[command(after_help = EXIT_CODES)]
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one VF in detail. Example: `vfmig info 0000:01:10.0`
+    #[command(after_help = EXIT_CODES)]
+    Info {
+        /// PCI address of the VF (DDDD:BB:DD.F).
+        bdf: Bdf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What `list` and `info` report for one VF.
+#[derive(Serialize)]
+struct VfReport {
+    bdf: String,
+    pf: Option<String>,
+    vendor: String,
+    device: String,
+    name: &'static str,
+    family: &'static str,
+    driver: Option<String>,
+    iommu_group: Option<u32>,
+    vfio_cdev: Option<String>,
+    /// "none", "busy", "unbound", "error: ..." or the VFIO migration flags.
+    migration: Vec<String>,
+}
+
+/// An error with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ivf_vfio::Error> for Failure {
+    fn from(e: ivf_vfio::Error) -> Self {
+        let code = match e.errno() {
+            Some(libc::ENODEV) | Some(libc::ENOENT) => 3,
+            Some(libc::EBUSY) => 5,
+            _ => 1,
+        };
+        Failure::new(code, e.to_string())
+    }
+}
+
+fn migration_of(dev: &PciDevice) -> Vec<String> {
+    if dev.driver.as_deref() != Some(DRIVER) {
+        return vec!["unbound".into()];
+    }
+    match Device::open_cdev(dev.bdf) {
+        Ok(vfio) => match vfio.migration_flags() {
+            Ok(Some(MigrationFlags(0))) | Ok(None) => vec!["none".into()],
+            Ok(Some(flags)) => flags.names().into_iter().map(String::from).collect(),
+            Err(e) => vec![format!("error: {e}")],
+        },
+        Err(e) if e.errno() == Some(libc::EBUSY) => vec!["busy".into()],
+        Err(e) => vec![format!("error: {e}")],
+    }
+}
+
+fn report(dev: &PciDevice) -> Option<VfReport> {
+    let vf = dev.supported_vf()?;
+    Some(VfReport {
+        bdf: dev.bdf.to_string(),
+        pf: dev.physfn.map(|b| b.to_string()),
+        vendor: format!("{:04x}", dev.vendor),
+        device: format!("{:04x}", dev.device),
+        name: vf.name,
+        family: vf.family.name(),
+        driver: dev.driver.clone(),
+        iommu_group: dev.iommu_group,
+        vfio_cdev: dev.vfio_cdev.clone(),
+        migration: migration_of(dev),
+    })
+}
+
+fn print_table(reports: &[VfReport]) {
+    println!(
+        "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} MIGRATION",
+        "VF", "PF", "DEVICE", "FAMILY", "DRIVER", "GROUP", "CDEV"
+    );
+    for r in reports {
+        println!(
+            "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} {}",
+            r.bdf,
+            r.pf.as_deref().unwrap_or("-"),
+            r.name,
+            r.family,
+            r.driver.as_deref().unwrap_or("-"),
+            r.iommu_group
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.vfio_cdev.as_deref().unwrap_or("-"),
+            r.migration.join(",")
+        );
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Failure::new(1, format!("JSON output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::List { json } => {
+            let reports: Vec<VfReport> =
+                sysfs::supported_vfs()?.iter().filter_map(report).collect();
+            if json {
+                print_json(&reports)?;
+            } else if reports.is_empty() {
+                let ids: Vec<String> = SUPPORTED_VFS
+                    .iter()
+                    .map(|v| format!("8086:{:04x}", v.device_id))
+                    .collect();
+                println!("no supported VFs found (looked for {})", ids.join(", "));
+            } else {
+                print_table(&reports);
+            }
+        }
+        Command::Info { bdf, json } => {
+            let dev = PciDevice::open(bdf)?;
+            let Some(r) = report(&dev) else {
+                return Err(Failure::new(
+                    4,
+                    format!(
+                        "{bdf} is {:04x}:{:04x}, not a VF that intel_vf_vfio_pci supports",
+                        dev.vendor, dev.device
+                    ),
+                ));
+            };
+            if json {
+                print_json(&r)?;
+            } else {
+                println!("VF:          {}", r.bdf);
+                println!("PF:          {}", r.pf.as_deref().unwrap_or("-"));
+                println!("device:      {}:{} ({})", r.vendor, r.device, r.name);
+                println!("family:      {}", r.family);
+                println!("driver:      {}", r.driver.as_deref().unwrap_or("(none)"));
+                println!(
+                    "iommu group: {}",
+                    r.iommu_group
+                        .map(|g| g.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+                println!(
+                    "vfio cdev:   {}",
+                    r.vfio_cdev
+                        .as_deref()
+                        .map(|c| format!("/dev/vfio/devices/{c}"))
+                        .unwrap_or_else(|| "-".into())
+                );
+                println!("migration:   {}", r.migration.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("vfmig: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_bdf_is_a_usage_error() {
+        let err = Cli::try_parse_from(["vfmig", "info", "01:99.0"])
+            .err()
+            .expect("rejected");
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("not a PCI address"), "{err}");
+    }
+}
