@@ -11,5 +11,7 @@
 // `-Zcrate-attr=no_std` itself; on the host it is the crate root.
 #![cfg_attr(not(MODULE), no_std)]
 
+pub mod crc32c;
 pub mod ids;
 pub mod regs;
+pub mod stream;

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device-state stream, format v1 (see Documentation/stream-format.rst).
+//!
+//! A stream is a fixed little-endian header followed by tagged sections:
+//!
+//! ```text
+//! header   magic "IVFSTATE", major, minor, header_len, family, revision,
+//!          vendor, device, queue_pairs, section_count, features,
+//!          total_len, crc32c (over the whole stream, this field as 0)
+//! section  tag u16, flags u16 (bit 0: mandatory), len u32, payload[len]
+//! ```
+//!
+//! Parsing checks everything before anything is used: a stream that parses
+//! is complete, intact, of our major version and well formed. Whether the
+//! device at hand can take it is [`check_compat`]'s question. Each rejection
+//! has its own [`StreamError`] variant and errno.
+
+use crate::crc32c;
+use crate::ids::Family;
+
+/// The 8 bytes every stream starts with.
+pub const MAGIC: [u8; 8] = *b"IVFSTATE";
+/// Format major version written and accepted: another major is refused.
+pub const MAJOR: u16 = 1;
+/// Format minor version written: any minor of our major is readable.
+pub const MINOR: u16 = 0;
+/// Length of the v1.0 header; later minors may write a longer one.
+pub const HEADER_LEN: usize = 40;
+/// Length of a section header.
+pub const SECTION_HEADER_LEN: usize = 8;
+/// Largest stream accepted: far above any real state, bounds the kernel's buffer.
+pub const MAX_STREAM_LEN: usize = 64 * 1024;
+/// Section flag: a reader that does not know the tag must refuse the stream.
+pub const SECTION_MANDATORY: u16 = 1 << 0;
+
+/// Linux errno values used by [`StreamError::errno`] (core has no libc).
+pub mod errno {
+    /// No such device.
+    pub const ENODEV: i32 = 19;
+    /// Invalid argument.
+    pub const EINVAL: i32 = 22;
+    /// File too large.
+    pub const EFBIG: i32 = 27;
+    /// Result out of range.
+    pub const ERANGE: i32 = 34;
+    /// Protocol error.
+    pub const EPROTO: i32 = 71;
+    /// Bad message.
+    pub const EBADMSG: i32 = 74;
+    /// Message too long.
+    pub const EMSGSIZE: i32 = 90;
+    /// Protocol not available.
+    pub const ENOPROTOOPT: i32 = 92;
+    /// Protocol not supported.
+    pub const EPROTONOSUPPORT: i32 = 93;
+    /// Operation not supported.
+    pub const EOPNOTSUPP: i32 = 95;
+}
+
+/// Why a stream was refused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StreamError {
+    /// Fewer bytes than the header or `total_len` requires (EMSGSIZE).
+    Truncated {
+        /// Bytes needed.
+        need: usize,
+        /// Bytes present.
+        have: usize,
+    },
+    /// Longer than [`MAX_STREAM_LEN`] or than the buffer it is written to (EFBIG).
+    TooLarge {
+        /// Bytes offered or needed.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The first 8 bytes are not [`MAGIC`] (EINVAL).
+    BadMagic,
+    /// A major version other than [`MAJOR`] (EPROTONOSUPPORT).
+    UnsupportedMajor {
+        /// Major in the stream.
+        found: u16,
+        /// Major this code reads.
+        supported: u16,
+    },
+    /// The CRC-32C does not match the contents (EBADMSG).
+    BadChecksum {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC of the bytes.
+        computed: u32,
+    },
+    /// A header or section field is inconsistent (EPROTO).
+    Malformed {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        value: u64,
+        /// What it had to be (a bound or the expected value).
+        expected: u64,
+    },
+    /// A mandatory section this code does not know (ENOPROTOOPT).
+    UnknownMandatorySection {
+        /// Its tag.
+        tag: u16,
+    },
+    /// Another device family or device (ENODEV).
+    WrongDevice {
+        /// Which field differs ("family", "vendor").
+        field: &'static str,
+        /// Value in the stream.
+        stream: u32,
+        /// Value of the device.
+        device: u32,
+    },
+    /// More queue pairs than the device has (ERANGE).
+    TooManyQueues {
+        /// Queue pairs in the stream.
+        stream: u16,
+        /// Queue pairs the device has.
+        device: u16,
+    },
+    /// Feature bits the device lacks (EOPNOTSUPP).
+    MissingFeatures {
+        /// The bits missing.
+        missing: u32,
+    },
+}
+
+impl StreamError {
+    /// The errno the kernel returns for this rejection (positive).
+    pub const fn errno(&self) -> i32 {
+        match self {
+            StreamError::Truncated { .. } => errno::EMSGSIZE,
+            StreamError::TooLarge { .. } => errno::EFBIG,
+            StreamError::BadMagic => errno::EINVAL,
+            StreamError::UnsupportedMajor { .. } => errno::EPROTONOSUPPORT,
+            StreamError::BadChecksum { .. } => errno::EBADMSG,
+            StreamError::Malformed { .. } => errno::EPROTO,
+            StreamError::UnknownMandatorySection { .. } => errno::ENOPROTOOPT,
+            StreamError::WrongDevice { .. } => errno::ENODEV,
+            StreamError::TooManyQueues { .. } => errno::ERANGE,
+            StreamError::MissingFeatures { .. } => errno::EOPNOTSUPP,
+        }
+    }
+}
+
+impl core::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            StreamError::Truncated { need, have } => {
+                write!(f, "stream truncated: need {need} bytes, have {have}")
+            }
+            StreamError::TooLarge { len, max } => {
+                write!(f, "stream too large: {len} bytes, limit {max}")
+            }
+            StreamError::BadMagic => write!(f, "not a device-state stream (bad magic)"),
+            StreamError::UnsupportedMajor { found, supported } => write!(
+                f,
+                "format major {found} is not readable here (this side reads major {supported})"
+            ),
+            StreamError::BadChecksum { stored, computed } => write!(
+                f,
+                "stream corrupt: crc32c {stored:#010x} stored, {computed:#010x} computed"
+            ),
+            StreamError::Malformed {
+                field,
+                value,
+                expected,
+            } => write!(
+                f,
+                "malformed stream: {field} is {value}, expected {expected}"
+            ),
+            StreamError::UnknownMandatorySection { tag } => {
+                write!(f, "unknown mandatory section {tag:#06x}")
+            }
+            StreamError::WrongDevice {
+                field,
+                stream,
+                device,
+            } => write!(
+                f,
+                "stream is for another device: {field} {stream:#x} in stream, {device:#x} here"
+            ),
+            StreamError::TooManyQueues { stream, device } => write!(
+                f,
+                "stream has {stream} queue pairs, the device has {device}"
+            ),
+            StreamError::MissingFeatures { missing } => {
+                write!(f, "stream needs features {missing:#x} the device lacks")
+            }
+        }
+    }
+}
+
+/// The header's fields (what [`Writer::new`] takes and [`parse`] returns).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format major version.
+    pub major: u16,
+    /// Format minor version.
+    pub minor: u16,
+    /// Header length in bytes.
+    pub header_len: u16,
+    /// Device family wire code ([`Family`] as u8).
+    pub family: u8,
+    /// PCI revision of the source VF.
+    pub revision: u8,
+    /// PCI vendor of the source VF.
+    pub vendor: u16,
+    /// PCI device of the source VF.
+    pub device: u16,
+    /// Queue pairs in use on the source.
+    pub queue_pairs: u16,
+    /// Number of sections.
+    pub section_count: u16,
+    /// Feature bits the destination must have.
+    pub features: u32,
+    /// Length of the whole stream.
+    pub total_len: u32,
+    /// CRC-32C over the stream with this field as zero.
+    pub crc: u32,
+}
+
+impl Header {
+    /// A v1.0 header for a device; counts, length and CRC are filled in by [`Writer`].
+    pub const fn new(
+        family: Family,
+        vendor: u16,
+        device: u16,
+        revision: u8,
+        queue_pairs: u16,
+        features: u32,
+    ) -> Header {
+        Header {
+            major: MAJOR,
+            minor: MINOR,
+            header_len: HEADER_LEN as u16,
+            family: family as u8,
+            revision,
+            vendor,
+            device,
+            queue_pairs,
+            section_count: 0,
+            features,
+            total_len: 0,
+            crc: 0,
+        }
+    }
+}
+
+/// Offset of the CRC field in the header.
+const CRC_OFFSET: usize = 32;
+
+fn le16(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// CRC of a whole stream with its CRC field taken as zero.
+fn stream_crc(stream: &[u8]) -> u32 {
+    let c = crc32c::update(0, &stream[..CRC_OFFSET]);
+    let c = crc32c::update(c, &[0; 4]);
+    crc32c::update(c, &stream[CRC_OFFSET + 4..])
+}
+
+/// Writes a stream into a caller-provided buffer (no allocation).
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    header: Header,
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// Starts a stream with `header` in `buf`.
+    pub fn new(buf: &'a mut [u8], header: Header) -> Result<Writer<'a>, StreamError> {
+        if buf.len() < HEADER_LEN {
+            return Err(StreamError::TooLarge {
+                len: HEADER_LEN,
+                max: buf.len(),
+            });
+        }
+        Ok(Writer {
+            buf,
+            header: Header {
+                header_len: HEADER_LEN as u16,
+                section_count: 0,
+                ..header
+            },
+            pos: HEADER_LEN,
+        })
+    }
+
+    /// Appends a section.
+    pub fn section(&mut self, tag: u16, flags: u16, payload: &[u8]) -> Result<(), StreamError> {
+        let end = self.pos + SECTION_HEADER_LEN + payload.len();
+        if end > self.buf.len().min(MAX_STREAM_LEN) {
+            return Err(StreamError::TooLarge {
+                len: end,
+                max: self.buf.len().min(MAX_STREAM_LEN),
+            });
+        }
+        let p = self.pos;
+        self.buf[p..p + 2].copy_from_slice(&tag.to_le_bytes());
+        self.buf[p + 2..p + 4].copy_from_slice(&flags.to_le_bytes());
+        self.buf[p + 4..p + 8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.buf[p + 8..end].copy_from_slice(payload);
+        self.pos = end;
+        self.header.section_count += 1;
+        Ok(())
+    }
+
+    /// Writes the header and CRC; returns the stream's length.
+    pub fn finish(self) -> usize {
+        let h = Header {
+            total_len: self.pos as u32,
+            ..self.header
+        };
+        let b = &mut self.buf[..self.pos];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..10].copy_from_slice(&h.major.to_le_bytes());
+        b[10..12].copy_from_slice(&h.minor.to_le_bytes());
+        b[12..14].copy_from_slice(&h.header_len.to_le_bytes());
+        b[14] = h.family;
+        b[15] = h.revision;
+        b[16..18].copy_from_slice(&h.vendor.to_le_bytes());
+        b[18..20].copy_from_slice(&h.device.to_le_bytes());
+        b[20..22].copy_from_slice(&h.queue_pairs.to_le_bytes());
+        b[22..24].copy_from_slice(&h.section_count.to_le_bytes());
+        b[24..28].copy_from_slice(&h.features.to_le_bytes());
+        b[28..32].copy_from_slice(&h.total_len.to_le_bytes());
+        b[32..40].copy_from_slice(&[0; 8]);
+        let crc = stream_crc(b);
+        b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+        self.pos
+    }
+}
+
+/// One section of a parsed stream.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Section<'a> {
+    /// Its tag.
+    pub tag: u16,
+    /// Its flags ([`SECTION_MANDATORY`]).
+    pub flags: u16,
+    /// Its payload.
+    pub payload: &'a [u8],
+}
+
+impl Section<'_> {
+    /// Whether a reader must understand this section.
+    pub const fn mandatory(&self) -> bool {
+        self.flags & SECTION_MANDATORY != 0
+    }
+}
+
+/// The sections of a stream that [`parse`] accepted.
+#[derive(Clone, Debug)]
+pub struct Sections<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Sections<'a> {
+    type Item = Section<'a>;
+
+    fn next(&mut self) -> Option<Section<'a>> {
+        // `parse` validated every section boundary already.
+        if self.rest.len() < SECTION_HEADER_LEN {
+            return None;
+        }
+        let len = le32(self.rest, 4) as usize;
+        let s = Section {
+            tag: le16(self.rest, 0),
+            flags: le16(self.rest, 2),
+            payload: &self.rest[SECTION_HEADER_LEN..SECTION_HEADER_LEN + len],
+        };
+        self.rest = &self.rest[SECTION_HEADER_LEN + len..];
+        Some(s)
+    }
+}
+
+/// Reads just the header fields, checking magic, major and size bounds.
+///
+/// This is what a destination checks first (PRE_COPY's initial bytes).
+pub fn parse_header(b: &[u8]) -> Result<Header, StreamError> {
+    if b.len() >= MAGIC.len() && b[..MAGIC.len()] != MAGIC {
+        return Err(StreamError::BadMagic);
+    }
+    if b.len() < HEADER_LEN {
+        return Err(StreamError::Truncated {
+            need: HEADER_LEN,
+            have: b.len(),
+        });
+    }
+    let h = Header {
+        major: le16(b, 8),
+        minor: le16(b, 10),
+        header_len: le16(b, 12),
+        family: b[14],
+        revision: b[15],
+        vendor: le16(b, 16),
+        device: le16(b, 18),
+        queue_pairs: le16(b, 20),
+        section_count: le16(b, 22),
+        features: le32(b, 24),
+        total_len: le32(b, 28),
+        crc: le32(b, CRC_OFFSET),
+    };
+    if h.major != MAJOR {
+        return Err(StreamError::UnsupportedMajor {
+            found: h.major,
+            supported: MAJOR,
+        });
+    }
+    if (h.header_len as usize) < HEADER_LEN {
+        return Err(StreamError::Malformed {
+            field: "header_len",
+            value: h.header_len as u64,
+            expected: HEADER_LEN as u64,
+        });
+    }
+    if h.total_len as usize > MAX_STREAM_LEN {
+        return Err(StreamError::TooLarge {
+            len: h.total_len as usize,
+            max: MAX_STREAM_LEN,
+        });
+    }
+    if (h.total_len as usize) < h.header_len as usize {
+        return Err(StreamError::Malformed {
+            field: "total_len",
+            value: h.total_len as u64,
+            expected: h.header_len as u64,
+        });
+    }
+    Ok(h)
+}
+
+/// Validates a whole stream: header, length, CRC and section layout.
+///
+/// `b` must be exactly the stream: missing bytes are [`StreamError::Truncated`],
+/// extra bytes [`StreamError::TooLarge`]. Sections are only checked for
+/// layout here; unknown mandatory tags are the consumer's to refuse, with
+/// [`StreamError::UnknownMandatorySection`].
+pub fn parse(b: &[u8]) -> Result<(Header, Sections<'_>), StreamError> {
+    if b.len() > MAX_STREAM_LEN {
+        return Err(StreamError::TooLarge {
+            len: b.len(),
+            max: MAX_STREAM_LEN,
+        });
+    }
+    let h = parse_header(b)?;
+    let total = h.total_len as usize;
+    if b.len() < total {
+        return Err(StreamError::Truncated {
+            need: total,
+            have: b.len(),
+        });
+    }
+    if b.len() > total {
+        return Err(StreamError::TooLarge {
+            len: b.len(),
+            max: total,
+        });
+    }
+    let computed = stream_crc(b);
+    if computed != h.crc {
+        return Err(StreamError::BadChecksum {
+            stored: h.crc,
+            computed,
+        });
+    }
+    // Walk the sections once to prove every boundary before handing them out.
+    let body = &b[h.header_len as usize..];
+    let mut at = 0usize;
+    let mut count = 0u32;
+    while at < body.len() {
+        if body.len() - at < SECTION_HEADER_LEN {
+            return Err(StreamError::Malformed {
+                field: "section header",
+                value: (body.len() - at) as u64,
+                expected: SECTION_HEADER_LEN as u64,
+            });
+        }
+        let len = le32(body, at + 4) as usize;
+        if len > body.len() - at - SECTION_HEADER_LEN {
+            return Err(StreamError::Malformed {
+                field: "section length",
+                value: len as u64,
+                expected: (body.len() - at - SECTION_HEADER_LEN) as u64,
+            });
+        }
+        at += SECTION_HEADER_LEN + len;
+        count += 1;
+    }
+    if count != h.section_count as u32 {
+        return Err(StreamError::Malformed {
+            field: "section_count",
+            value: h.section_count as u64,
+            expected: count as u64,
+        });
+    }
+    Ok((h, Sections { rest: body }))
+}
+
+/// What a destination device can accept.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCaps {
+    /// Its family.
+    pub family: Family,
+    /// Its PCI vendor.
+    pub vendor: u16,
+    /// Its PCI device.
+    pub device: u16,
+    /// Queue pairs it has.
+    pub max_queue_pairs: u16,
+    /// Feature bits it supports.
+    pub features: u32,
+}
+
+/// Whether the device described by `caps` can take a stream with header `h`.
+///
+/// Same family and vendor are required; the device ID may differ within the
+/// family only when the register maps are equal, which v1 does not claim, so
+/// it must match too.
+pub fn check_compat(h: &Header, caps: &DeviceCaps) -> Result<(), StreamError> {
+    if h.family != caps.family as u8 {
+        return Err(StreamError::WrongDevice {
+            field: "family",
+            stream: h.family as u32,
+            device: caps.family as u32,
+        });
+    }
+    if h.vendor != caps.vendor {
+        return Err(StreamError::WrongDevice {
+            field: "vendor",
+            stream: h.vendor as u32,
+            device: caps.vendor as u32,
+        });
+    }
+    if h.device != caps.device {
+        return Err(StreamError::WrongDevice {
+            field: "device",
+            stream: h.device as u32,
+            device: caps.device as u32,
+        });
+    }
+    if h.queue_pairs > caps.max_queue_pairs {
+        return Err(StreamError::TooManyQueues {
+            stream: h.queue_pairs,
+            device: caps.max_queue_pairs,
+        });
+    }
+    let missing = h.features & !caps.features;
+    if missing != 0 {
+        return Err(StreamError::MissingFeatures { missing });
+    }
+    Ok(())
+}
