@@ -7,6 +7,9 @@
 //! `rust/ivf_driver.rs`) and, through Cargo, into `vfmig`, the samples and the
 //! host tests. Nothing here touches hardware: it is tables and arithmetic.
 
+// Sibling modules refer to each other as `super::x`, never `crate::x`:
+// in the kernel build `crate` is the driver, not this crate.
+//
 // In the kernel build this file is a submodule and the kernel passes
 // `-Zcrate-attr=no_std` itself; on the host it is the crate root.
 #![cfg_attr(not(MODULE), no_std)]

@@ -16,8 +16,8 @@
 //! device at hand can take it is [`check_compat`]'s question. Each rejection
 //! has its own [`StreamError`] variant and errno.
 
-use crate::crc32c;
-use crate::ids::Family;
+use super::crc32c;
+use super::ids::Family;
 
 /// The 8 bytes every stream starts with.
 pub const MAGIC: [u8; 8] = *b"IVFSTATE";

@@ -312,6 +312,15 @@ fn exclusive_open() -> Outcome {
     Ok(())
 }
 
+fn migration_not_advertised_yet() -> Outcome {
+    // Until the migration core lands the driver must not claim migration:
+    // VFIO_DEVICE_FEATURE_MIGRATION answers ENOTTY, as plain vfio-pci does.
+    let vf = host::need_vfs(1)?[0];
+    let dev = Device::open_cdev(vf).map_err(|e| e.to_string())?;
+    ensure_eq!(dev.migration_flags().map_err(|e| e.to_string())?, None, "migration flags");
+    Ok(())
+}
+
 fn unload_while_open_is_refused() -> Outcome {
     let vf = host::need_vfs(1)?[0];
     let dev = Device::open_cdev(vf).map_err(|e| e.to_string())?;
