@@ -35,6 +35,10 @@ impl IvfDevice {
 }
 
 /// `init`: vfio-pci-core's own init, then our fields.
+///
+/// # Safety
+///
+/// Called by the vfio core, once, on a zeroed allocation made with our ops.
 unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> kernel::ffi::c_int {
     // SAFETY: the vfio core calls `init` once, on the zeroed allocation.
     let ret = unsafe { bindings::vfio_pci_core_init_dev(vdev) };
@@ -58,6 +62,10 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> kernel::ffi::c_int 
 }
 
 /// `release`: the last reference is gone; undo `init`.
+///
+/// # Safety
+///
+/// Called by the vfio core, once, after a successful `init`.
 unsafe extern "C" fn ivf_release_dev(vdev: *mut vfio_device) {
     // Our own fields hold nothing to drop yet (a `&'static`).
     // SAFETY: called once by the vfio core after a successful `init`.
@@ -65,6 +73,10 @@ unsafe extern "C" fn ivf_release_dev(vdev: *mut vfio_device) {
 }
 
 /// `open_device`: enable the PCI device for the user (first open only).
+///
+/// # Safety
+///
+/// Called by the vfio core for one of our devices, under its open lock.
 unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_int {
     // SAFETY: vfio calls this for our device, under its open lock.
     let ivf = unsafe { IvfDevice::from_vdev(vdev) };
@@ -87,7 +99,8 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_i
 
 /// The ops of every device this driver binds.
 pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
-    name: c"intel-vf-vfio-pci".as_ptr().cast_mut().cast(),
+    // The kernel's `char` is `u8`; a byte string keeps this a constant.
+    name: c"intel-vf-vfio-pci".to_bytes_with_nul().as_ptr().cast_mut(),
     init: Some(ivf_init_dev),
     release: Some(ivf_release_dev),
     open_device: Some(ivf_open_device),

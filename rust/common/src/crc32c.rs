@@ -31,7 +31,7 @@ static TABLE: [u32; 256] = make_table();
 pub fn update(crc: u32, data: &[u8]) -> u32 {
     let mut c = !crc;
     for &b in data {
-        c = TABLE[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8);
+        c = TABLE[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
     }
     !c
 }

@@ -419,7 +419,7 @@ pub fn parse_header(b: &[u8]) -> Result<Header, StreamError> {
     if (h.header_len as usize) < HEADER_LEN {
         return Err(StreamError::Malformed {
             field: "header_len",
-            value: h.header_len as u64,
+            value: u64::from(h.header_len),
             expected: HEADER_LEN as u64,
         });
     }
@@ -432,8 +432,8 @@ pub fn parse_header(b: &[u8]) -> Result<Header, StreamError> {
     if (h.total_len as usize) < h.header_len as usize {
         return Err(StreamError::Malformed {
             field: "total_len",
-            value: h.total_len as u64,
-            expected: h.header_len as u64,
+            value: u64::from(h.total_len),
+            expected: u64::from(h.header_len),
         });
     }
     Ok(h)
@@ -496,11 +496,11 @@ pub fn parse(b: &[u8]) -> Result<(Header, Sections<'_>), StreamError> {
         at += SECTION_HEADER_LEN + len;
         count += 1;
     }
-    if count != h.section_count as u32 {
+    if count != u32::from(h.section_count) {
         return Err(StreamError::Malformed {
             field: "section_count",
-            value: h.section_count as u64,
-            expected: count as u64,
+            value: u64::from(h.section_count),
+            expected: u64::from(count),
         });
     }
     Ok((h, Sections { rest: body }))
@@ -530,22 +530,22 @@ pub fn check_compat(h: &Header, caps: &DeviceCaps) -> Result<(), StreamError> {
     if h.family != caps.family as u8 {
         return Err(StreamError::WrongDevice {
             field: "family",
-            stream: h.family as u32,
-            device: caps.family as u32,
+            stream: u32::from(h.family),
+            device: u32::from(caps.family as u8),
         });
     }
     if h.vendor != caps.vendor {
         return Err(StreamError::WrongDevice {
             field: "vendor",
-            stream: h.vendor as u32,
-            device: caps.vendor as u32,
+            stream: u32::from(h.vendor),
+            device: u32::from(caps.vendor),
         });
     }
     if h.device != caps.device {
         return Err(StreamError::WrongDevice {
             field: "device",
-            stream: h.device as u32,
-            device: caps.device as u32,
+            stream: u32::from(h.device),
+            device: u32::from(caps.device),
         });
     }
     if h.queue_pairs > caps.max_queue_pairs {

@@ -59,6 +59,10 @@ pub const TESTS: &[&Test] = &[
         run: exclusive_open,
     },
     &Test {
+        name: "migration_not_advertised_yet",
+        run: migration_not_advertised_yet,
+    },
+    &Test {
         name: "unload_while_open_is_refused",
         run: unload_while_open_is_refused,
     },
@@ -317,7 +321,11 @@ fn migration_not_advertised_yet() -> Outcome {
     // VFIO_DEVICE_FEATURE_MIGRATION answers ENOTTY, as plain vfio-pci does.
     let vf = host::need_vfs(1)?[0];
     let dev = Device::open_cdev(vf).map_err(|e| e.to_string())?;
-    ensure_eq!(dev.migration_flags().map_err(|e| e.to_string())?, None, "migration flags");
+    ensure_eq!(
+        dev.migration_flags().map_err(|e| e.to_string())?,
+        None,
+        "migration flags"
+    );
     Ok(())
 }
 
