@@ -15,6 +15,8 @@
 #![cfg_attr(not(MODULE), no_std)]
 
 pub mod crc32c;
+pub mod hal;
 pub mod ids;
 pub mod regs;
+pub mod state;
 pub mod stream;

@@ -45,6 +45,10 @@ pub struct RegMap {
     pub queue_stride: u32,
     /// Queue pairs a VF of this family can have.
     pub max_queue_pairs: u32,
+    /// IVAR registers (each maps two queue pairs' causes to vectors).
+    pub ivar_count: u32,
+    /// MSI-X vectors of a VF; one EITR and one EIMS bit each.
+    pub vectors: u32,
 }
 
 /// Offsets of one queue's registers (queue 0; add `RegMap::queue_stride * n`).
@@ -106,6 +110,8 @@ pub const IGB: RegMap = RegMap {
     },
     queue_stride: 0x100,
     max_queue_pairs: 2,
+    ivar_count: 1,
+    vectors: 3,
 };
 
 /// ixgbe family (82599, X540, X550, X550EM) VF register map.
@@ -143,6 +149,8 @@ pub const IXGBE: RegMap = RegMap {
     },
     queue_stride: 0x40,
     max_queue_pairs: 8,
+    ivar_count: 4,
+    vectors: 3,
 };
 
 /// The register map of `family`.
@@ -162,6 +170,11 @@ impl RegMap {
     /// Offset of TX register `reg` (taken from [`RegMap::tx`]) for `queue`.
     pub const fn txq(&self, reg: u32, queue: u32) -> u32 {
         reg + self.queue_stride * queue
+    }
+
+    /// Mask of every interrupt vector's EIMS/EIMC/EICS bit.
+    pub const fn vector_mask(&self) -> u32 {
+        (1 << self.vectors) - 1
     }
 
     /// The 4 KiB BAR0 page that holds the mailbox (trapped for the PF channel).

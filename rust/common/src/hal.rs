@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The family HAL: quiesce, save, load and resume sequences of a VF, written
+//! once over [`RegIo`] so the module runs them on the real BAR and the host
+//! tests run them on register models.
+//!
+//! Sequences (Documentation/migration.rst has the reasoning):
+//!
+//! - **quiesce** (RUNNING -> RUNNING_P2P): record EIMS, mask every vector
+//!   (EIMC); per TX queue that is enabled, wait until head meets tail (every
+//!   posted packet sent), then clear the enable bit and poll it clear; per
+//!   RX queue, clear enable and poll. After it returns the VF does no DMA.
+//! - **save** (STOP_COPY): read every queue and interrupt register. The
+//!   read-to-clear EICR and the mailbox control register are never read;
+//!   enables and EIMS come from the quiesce record, since the live ones are
+//!   ours.
+//! - **load** (RESUMING -> STOP): with queues disabled and vectors masked,
+//!   program base, length, SRRCTL, head, tail, head write-back, IVAR, EITR,
+//!   EIAC, EIAM. Queues stay disabled until resume.
+//! - **resume** (RUNNING_P2P -> RUNNING): per queue recorded enabled, set the
+//!   enable bit and poll it set, then write the tail again (posting RX
+//!   buffers; TX has head == tail, so nothing is sent twice); EIMS last, then
+//!   EICS for every unmasked vector, because pending causes cannot be read
+//!   without clearing them: a spurious interrupt costs one empty poll, a lost
+//!   one stalls a queue.
+//!
+//! Every poll is bounded by [`POLL_LIMIT`] reads [`POLL_DELAY_US`] apart.
+
+use super::regs::{RegMap, DCTL_ENABLE};
+
+/// Most polls of one enable bit or one TX drain.
+pub const POLL_LIMIT: u32 = 1000;
+/// Delay between two polls, in microseconds (worst case per wait: 10 ms).
+pub const POLL_DELAY_US: u32 = 10;
+/// Most queue pairs any family has (array sizes).
+pub const MAX_QUEUES: usize = 8;
+/// Most IVAR registers any family has.
+pub const MAX_IVARS: usize = 4;
+/// Most MSI-X vectors any family has.
+pub const MAX_VECTORS: usize = 3;
+
+/// 32-bit register access to a VF's BAR0, and a delay.
+pub trait RegIo {
+    /// Reads the register at byte offset `off`.
+    fn read32(&mut self, off: u32) -> u32;
+    /// Writes the register at byte offset `off`.
+    fn write32(&mut self, off: u32, value: u32);
+    /// Waits about `us` microseconds (between polls).
+    fn delay_us(&mut self, us: u32);
+}
+
+/// Why a sequence failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HalError {
+    /// A TX queue did not drain within the poll limit.
+    TxNotDrained {
+        /// The queue.
+        queue: u32,
+        /// Its head at the last poll.
+        head: u32,
+        /// Its tail.
+        tail: u32,
+    },
+    /// A queue's enable bit did not reach the wanted value.
+    EnableTimeout {
+        /// The queue.
+        queue: u32,
+        /// Whether it was the RX queue.
+        rx: bool,
+        /// The value wanted.
+        want: bool,
+    },
+    /// A stream's queue or vector count does not fit this family.
+    BadCount {
+        /// What was counted.
+        what: &'static str,
+        /// The count.
+        value: u32,
+        /// The family's maximum.
+        max: u32,
+    },
+}
+
+impl HalError {
+    /// Linux errno (positive) for this failure.
+    pub const fn errno(&self) -> i32 {
+        match self {
+            HalError::TxNotDrained { .. } | HalError::EnableTimeout { .. } => 110, // ETIMEDOUT
+            HalError::BadCount { .. } => 34,                                       // ERANGE
+        }
+    }
+}
+
+impl core::fmt::Display for HalError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            HalError::TxNotDrained { queue, head, tail } => write!(
+                f,
+                "TX queue {queue} did not drain: head {head}, tail {tail}"
+            ),
+            HalError::EnableTimeout { queue, rx, want } => write!(
+                f,
+                "{} queue {queue} enable bit did not become {}",
+                if rx { "RX" } else { "TX" },
+                u8::from(want)
+            ),
+            HalError::BadCount { what, value, max } => {
+                write!(f, "{what} is {value}, the family has at most {max}")
+            }
+        }
+    }
+}
+
+/// One RX queue's registers.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RxQueue {
+    /// Ring base, low.
+    pub bal: u32,
+    /// Ring base, high.
+    pub bah: u32,
+    /// Ring length in bytes.
+    pub len: u32,
+    /// SRRCTL: buffer sizes and descriptor type.
+    pub srrctl: u32,
+    /// Head (next descriptor the device fills).
+    pub head: u32,
+    /// Tail (last descriptor posted + 1).
+    pub tail: u32,
+    /// RXDCTL with the enable bit as the guest had it.
+    pub dctl: u32,
+}
+
+/// One TX queue's registers.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxQueue {
+    /// Ring base, low.
+    pub bal: u32,
+    /// Ring base, high.
+    pub bah: u32,
+    /// Ring length in bytes.
+    pub len: u32,
+    /// Head (next descriptor the device sends).
+    pub head: u32,
+    /// Tail.
+    pub tail: u32,
+    /// TXDCTL with the enable bit as the guest had it.
+    pub dctl: u32,
+    /// Head write-back address, low (bit 0: enable).
+    pub wbal: u32,
+    /// Head write-back address, high.
+    pub wbah: u32,
+}
+
+/// Interrupt configuration.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct IrqState {
+    /// Unmasked vectors, as the guest had them.
+    pub eims: u32,
+    /// Auto-clear vectors.
+    pub eiac: u32,
+    /// Auto-mask vectors.
+    pub eiam: u32,
+    /// Cause-to-vector maps.
+    pub ivar: [u32; MAX_IVARS],
+    /// Mailbox cause's vector.
+    pub ivar_misc: u32,
+    /// Moderation per vector.
+    pub eitr: [u32; MAX_VECTORS],
+}
+
+/// What quiesce changed, to be undone by resume.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuiesceRecord {
+    /// EIMS before masking.
+    pub eims: u32,
+    /// Bit n: RX queue n was enabled.
+    pub rx_enabled: u32,
+    /// Bit n: TX queue n was enabled.
+    pub tx_enabled: u32,
+}
+
+/// A VF's saved device state.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceState {
+    /// Queue pairs saved.
+    pub queue_pairs: u32,
+    /// RX queues (first `queue_pairs` valid).
+    pub rx: [RxQueue; MAX_QUEUES],
+    /// TX queues (first `queue_pairs` valid).
+    pub tx: [TxQueue; MAX_QUEUES],
+    /// Interrupt configuration.
+    pub irq: IrqState,
+}
+
+impl DeviceState {
+    /// The quiesce record this state resumes to.
+    pub fn record(&self) -> QuiesceRecord {
+        let mut r = QuiesceRecord {
+            eims: self.irq.eims,
+            ..QuiesceRecord::default()
+        };
+        for q in 0..self.queue_pairs as usize {
+            if self.rx[q].dctl & DCTL_ENABLE != 0 {
+                r.rx_enabled |= 1 << q;
+            }
+            if self.tx[q].dctl & DCTL_ENABLE != 0 {
+                r.tx_enabled |= 1 << q;
+            }
+        }
+        r
+    }
+}
+
+/// Polls `off` until `(value & mask != 0) == want`, bounded.
+fn poll_bit(io: &mut impl RegIo, off: u32, mask: u32, want: bool) -> bool {
+    for _ in 0..POLL_LIMIT {
+        if (io.read32(off) & mask != 0) == want {
+            return true;
+        }
+        io.delay_us(POLL_DELAY_US);
+    }
+    (io.read32(off) & mask != 0) == want
+}
+
+fn set_enable(
+    io: &mut impl RegIo,
+    off: u32,
+    queue: u32,
+    rx: bool,
+    want: bool,
+) -> Result<(), HalError> {
+    let v = io.read32(off);
+    io.write32(
+        off,
+        if want {
+            v | DCTL_ENABLE
+        } else {
+            v & !DCTL_ENABLE
+        },
+    );
+    if poll_bit(io, off, DCTL_ENABLE, want) {
+        Ok(())
+    } else {
+        Err(HalError::EnableTimeout { queue, rx, want })
+    }
+}
+
+/// Stops all DMA and interrupts of the VF; see the module docs.
+pub fn quiesce(io: &mut impl RegIo, map: &RegMap) -> Result<QuiesceRecord, HalError> {
+    let mut rec = QuiesceRecord {
+        eims: io.read32(map.eims) & map.vector_mask(),
+        ..QuiesceRecord::default()
+    };
+    io.write32(map.eimc, map.vector_mask());
+    for q in 0..map.max_queue_pairs {
+        let dctl = map.txq(map.tx.dctl, q);
+        if io.read32(dctl) & DCTL_ENABLE == 0 {
+            continue;
+        }
+        rec.tx_enabled |= 1 << q;
+        let (h, t) = (map.txq(map.tx.head, q), map.txq(map.tx.tail, q));
+        let mut drained = false;
+        for _ in 0..POLL_LIMIT {
+            if io.read32(h) == io.read32(t) {
+                drained = true;
+                break;
+            }
+            io.delay_us(POLL_DELAY_US);
+        }
+        if !drained {
+            let (head, tail) = (io.read32(h), io.read32(t));
+            if head != tail {
+                return Err(HalError::TxNotDrained {
+                    queue: q,
+                    head,
+                    tail,
+                });
+            }
+        }
+        set_enable(io, dctl, q, false, false)?;
+    }
+    for q in 0..map.max_queue_pairs {
+        let dctl = map.rxq(map.rx.dctl, q);
+        if io.read32(dctl) & DCTL_ENABLE == 0 {
+            continue;
+        }
+        rec.rx_enabled |= 1 << q;
+        set_enable(io, dctl, q, true, false)?;
+    }
+    Ok(rec)
+}
+
+/// Reads the state of a quiesced VF; `rec` supplies enables and EIMS.
+pub fn save(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> DeviceState {
+    let mut s = DeviceState {
+        queue_pairs: map.max_queue_pairs,
+        ..DeviceState::default()
+    };
+    for q in 0..map.max_queue_pairs {
+        let i = q as usize;
+        let (r, t) = (&map.rx, &map.tx);
+        let rx_en = if rec.rx_enabled & (1 << q) != 0 {
+            DCTL_ENABLE
+        } else {
+            0
+        };
+        let tx_en = if rec.tx_enabled & (1 << q) != 0 {
+            DCTL_ENABLE
+        } else {
+            0
+        };
+        s.rx[i] = RxQueue {
+            bal: io.read32(map.rxq(r.bal, q)),
+            bah: io.read32(map.rxq(r.bah, q)),
+            len: io.read32(map.rxq(r.len, q)),
+            srrctl: io.read32(map.rxq(r.aux, q)),
+            head: io.read32(map.rxq(r.head, q)),
+            tail: io.read32(map.rxq(r.tail, q)),
+            dctl: (io.read32(map.rxq(r.dctl, q)) & !DCTL_ENABLE) | rx_en,
+        };
+        s.tx[i] = TxQueue {
+            bal: io.read32(map.txq(t.bal, q)),
+            bah: io.read32(map.txq(t.bah, q)),
+            len: io.read32(map.txq(t.len, q)),
+            head: io.read32(map.txq(t.head, q)),
+            tail: io.read32(map.txq(t.tail, q)),
+            dctl: (io.read32(map.txq(t.dctl, q)) & !DCTL_ENABLE) | tx_en,
+            wbal: io.read32(map.txq(t.aux, q)),
+            wbah: io.read32(map.txq(t.aux + 4, q)),
+        };
+    }
+    s.irq.eims = rec.eims;
+    s.irq.eiac = io.read32(map.eiac);
+    s.irq.eiam = io.read32(map.eiam);
+    for i in 0..map.ivar_count {
+        s.irq.ivar[i as usize] = io.read32(map.ivar0 + 4 * i);
+    }
+    s.irq.ivar_misc = io.read32(map.ivar_misc);
+    for v in 0..map.vectors {
+        s.irq.eitr[v as usize] = io.read32(map.eitr + 4 * v);
+    }
+    s
+}
+
+/// Checks that `s` fits `map` before any register is written.
+pub fn validate(s: &DeviceState, map: &RegMap) -> Result<(), HalError> {
+    if s.queue_pairs > map.max_queue_pairs {
+        return Err(HalError::BadCount {
+            what: "queue pairs",
+            value: s.queue_pairs,
+            max: map.max_queue_pairs,
+        });
+    }
+    Ok(())
+}
+
+/// Programs a stopped VF with `s`, leaving queues disabled and vectors masked.
+pub fn load(io: &mut impl RegIo, map: &RegMap, s: &DeviceState) -> Result<(), HalError> {
+    validate(s, map)?;
+    io.write32(map.eimc, map.vector_mask());
+    for q in 0..s.queue_pairs {
+        let i = q as usize;
+        let (r, t) = (&map.rx, &map.tx);
+        let (rx, tx) = (&s.rx[i], &s.tx[i]);
+        set_enable(io, map.rxq(r.dctl, q), q, true, false)?;
+        set_enable(io, map.txq(t.dctl, q), q, false, false)?;
+        io.write32(map.rxq(r.bal, q), rx.bal);
+        io.write32(map.rxq(r.bah, q), rx.bah);
+        io.write32(map.rxq(r.len, q), rx.len);
+        io.write32(map.rxq(r.aux, q), rx.srrctl);
+        io.write32(map.rxq(r.head, q), rx.head);
+        io.write32(map.rxq(r.tail, q), rx.tail);
+        io.write32(map.rxq(r.dctl, q), rx.dctl & !DCTL_ENABLE);
+        io.write32(map.txq(t.bal, q), tx.bal);
+        io.write32(map.txq(t.bah, q), tx.bah);
+        io.write32(map.txq(t.len, q), tx.len);
+        io.write32(map.txq(t.head, q), tx.head);
+        io.write32(map.txq(t.tail, q), tx.tail);
+        io.write32(map.txq(t.aux + 4, q), tx.wbah);
+        io.write32(map.txq(t.aux, q), tx.wbal);
+        io.write32(map.txq(t.dctl, q), tx.dctl & !DCTL_ENABLE);
+    }
+    for i in 0..map.ivar_count {
+        io.write32(map.ivar0 + 4 * i, s.irq.ivar[i as usize]);
+    }
+    io.write32(map.ivar_misc, s.irq.ivar_misc);
+    for v in 0..map.vectors {
+        io.write32(map.eitr + 4 * v, s.irq.eitr[v as usize]);
+    }
+    io.write32(map.eiac, s.irq.eiac);
+    io.write32(map.eiam, s.irq.eiam);
+    Ok(())
+}
+
+/// Restarts a quiesced (or loaded) VF as `rec` says; see the module docs.
+pub fn resume(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> Result<(), HalError> {
+    for q in 0..map.max_queue_pairs {
+        if rec.rx_enabled & (1 << q) != 0 {
+            set_enable(io, map.rxq(map.rx.dctl, q), q, true, true)?;
+            let tail = map.rxq(map.rx.tail, q);
+            let v = io.read32(tail);
+            io.write32(tail, v);
+        }
+        if rec.tx_enabled & (1 << q) != 0 {
+            set_enable(io, map.txq(map.tx.dctl, q), q, false, true)?;
+            let tail = map.txq(map.tx.tail, q);
+            let v = io.read32(tail);
+            io.write32(tail, v);
+        }
+    }
+    io.write32(map.eims, rec.eims);
+    if rec.eims != 0 {
+        io.write32(map.eics, rec.eims);
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device state as stream sections, and the frames the migration data fd
+//! carries (Documentation/stream-format.rst).
+//!
+//! The data fd is a sequence of complete v1 streams ("frames"):
+//! in PRE_COPY one *compatibility frame* (header + DEVICE section), which a
+//! destination can check before the source stops; at STOP_COPY one *state
+//! frame* (header + DEVICE + QUEUES + IRQ). A destination loads the last
+//! state frame it received.
+
+use super::hal::{DeviceState, IrqState, RxQueue, TxQueue, MAX_IVARS, MAX_QUEUES, MAX_VECTORS};
+use super::ids::Family;
+use super::regs::RegMap;
+use super::stream::{
+    self, Header, Section, StreamError, Writer, SECTION_HEADER_LEN, SECTION_MANDATORY,
+};
+
+/// Section: the source device's shape (queue pairs, vectors, IVARs).
+pub const TAG_DEVICE: u16 = 0x0001;
+/// Section: every queue's ring registers.
+pub const TAG_QUEUES: u16 = 0x0010;
+/// Section: interrupt routing, moderation and masks.
+pub const TAG_IRQ: u16 = 0x0011;
+
+/// u32 words per queue pair in the QUEUES section (7 RX + 8 TX).
+pub const QUEUE_WORDS: usize = 15;
+const DEVICE_LEN: usize = 12;
+const QUEUES_MAX_LEN: usize = 4 + MAX_QUEUES * QUEUE_WORDS * 4;
+const IRQ_MAX_LEN: usize = 4 * (4 + 1 + MAX_IVARS + 1 + MAX_VECTORS);
+
+/// Largest state frame any family produces.
+pub const MAX_FRAME_LEN: usize =
+    stream::HEADER_LEN + 3 * SECTION_HEADER_LEN + DEVICE_LEN + QUEUES_MAX_LEN + IRQ_MAX_LEN;
+
+/// A small no-alloc little-endian encoder.
+struct Put<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Put<N> {
+    fn new() -> Self {
+        Put {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn u32(&mut self, v: u32) {
+        self.buf[self.len..self.len + 4].copy_from_slice(&v.to_le_bytes());
+        self.len += 4;
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// A little-endian decoder that fails with the section's name.
+struct Get<'a> {
+    b: &'a [u8],
+    what: &'static str,
+}
+
+impl Get<'_> {
+    fn u32(&mut self) -> Result<u32, StreamError> {
+        if self.b.len() < 4 {
+            return Err(StreamError::Malformed {
+                field: self.what,
+                value: self.b.len() as u64,
+                expected: 4,
+            });
+        }
+        let v = u32::from_le_bytes([self.b[0], self.b[1], self.b[2], self.b[3]]);
+        self.b = &self.b[4..];
+        Ok(v)
+    }
+
+    fn count(&mut self, max: usize) -> Result<usize, StreamError> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(StreamError::Malformed {
+                field: self.what,
+                value: n as u64,
+                expected: max as u64,
+            });
+        }
+        Ok(n)
+    }
+
+    fn end(&self) -> Result<(), StreamError> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err(StreamError::Malformed {
+                field: self.what,
+                value: self.b.len() as u64,
+                expected: 0,
+            })
+        }
+    }
+}
+
+fn device_section(map: &RegMap) -> Put<DEVICE_LEN> {
+    let mut p = Put::new();
+    p.u32(map.max_queue_pairs);
+    p.u32(map.vectors);
+    p.u32(map.ivar_count);
+    p
+}
+
+/// Writes the compatibility frame (header + DEVICE) into `buf`.
+pub fn write_compat_frame(
+    buf: &mut [u8],
+    header: Header,
+    map: &RegMap,
+) -> Result<usize, StreamError> {
+    let mut w = Writer::new(buf, header)?;
+    w.section(TAG_DEVICE, SECTION_MANDATORY, device_section(map).bytes())?;
+    Ok(w.finish())
+}
+
+/// Writes the state frame (header + DEVICE + QUEUES + IRQ) into `buf`.
+pub fn write_state_frame(
+    buf: &mut [u8],
+    header: Header,
+    map: &RegMap,
+    s: &DeviceState,
+) -> Result<usize, StreamError> {
+    let mut w = Writer::new(buf, header)?;
+    w.section(TAG_DEVICE, SECTION_MANDATORY, device_section(map).bytes())?;
+    let mut q = Put::<QUEUES_MAX_LEN>::new();
+    q.u32(s.queue_pairs);
+    for i in 0..s.queue_pairs as usize {
+        let (r, t) = (&s.rx[i], &s.tx[i]);
+        for v in [r.bal, r.bah, r.len, r.srrctl, r.head, r.tail, r.dctl] {
+            q.u32(v);
+        }
+        for v in [t.bal, t.bah, t.len, t.head, t.tail, t.dctl, t.wbal, t.wbah] {
+            q.u32(v);
+        }
+    }
+    w.section(TAG_QUEUES, SECTION_MANDATORY, q.bytes())?;
+    let mut i = Put::<IRQ_MAX_LEN>::new();
+    for v in [s.irq.eims, s.irq.eiac, s.irq.eiam, s.irq.ivar_misc] {
+        i.u32(v);
+    }
+    i.u32(map.ivar_count);
+    for v in &s.irq.ivar[..map.ivar_count as usize] {
+        i.u32(*v);
+    }
+    i.u32(map.vectors);
+    for v in &s.irq.eitr[..map.vectors as usize] {
+        i.u32(*v);
+    }
+    w.section(TAG_IRQ, SECTION_MANDATORY, i.bytes())?;
+    Ok(w.finish())
+}
+
+/// The source device's shape, from a DEVICE section.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct DeviceShape {
+    /// Queue pairs.
+    pub queue_pairs: u32,
+    /// MSI-X vectors.
+    pub vectors: u32,
+    /// IVAR registers.
+    pub ivar_count: u32,
+}
+
+/// What a frame held.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// Its header.
+    pub header: Header,
+    /// The DEVICE section.
+    pub shape: DeviceShape,
+    /// The state, if this is a state frame.
+    pub state: Option<DeviceState>,
+}
+
+fn decode_device(p: &[u8]) -> Result<DeviceShape, StreamError> {
+    let mut g = Get {
+        b: p,
+        what: "DEVICE section",
+    };
+    let shape = DeviceShape {
+        queue_pairs: g.u32()?,
+        vectors: g.u32()?,
+        ivar_count: g.u32()?,
+    };
+    g.end()?;
+    Ok(shape)
+}
+
+fn decode_queues(p: &[u8], s: &mut DeviceState) -> Result<(), StreamError> {
+    let mut g = Get {
+        b: p,
+        what: "QUEUES section",
+    };
+    let n = g.count(MAX_QUEUES)?;
+    s.queue_pairs = n as u32;
+    for i in 0..n {
+        s.rx[i] = RxQueue {
+            bal: g.u32()?,
+            bah: g.u32()?,
+            len: g.u32()?,
+            srrctl: g.u32()?,
+            head: g.u32()?,
+            tail: g.u32()?,
+            dctl: g.u32()?,
+        };
+        s.tx[i] = TxQueue {
+            bal: g.u32()?,
+            bah: g.u32()?,
+            len: g.u32()?,
+            head: g.u32()?,
+            tail: g.u32()?,
+            dctl: g.u32()?,
+            wbal: g.u32()?,
+            wbah: g.u32()?,
+        };
+    }
+    g.end()
+}
+
+fn decode_irq(p: &[u8]) -> Result<IrqState, StreamError> {
+    let mut g = Get {
+        b: p,
+        what: "IRQ section",
+    };
+    let mut irq = IrqState {
+        eims: g.u32()?,
+        eiac: g.u32()?,
+        eiam: g.u32()?,
+        ivar_misc: g.u32()?,
+        ..IrqState::default()
+    };
+    let n = g.count(MAX_IVARS)?;
+    for v in &mut irq.ivar[..n] {
+        *v = g.u32()?;
+    }
+    let n = g.count(MAX_VECTORS)?;
+    for v in &mut irq.eitr[..n] {
+        *v = g.u32()?;
+    }
+    g.end()?;
+    Ok(irq)
+}
+
+/// Parses one complete frame: stream checks, then sections. Unknown optional
+/// sections are skipped, unknown mandatory ones refused; a state frame needs
+/// both QUEUES and IRQ.
+pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
+    let (header, sections) = stream::parse(b)?;
+    let mut shape = None;
+    let mut state = DeviceState::default();
+    let (mut queues, mut irq) = (false, false);
+    for Section {
+        tag,
+        flags,
+        payload,
+    } in sections
+    {
+        match tag {
+            TAG_DEVICE => shape = Some(decode_device(payload)?),
+            TAG_QUEUES => {
+                decode_queues(payload, &mut state)?;
+                queues = true;
+            }
+            TAG_IRQ => {
+                state.irq = decode_irq(payload)?;
+                irq = true;
+            }
+            _ if flags & SECTION_MANDATORY != 0 => {
+                return Err(StreamError::UnknownMandatorySection { tag })
+            }
+            _ => {}
+        }
+    }
+    let shape = shape.ok_or(StreamError::Malformed {
+        field: "DEVICE section count",
+        value: 0,
+        expected: 1,
+    })?;
+    if queues != irq {
+        return Err(StreamError::Malformed {
+            field: "IRQ section count",
+            value: u64::from(irq),
+            expected: u64::from(queues),
+        });
+    }
+    Ok(Frame {
+        header,
+        shape,
+        state: queues.then_some(state),
+    })
+}
+
+/// Header for a device of `family` (queue pairs from its register map).
+pub fn header_for(family: Family, map: &RegMap, vendor: u16, device: u16, revision: u8) -> Header {
+    Header::new(
+        family,
+        vendor,
+        device,
+        revision,
+        map.max_queue_pairs as u16,
+        0,
+    )
+}
