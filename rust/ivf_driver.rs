@@ -19,6 +19,8 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub)]
 #[path = "common/src/lib.rs"]
 mod common;
+mod lm;
+mod mmio;
 mod pci_drv;
 mod vfio;
 mod vfio_dev;

@@ -69,3 +69,19 @@ pub(crate) unsafe extern "C" fn ivf_pci_remove(pdev: *mut pci_dev) {
         vfio::put_device(core);
     }
 }
+
+/// `reset_done` of our PCI error handlers: FLR, VFIO_DEVICE_RESET, AER.
+///
+/// # Safety
+///
+/// Called by the PCI core for a device bound to us.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_pci_reset_done(pdev: *mut pci_dev) {
+    // SAFETY: bound to us, so the driver data is our device (or not yet set
+    // during probe, when there is no migration to end).
+    let ivf = unsafe { IvfDevice::from_pdev(pdev) };
+    if !ivf.is_null() {
+        // SAFETY: the device lives while bound.
+        unsafe { (*ivf).reset_done() };
+    }
+}

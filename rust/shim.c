@@ -8,6 +8,9 @@
  * driver_override. The ID list must equal rust/common/src/ids.rs; a host test
  * (tests/id_table.rs in the common crate) compares the two.
  */
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+
 #include "shim.h"
 
 static const struct pci_device_id ivf_pci_table[] = {
@@ -24,12 +27,18 @@ static const struct pci_device_id ivf_pci_table[] = {
 };
 MODULE_DEVICE_TABLE(pci, ivf_pci_table);
 
+static const struct pci_error_handlers ivf_err_handlers = {
+	.error_detected = vfio_pci_core_aer_err_detected,
+	/* A reset ends any migration in progress (the deferred-reset pattern). */
+	.reset_done = ivf_pci_reset_done,
+};
+
 static struct pci_driver ivf_pci_driver = {
 	.name = KBUILD_MODNAME,
 	.id_table = ivf_pci_table,
 	.probe = ivf_pci_probe,
 	.remove = ivf_pci_remove,
-	.err_handler = &vfio_pci_core_err_handlers,
+	.err_handler = &ivf_err_handlers,
 	/* vfio owns the device's DMA: the PCI core must not set up a domain. */
 	.driver_managed_dma = true,
 };
@@ -47,4 +56,35 @@ void ivf_pci_driver_unregister(void)
 void ivf_vfio_put_device(struct vfio_device *vdev)
 {
 	vfio_put_device(vdev);
+}
+
+/* The migration data fds: THIS_MODULE and the fops tables are macros/C. */
+static const struct file_operations ivf_save_fops = {
+	.owner = THIS_MODULE,
+	.read = ivf_mig_read,
+	.unlocked_ioctl = ivf_mig_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = ivf_mig_release,
+};
+
+static const struct file_operations ivf_resume_fops = {
+	.owner = THIS_MODULE,
+	.write = ivf_mig_write,
+	.release = ivf_mig_release,
+};
+
+struct file *ivf_mig_file_create(void *priv, bool save)
+{
+	struct file *filp;
+
+	filp = anon_inode_getfile("intel_vf_mig", save ? &ivf_save_fops : &ivf_resume_fops,
+				  priv, save ? O_RDONLY : O_WRONLY);
+	if (!IS_ERR(filp))
+		stream_open(filp->f_inode, filp);
+	return filp;
+}
+
+void ivf_get_file(struct file *filp)
+{
+	get_file(filp);
 }

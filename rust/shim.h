@@ -13,10 +13,19 @@
 /* Implemented in Rust (pci_drv.rs). */
 int ivf_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id);
 void ivf_pci_remove(struct pci_dev *pdev);
+void ivf_pci_reset_done(struct pci_dev *pdev);
+
+/* Implemented in Rust (lm.rs): the migration data file. */
+ssize_t ivf_mig_read(struct file *filp, char __user *buf, size_t len, loff_t *pos);
+ssize_t ivf_mig_write(struct file *filp, const char __user *buf, size_t len, loff_t *pos);
+long ivf_mig_ioctl(struct file *filp, unsigned int cmd, unsigned long arg);
+int ivf_mig_release(struct inode *inode, struct file *filp);
 
 /* Implemented in C (shim.c). */
 int ivf_pci_driver_register(void);
 void ivf_pci_driver_unregister(void);
 void ivf_vfio_put_device(struct vfio_device *vdev);
+struct file *ivf_mig_file_create(void *priv, bool save);
+void ivf_get_file(struct file *filp);
 
 #endif

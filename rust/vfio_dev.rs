@@ -5,9 +5,13 @@
 //! vfio-pci-core behaviour (config space, BAR access and mmap, MSI-X, FLR,
 //! iommufd and the legacy container).
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 use crate::common::ids::{self, VfDevice};
+use crate::lm::{self, DevCtx, Migration};
 use crate::vfio::{bindings, vfio_device, vfio_pci_core_device, OpsTable};
 
 /// One VF bound to this driver.
@@ -20,6 +24,10 @@ pub(crate) struct IvfDevice {
     core: vfio_pci_core_device,
     /// What the VF is; set by `init`.
     vf: &'static VfDevice,
+    /// The migration FSM and its files.
+    mig: Mutex<Migration>,
+    /// A reset happened that `mig` has not seen yet (see lm.rs).
+    reset_pending: AtomicBool,
 }
 
 impl IvfDevice {
@@ -31,6 +39,34 @@ impl IvfDevice {
     unsafe fn from_vdev(vdev: *mut vfio_device) -> *mut IvfDevice {
         // `vdev` is the first field of `core`, which is the first field here.
         vdev.cast()
+    }
+
+    /// The `IvfDevice` of a PCI device bound to us, from its driver data.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` must be bound to this driver (probe has set the driver data).
+    pub(crate) unsafe fn from_pdev(pdev: *mut bindings::pci_dev) -> *mut IvfDevice {
+        // SAFETY: probe stored our core device, the first field, there.
+        unsafe { (*pdev).dev.driver_data.cast() }
+    }
+
+    fn ctx(&self) -> DevCtx<'_> {
+        DevCtx {
+            core: (&raw const self.core).cast_mut(),
+            vf: self.vf,
+            reset_pending: &self.reset_pending,
+        }
+    }
+
+    /// A reset finished (FLR, VFIO_DEVICE_RESET, AER): any migration ends.
+    pub(crate) fn reset_done(&self) {
+        self.reset_pending.store(true, Ordering::Release);
+        // Apply it now if nobody holds the state; else the holder's next
+        // entry does (never block here: see lm.rs).
+        if let Some(mut mig) = self.mig.try_lock() {
+            lm::apply_pending_reset(&self.ctx(), &mut mig);
+        }
     }
 }
 
@@ -55,9 +91,17 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> kernel::ffi::c_int 
         unsafe { bindings::vfio_pci_core_release_dev(vdev) };
         return ENODEV.to_errno();
     };
-    // SAFETY: `vf` is a plain reference field of our own allocation; nothing
-    // else reads it before `init` returns.
-    unsafe { (&raw mut (*ivf).vf).write(vf) };
+    // SAFETY: our fields of our own allocation; nothing else reads them
+    // before `init` returns, and the allocation never moves (pinned).
+    unsafe {
+        (&raw mut (*ivf).vf).write(vf);
+        (&raw mut (*ivf).reset_pending).write(AtomicBool::new(false));
+        let mig = kernel::new_mutex!(Migration::new(), "intel_vf_vfio_pci::mig");
+        // A mutex initialiser cannot fail.
+        pin_init::raw_init(&raw mut (*ivf).mig, mig);
+        (*vdev).migration_flags = lm::MIGRATION_FLAGS;
+        (*vdev).mig_ops = &IVF_MIG_OPS;
+    }
     0
 }
 
@@ -67,9 +111,13 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> kernel::ffi::c_int 
 ///
 /// Called by the vfio core, once, after a successful `init`.
 unsafe extern "C" fn ivf_release_dev(vdev: *mut vfio_device) {
-    // Our own fields hold nothing to drop yet (a `&'static`).
-    // SAFETY: called once by the vfio core after a successful `init`.
-    unsafe { bindings::vfio_pci_core_release_dev(vdev) };
+    // SAFETY: called once by the vfio core after a successful `init`; close
+    // has ended every transfer, so dropping the FSM state frees nothing live.
+    unsafe {
+        let ivf = IvfDevice::from_vdev(vdev);
+        core::ptr::drop_in_place(&raw mut (*ivf).mig);
+        bindings::vfio_pci_core_release_dev(vdev);
+    }
 }
 
 /// `open_device`: enable the PCI device for the user (first open only).
@@ -88,6 +136,9 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_i
             return ret;
         }
         bindings::vfio_pci_core_finish_enable(core);
+        // Opening resets the VF: whatever a previous user left, we start RUNNING.
+        (*ivf).mig.lock().reset();
+        (*ivf).reset_pending.store(false, Ordering::Release);
         pr_debug!(
             "intel_vf_vfio_pci: opened a {} ({} family)\n",
             (*ivf).vf.name,
@@ -97,6 +148,78 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_i
     0
 }
 
+/// `close_device`: end any transfer (its fds fail from now on), then close.
+///
+/// # Safety
+///
+/// Called by the vfio core for one of our devices, on last close.
+unsafe extern "C" fn ivf_close_device(vdev: *mut vfio_device) {
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    ivf.mig.lock().reset();
+    // SAFETY: the core close that `open_device` pairs with.
+    unsafe { bindings::vfio_pci_core_close_device(vdev) };
+}
+
+/// `migration_set_state`.
+///
+/// # Safety
+///
+/// Called by the vfio core for one of our open devices.
+unsafe extern "C" fn ivf_set_state(
+    vdev: *mut vfio_device,
+    new: bindings::vfio_device_mig_state,
+) -> *mut bindings::file {
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    let mut mig = ivf.mig.lock();
+    match lm::set_state(&ivf.ctx(), &mut mig, vdev, new) {
+        Ok(f) => f,
+        // ERR_PTR: the negative errno as a pointer.
+        Err(e) => e.to_errno() as isize as *mut bindings::file,
+    }
+}
+
+/// `migration_get_state`.
+///
+/// # Safety
+///
+/// Called by the vfio core for one of our open devices.
+unsafe extern "C" fn ivf_get_state(
+    vdev: *mut vfio_device,
+    out: *mut bindings::vfio_device_mig_state,
+) -> kernel::ffi::c_int {
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    let mut mig = ivf.mig.lock();
+    lm::apply_pending_reset(&ivf.ctx(), &mut mig);
+    // SAFETY: `out` points to the core's result variable.
+    unsafe { *out = mig.state };
+    0
+}
+
+/// `migration_get_data_size`.
+///
+/// # Safety
+///
+/// Called by the vfio core for one of our open devices.
+unsafe extern "C" fn ivf_get_data_size(
+    vdev: *mut vfio_device,
+    out: *mut kernel::ffi::c_ulong,
+) -> kernel::ffi::c_int {
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    // SAFETY: `out` points to the core's result variable.
+    unsafe { *out = lm::data_size(&ivf.ctx()) as kernel::ffi::c_ulong };
+    0
+}
+
+static IVF_MIG_OPS: bindings::vfio_migration_ops = bindings::vfio_migration_ops {
+    migration_set_state: Some(ivf_set_state),
+    migration_get_state: Some(ivf_get_state),
+    migration_get_data_size: Some(ivf_get_data_size),
+};
+
 /// The ops of every device this driver binds.
 pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
     // The kernel's `char` is `u8`; a byte string keeps this a constant.
@@ -104,7 +227,7 @@ pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
     init: Some(ivf_init_dev),
     release: Some(ivf_release_dev),
     open_device: Some(ivf_open_device),
-    close_device: Some(bindings::vfio_pci_core_close_device),
+    close_device: Some(ivf_close_device),
     ioctl: Some(bindings::vfio_pci_core_ioctl),
     get_region_info_caps: Some(bindings::vfio_pci_ioctl_get_region_info),
     device_feature: Some(bindings::vfio_pci_core_ioctl_feature),

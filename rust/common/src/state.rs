@@ -298,6 +298,19 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
     })
 }
 
+/// Length of the state frame of a device with register map `map`.
+pub const fn state_frame_len(map: &RegMap) -> usize {
+    stream::HEADER_LEN
+        + 3 * SECTION_HEADER_LEN
+        + DEVICE_LEN
+        + 4
+        + map.max_queue_pairs as usize * QUEUE_WORDS * 4
+        + 4 * (4 + 1 + map.ivar_count as usize + 1 + map.vectors as usize)
+}
+
+/// Length of the compatibility frame.
+pub const COMPAT_FRAME_LEN: usize = stream::HEADER_LEN + SECTION_HEADER_LEN + DEVICE_LEN;
+
 /// Header for a device of `family` (queue pairs from its register map).
 pub fn header_for(family: Family, map: &RegMap, vendor: u16, device: u16, revision: u8) -> Header {
     Header::new(

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use ivf_common::hal::{self, DeviceState, HalError, RegIo, POLL_LIMIT};
 use ivf_common::ids::Family;
 use ivf_common::regs::{RegMap, DCTL_ENABLE, IXGBE};
-use ivf_common::state::{decode_frame, header_for, write_state_frame, MAX_FRAME_LEN};
+use ivf_common::state::{
+    decode_frame, header_for, state_frame_len, write_state_frame, MAX_FRAME_LEN,
+};
 
 /// An 82599 VF as the HAL sees it through BAR0.
 #[derive(Default)]
@@ -287,6 +289,7 @@ fn state_frame_round_trip_and_figures() {
     let mut buf = [0u8; MAX_FRAME_LEN];
     let h = header_for(Family::Ixgbe, M, 0x8086, 0x10ed, 1);
     let n = write_state_frame(&mut buf, h, M, &saved).unwrap();
+    assert_eq!(n, state_frame_len(M));
     let frame = decode_frame(&buf[..n]).unwrap();
     assert_eq!(frame.state, Some(saved));
     assert_eq!(frame.shape.queue_pairs, 8);

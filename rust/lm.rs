@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Live migration: the VFIO migration FSM of one VF and its data files.
+//!
+//! Every single-step arc that `vfio_mig_get_next_state()` produces for
+//! STOP_COPY | P2P | PRE_COPY is one arm of [`step`]. The data file of a save
+//! carries a compatibility frame (PRE_COPY's initial bytes) and, at
+//! STOP_COPY, the state frame; a resume file checks every frame as it is
+//! written, so a bad stream is refused at `write()` before anything touches
+//! the device, and loads the last state frame at RESUMING -> STOP.
+//!
+//! Locking: the device's `mig` mutex, then a file's own mutex. A file never
+//! touches the device, so it may outlive it. Resets (FLR, VFIO_DEVICE_RESET)
+//! arrive in `reset_done`, which cannot take the state mutex (the reset path
+//! may hold locks that its holders take); it sets `reset_pending`, which
+//! every entry applies first under the mutex: state RUNNING, files ended.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::types::ForeignOwnable;
+use kernel::uaccess::{UserPtr, UserSlice};
+
+use crate::common::hal::{self, QuiesceRecord};
+use crate::common::ids::VfDevice;
+use crate::common::regs::{regmap, RegMap};
+use crate::common::state::{
+    self, decode_frame, header_for, write_compat_frame, write_state_frame, COMPAT_FRAME_LEN,
+    MAX_FRAME_LEN,
+};
+use crate::common::stream::{self, DeviceCaps, StreamError};
+use crate::mmio::Bar0;
+use crate::vfio::bindings::{self, vfio_device_mig_state as MigState};
+use crate::vfio::vfio_pci_core_device;
+
+pub(crate) const ERROR: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_ERROR;
+pub(crate) const STOP: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_STOP;
+pub(crate) const RUNNING: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING;
+const STOP_COPY: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_STOP_COPY;
+const RESUMING: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_RESUMING;
+const RUNNING_P2P: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING_P2P;
+const PRE_COPY: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY;
+const PRE_COPY_P2P: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY_P2P;
+
+/// Shows a shared-crate error (core `Display`) in kernel messages.
+struct Msg<T>(T);
+
+impl<T: core::fmt::Display> kernel::fmt::Display for Msg<T> {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        core::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+/// Migration flags this driver offers.
+pub(crate) const MIGRATION_FLAGS: u32 =
+    bindings::VFIO_MIGRATION_STOP_COPY | bindings::VFIO_MIGRATION_P2P | bindings::VFIO_MIGRATION_PRE_COPY;
+
+/// `VFIO_MIG_GET_PRECOPY_INFO`: `_IO(';', 100 + 21)`, a macro in C.
+const VFIO_MIG_GET_PRECOPY_INFO: u32 = (b';' as u32) << 8 | (100 + 21);
+
+/// Most bytes a resume file accepts: a few frames, far above any real stream.
+const MAX_RESUME_LEN: usize = 4 * MAX_FRAME_LEN;
+
+/// Whether a file saves (read side) or resumes (write side).
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Kind {
+    Save,
+    Resume,
+}
+
+/// The contents of a data file.
+struct FileData {
+    kind: Kind,
+    buf: KVec<u8>,
+    /// Save: bytes read so far. Resume: bytes validated as whole frames.
+    pos: usize,
+    /// Save: bytes of the PRE_COPY initial data.
+    initial_len: usize,
+    /// Save: the state frame is in (STOP_COPY): end of data is EOF, not ENOMSG.
+    complete: bool,
+    /// The FSM left the file's state: every call fails with ENODEV.
+    disabled: bool,
+    /// Resume: what the device accepts.
+    caps: DeviceCaps,
+    /// Resume: the first rejection, sticky.
+    error: Option<StreamError>,
+}
+
+/// A migration data file (`file->private_data`).
+#[pin_data]
+pub(crate) struct MigFile {
+    #[pin]
+    data: Mutex<FileData>,
+}
+
+/// The device's reference to one of its data files.
+struct FileRef {
+    filp: *mut bindings::file,
+    migf: *const MigFile,
+}
+
+impl FileRef {
+    fn migf(&self) -> &MigFile {
+        // SAFETY: we hold a reference on `filp`, so its private data, the
+        // `MigFile`, is alive until our `fput`.
+        unsafe { &*self.migf }
+    }
+}
+
+impl Drop for FileRef {
+    /// Ends the file for its user and drops the device's reference.
+    fn drop(&mut self) {
+        self.migf().data.lock().disabled = true;
+        // SAFETY: the reference taken in `new_file` is ours to drop.
+        unsafe { kernel::bindings::fput(self.filp.cast()) };
+    }
+}
+
+/// Per-device migration state, under the device's `mig` mutex.
+pub(crate) struct Migration {
+    pub(crate) state: MigState,
+    saving: Option<FileRef>,
+    resuming: Option<FileRef>,
+    /// What quiesce changed (enables, EIMS), until resume undoes it.
+    record: Option<QuiesceRecord>,
+    /// MMIO counts of the last save and load (for the figures).
+    pub(crate) last_save: crate::mmio::MmioCounts,
+    pub(crate) last_load: crate::mmio::MmioCounts,
+}
+
+impl Migration {
+    pub(crate) const fn new() -> Self {
+        Migration {
+            state: RUNNING,
+            saving: None,
+            resuming: None,
+            record: None,
+            last_save: crate::mmio::MmioCounts {
+                reads: 0,
+                writes: 0,
+                delays: 0,
+            },
+            last_load: crate::mmio::MmioCounts {
+                reads: 0,
+                writes: 0,
+                delays: 0,
+            },
+        }
+    }
+
+    /// Back to RUNNING with no transfer in progress (open, close, reset).
+    pub(crate) fn reset(&mut self) {
+        self.saving = None;
+        self.resuming = None;
+        self.record = None;
+        self.state = RUNNING;
+    }
+}
+
+/// What the FSM needs of the device it runs for.
+pub(crate) struct DevCtx<'a> {
+    pub(crate) core: *mut vfio_pci_core_device,
+    pub(crate) vf: &'static VfDevice,
+    pub(crate) reset_pending: &'a AtomicBool,
+}
+
+impl DevCtx<'_> {
+    fn map(&self) -> &'static RegMap {
+        regmap(self.vf.family)
+    }
+
+    fn pdev(&self) -> *mut bindings::pci_dev {
+        // SAFETY: `core` is a live, enabled device (the FSM runs between
+        // open and close).
+        unsafe { (*self.core).pdev }
+    }
+
+    fn dev(&self) -> &kernel::device::Device {
+        // SAFETY: the PCI device outlives its vfio device.
+        unsafe { kernel::device::Device::from_raw(&raw mut (*self.pdev()).dev) }
+    }
+
+    fn bar0(&self) -> Result<Bar0> {
+        // SAFETY: see `pdev`; barmap[0] is set up by vfio_pci_core_enable.
+        let (base, len) = unsafe {
+            let res = &(*self.pdev()).resource[0];
+            ((*self.core).barmap[0], (res.end - res.start + 1) as usize)
+        };
+        if base.is_null() || crate::vfio::from_err_ptr(base).is_err() {
+            return Err(ENODEV);
+        }
+        // SAFETY: an enabled device's BAR0 mapping of `len` bytes.
+        Ok(unsafe { Bar0::new(base, len) })
+    }
+
+    fn header(&self) -> stream::Header {
+        // SAFETY: see `pdev`.
+        let (vendor, device, rev) = unsafe {
+            let p = self.pdev();
+            ((*p).vendor, (*p).device, (*p).revision)
+        };
+        header_for(self.vf.family, self.map(), vendor, device, rev)
+    }
+
+    fn caps(&self) -> DeviceCaps {
+        let h = self.header();
+        DeviceCaps {
+            family: self.vf.family,
+            vendor: h.vendor,
+            device: h.device,
+            max_queue_pairs: h.queue_pairs,
+            features: 0,
+        }
+    }
+}
+
+/// Applies a reset that arrived while we could not take the mutex.
+pub(crate) fn apply_pending_reset(ctx: &DevCtx<'_>, mig: &mut Migration) {
+    if ctx.reset_pending.swap(false, Ordering::AcqRel) {
+        mig.reset();
+    }
+}
+
+fn new_file(ctx: &DevCtx<'_>, kind: Kind, initial: &[u8], complete: bool) -> Result<FileRef> {
+    let mut buf = KVec::with_capacity(MAX_FRAME_LEN + COMPAT_FRAME_LEN, GFP_KERNEL)?;
+    buf.extend_from_slice(initial, GFP_KERNEL)?;
+    let migf = KBox::pin_init(
+        pin_init!(MigFile {
+            data <- kernel::new_mutex!(FileData {
+                kind,
+                buf,
+                pos: 0,
+                initial_len: initial.len(),
+                complete,
+                disabled: false,
+                caps: ctx.caps(),
+                error: None,
+            }),
+        }),
+        GFP_KERNEL,
+    )?;
+    let raw = migf.into_foreign();
+    // SAFETY: `raw` becomes the file's private data; on failure we take it back.
+    let filp = unsafe { bindings::ivf_mig_file_create(raw.cast(), kind == Kind::Save) };
+    if let Err(e) = crate::vfio::from_err_ptr(filp) {
+        // SAFETY: the file was not created, so `raw` is still only ours.
+        drop(unsafe { <Pin<KBox<MigFile>> as ForeignOwnable>::from_foreign(raw) });
+        return Err(e);
+    }
+    // SAFETY: a second reference for the device; the first goes to the user.
+    unsafe { bindings::ivf_get_file(filp) };
+    Ok(FileRef {
+        filp,
+        migf: raw.cast_const().cast(),
+    })
+}
+
+fn quiesce(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
+    let mut bar = ctx.bar0()?;
+    match hal::quiesce(&mut bar, ctx.map()) {
+        Ok(rec) => {
+            mig.record = Some(rec);
+            Ok(())
+        }
+        Err(e) => {
+            dev_err!(ctx.dev(), "quiesce failed: {}\n", Msg(e));
+            Err(Error::from_errno(-e.errno()))
+        }
+    }
+}
+
+fn resume(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
+    let Some(rec) = mig.record.take() else {
+        return Ok(());
+    };
+    let mut bar = ctx.bar0()?;
+    hal::resume(&mut bar, ctx.map(), &rec).map_err(|e| {
+        dev_err!(ctx.dev(), "resume failed: {}\n", Msg(e));
+        Error::from_errno(-e.errno())
+    })
+}
+
+/// Builds the state frame of the quiesced device into `out`.
+fn save_state(ctx: &DevCtx<'_>, mig: &mut Migration, out: &mut KVec<u8>) -> Result {
+    let rec = mig.record.ok_or(EINVAL)?;
+    let mut bar = ctx.bar0()?;
+    let st = hal::save(&mut bar, ctx.map(), &rec);
+    mig.last_save = bar.counts;
+    let mut frame = [0u8; MAX_FRAME_LEN];
+    let n = write_state_frame(&mut frame, ctx.header(), ctx.map(), &st)
+        .map_err(|e| Error::from_errno(-e.errno()))?;
+    out.extend_from_slice(&frame[..n], GFP_KERNEL)?;
+    Ok(())
+}
+
+fn compat_frame(ctx: &DevCtx<'_>) -> Result<([u8; COMPAT_FRAME_LEN], usize)> {
+    let mut f = [0u8; COMPAT_FRAME_LEN];
+    let n = write_compat_frame(&mut f, ctx.header(), ctx.map())
+        .map_err(|e| Error::from_errno(-e.errno()))?;
+    Ok((f, n))
+}
+
+/// RESUMING -> STOP: decode the last state frame written and load it.
+fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
+    let file = mig.resuming.as_ref().ok_or(EINVAL)?;
+    let data = file.migf().data.lock();
+    if let Some(e) = data.error {
+        return Err(Error::from_errno(-e.errno()));
+    }
+    // Frames were validated as they arrived; bytes past `pos` are a frame
+    // that never completed.
+    if data.pos != data.buf.len() {
+        let e = StreamError::Truncated {
+            need: stream::parse_header(&data.buf[data.pos..])
+                .map(|h| h.total_len as usize)
+                .unwrap_or(stream::HEADER_LEN),
+            have: data.buf.len() - data.pos,
+        };
+        dev_err!(ctx.dev(), "resume: {}\n", Msg(e));
+        return Err(Error::from_errno(-e.errno()));
+    }
+    let mut at = 0;
+    let mut last = None;
+    while at < data.buf.len() {
+        let len = stream::parse_header(&data.buf[at..])
+            .map_err(|e| Error::from_errno(-e.errno()))?
+            .total_len as usize;
+        let frame =
+            decode_frame(&data.buf[at..at + len]).map_err(|e| Error::from_errno(-e.errno()))?;
+        if frame.state.is_some() {
+            last = frame.state;
+        }
+        at += len;
+    }
+    drop(data);
+    let Some(st) = last else {
+        dev_err!(ctx.dev(), "resume: the stream has no state frame\n");
+        return Err(ENODATA);
+    };
+    hal::validate(&st, ctx.map()).map_err(|e| {
+        dev_err!(ctx.dev(), "resume: {}\n", Msg(e));
+        Error::from_errno(-e.errno())
+    })?;
+    let mut bar = ctx.bar0()?;
+    let res = hal::load(&mut bar, ctx.map(), &st);
+    mig.last_load = bar.counts;
+    res.map_err(|e| {
+        dev_err!(ctx.dev(), "load failed: {}\n", Msg(e));
+        Error::from_errno(-e.errno())
+    })?;
+    mig.record = Some(st.record());
+    Ok(())
+}
+
+/// One arc of the FSM. Returns the new data file, if the arc makes one.
+fn step(ctx: &DevCtx<'_>, mig: &mut Migration, next: MigState) -> Result<Option<FileRef>> {
+    let cur = mig.state;
+    match (cur, next) {
+        (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ctx, mig).map(|_| None),
+        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ctx, mig).map(|_| None),
+        (RUNNING_P2P, STOP) | (STOP, RUNNING_P2P) => Ok(None),
+        (RUNNING, PRE_COPY) | (RUNNING_P2P, PRE_COPY_P2P) => {
+            let (f, n) = compat_frame(ctx)?;
+            new_file(ctx, Kind::Save, &f[..n], false).map(Some)
+        }
+        (PRE_COPY, RUNNING) | (PRE_COPY_P2P, RUNNING_P2P) | (STOP_COPY, STOP) => {
+            mig.saving = None;
+            Ok(None)
+        }
+        (PRE_COPY_P2P, STOP_COPY) => {
+            let mut frame = KVec::with_capacity(MAX_FRAME_LEN, GFP_KERNEL)?;
+            save_state(ctx, mig, &mut frame)?;
+            let file = mig.saving.as_ref().ok_or(EINVAL)?;
+            let mut data = file.migf().data.lock();
+            data.buf.extend_from_slice(&frame, GFP_KERNEL)?;
+            data.complete = true;
+            Ok(None)
+        }
+        (STOP, STOP_COPY) => {
+            let (f, n) = compat_frame(ctx)?;
+            let mut init = KVec::with_capacity(MAX_FRAME_LEN + n, GFP_KERNEL)?;
+            init.extend_from_slice(&f[..n], GFP_KERNEL)?;
+            save_state(ctx, mig, &mut init)?;
+            new_file(ctx, Kind::Save, &init, true).map(Some)
+        }
+        (STOP, RESUMING) => new_file(ctx, Kind::Resume, &[], false).map(Some),
+        (RESUMING, STOP) => {
+            load(ctx, mig)?;
+            mig.resuming = None;
+            Ok(None)
+        }
+        _ => {
+            dev_err!(ctx.dev(), "unexpected migration arc {} -> {}\n", cur, next);
+            Err(EINVAL)
+        }
+    }
+}
+
+/// `migration_set_state` under the device's mutex: walk the FSM to `new`.
+pub(crate) fn set_state(
+    ctx: &DevCtx<'_>,
+    mig: &mut Migration,
+    vdev: *mut bindings::vfio_device,
+    new: MigState,
+) -> Result<*mut bindings::file> {
+    apply_pending_reset(ctx, mig);
+    let mut out: *mut bindings::file = core::ptr::null_mut();
+    while mig.state != new {
+        let mut next: MigState = ERROR;
+        // SAFETY: `vdev` is our open device; the core validates both states.
+        kernel::error::to_result(unsafe {
+            bindings::vfio_mig_get_next_state(vdev, mig.state, new, &mut next)
+        })?;
+        let file = match step(ctx, mig, next) {
+            Ok(f) => f,
+            Err(e) => {
+                // A failed device sequence leaves the device unknown: ERROR,
+                // from which only a reset recovers. A refused stream touched
+                // nothing and keeps the state.
+                if mig.state != RESUMING {
+                    mig.state = ERROR;
+                }
+                return Err(e);
+            }
+        };
+        mig.state = next;
+        if let Some(f) = file {
+            let filp = f.filp;
+            match next {
+                RESUMING => mig.resuming = Some(f),
+                _ => mig.saving = Some(f),
+            }
+            // The user gets the reference the file was created with.
+            out = filp;
+        }
+    }
+    Ok(out)
+}
+
+/// `migration_get_data_size`: the STOP_COPY data of this device.
+pub(crate) fn data_size(ctx: &DevCtx<'_>) -> usize {
+    COMPAT_FRAME_LEN + state::state_frame_len(ctx.map())
+}
+
+// ---- the data file's operations (called from the fops table in shim.c) ----
+
+/// # Safety
+///
+/// `filp` must be one of our migration files.
+unsafe fn file_data<'a>(filp: *mut bindings::file) -> Pin<&'a MigFile> {
+    // SAFETY: per the contract, private_data is our `Pin<KBox<MigFile>>`,
+    // alive until `release`, which cannot run during another file op.
+    unsafe { <Pin<KBox<MigFile>> as ForeignOwnable>::borrow((*filp).private_data.cast()) }
+}
+
+/// `read` of a save file.
+///
+/// # Safety
+///
+/// Called by the VFS for one of our save files.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_mig_read(
+    filp: *mut bindings::file,
+    ubuf: *mut u8,
+    len: usize,
+    pos: *mut bindings::loff_t,
+) -> isize {
+    if !pos.is_null() {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: per the function's contract.
+    let migf = unsafe { file_data(filp) };
+    let mut d = migf.data.lock();
+    if d.disabled {
+        return ENODEV.to_errno() as isize;
+    }
+    let left = d.buf.len() - d.pos;
+    if left == 0 {
+        // PRE_COPY has a temporary end of data; STOP_COPY a permanent one.
+        return if d.complete { 0 } else { ENOMSG.to_errno() as isize };
+    }
+    let n = left.min(len);
+    let mut w = UserSlice::new(UserPtr::from_ptr(ubuf.cast()), n).writer();
+    if let Err(e) = w.write_slice(&d.buf[d.pos..d.pos + n]) {
+        return e.to_errno() as isize;
+    }
+    d.pos += n;
+    n as isize
+}
+
+/// Checks the frames completed by a write; returns the first rejection.
+fn check_frames(d: &mut FileData) -> Result<(), StreamError> {
+    loop {
+        let rest = &d.buf[d.pos..];
+        if rest.len() < stream::HEADER_LEN {
+            // Magic is checked as soon as its bytes are in.
+            return match stream::parse_header(rest) {
+                Err(StreamError::BadMagic) => Err(StreamError::BadMagic),
+                _ => Ok(()),
+            };
+        }
+        let h = stream::parse_header(rest)?;
+        // The destination can refuse on the header alone, before the source stops.
+        stream::check_compat(&h, &d.caps)?;
+        let total = h.total_len as usize;
+        if rest.len() < total {
+            return Ok(());
+        }
+        decode_frame(&rest[..total])?;
+        d.pos += total;
+    }
+}
+
+/// `write` of a resume file.
+///
+/// # Safety
+///
+/// Called by the VFS for one of our resume files.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_mig_write(
+    filp: *mut bindings::file,
+    ubuf: *const u8,
+    len: usize,
+    pos: *mut bindings::loff_t,
+) -> isize {
+    if !pos.is_null() {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: per the function's contract.
+    let migf = unsafe { file_data(filp) };
+    let mut d = migf.data.lock();
+    if d.disabled {
+        return ENODEV.to_errno() as isize;
+    }
+    if let Some(e) = d.error {
+        return -(e.errno() as isize);
+    }
+    if d.buf.len() + len > MAX_RESUME_LEN {
+        let e = StreamError::TooLarge {
+            len: d.buf.len() + len,
+            max: MAX_RESUME_LEN,
+        };
+        pr_err!("intel_vf_vfio_pci: resume: {}\n", Msg(e));
+        d.error = Some(e);
+        return -(e.errno() as isize);
+    }
+    let start = d.buf.len();
+    if d.buf.resize(start + len, 0, GFP_KERNEL).is_err() {
+        return ENOMEM.to_errno() as isize;
+    }
+    let mut r = UserSlice::new(UserPtr::from_ptr(ubuf.cast_mut().cast()), len).reader();
+    if let Err(e) = r.read_slice(&mut d.buf[start..]) {
+        d.buf.truncate(start);
+        return e.to_errno() as isize;
+    }
+    if let Err(e) = check_frames(&mut d) {
+        pr_err!("intel_vf_vfio_pci: resume stream refused: {}\n", Msg(e));
+        d.error = Some(e);
+        return -(e.errno() as isize);
+    }
+    len as isize
+}
+
+/// `unlocked_ioctl` of a save file: `VFIO_MIG_GET_PRECOPY_INFO`.
+///
+/// # Safety
+///
+/// Called by the VFS for one of our save files.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_mig_ioctl(
+    filp: *mut bindings::file,
+    cmd: u32,
+    arg: usize,
+) -> isize {
+    if cmd != VFIO_MIG_GET_PRECOPY_INFO {
+        return ENOTTY.to_errno() as isize;
+    }
+    // SAFETY: per the function's contract.
+    let migf = unsafe { file_data(filp) };
+    let d = migf.data.lock();
+    if d.disabled || d.kind != Kind::Save || d.complete {
+        // Only valid in PRE_COPY states.
+        return EINVAL.to_errno() as isize;
+    }
+    let (r, mut w) = UserSlice::new(UserPtr::from_addr(arg), 24).reader_writer();
+    let mut head = [0u8; 8];
+    let mut r = r;
+    if let Err(e) = r.read_slice(&mut head) {
+        return e.to_errno() as isize;
+    }
+    let argsz = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    if argsz < 24 {
+        return EINVAL.to_errno() as isize;
+    }
+    let initial = d.initial_len.saturating_sub(d.pos) as u64;
+    let mut out = [0u8; 24];
+    out[..4].copy_from_slice(&argsz.to_le_bytes());
+    out[8..16].copy_from_slice(&initial.to_le_bytes());
+    // dirty_bytes: device state changes only at STOP_COPY, so always 0.
+    match w.write_slice(&out) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `release` of either file: frees its data.
+///
+/// # Safety
+///
+/// Called by the VFS once, when the last reference to the file goes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_mig_release(
+    _inode: *mut bindings::inode,
+    filp: *mut bindings::file,
+) -> kernel::ffi::c_int {
+    // SAFETY: the last reference is gone: the box is ours again.
+    drop(unsafe { <Pin<KBox<MigFile>> as ForeignOwnable>::from_foreign((*filp).private_data.cast()) });
+    0
+}
