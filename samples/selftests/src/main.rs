@@ -9,6 +9,7 @@
 
 mod host;
 mod ktap;
+mod migration;
 mod skeleton;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ fn kernel_log_clean() -> ktap::Outcome {
 /// Every suite, in run order; the kernel log check comes last.
 fn all_tests() -> Vec<&'static Test> {
     let mut tests = skeleton::TESTS.to_vec();
+    tests.extend_from_slice(migration::TESTS);
     tests.push(&Test {
         name: "kernel_log_clean",
         run: kernel_log_clean,

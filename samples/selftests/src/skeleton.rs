@@ -59,10 +59,6 @@ pub const TESTS: &[&Test] = &[
         run: exclusive_open,
     },
     &Test {
-        name: "migration_not_advertised_yet",
-        run: migration_not_advertised_yet,
-    },
-    &Test {
         name: "unload_while_open_is_refused",
         run: unload_while_open_is_refused,
     },
@@ -313,19 +309,6 @@ fn exclusive_open() -> Outcome {
         }
         Ok(_) => return Err("a second user opened the device while the group holds it".into()),
     }
-    Ok(())
-}
-
-fn migration_not_advertised_yet() -> Outcome {
-    // Until the migration core lands the driver must not claim migration:
-    // VFIO_DEVICE_FEATURE_MIGRATION answers ENOTTY, as plain vfio-pci does.
-    let vf = host::need_vfs(1)?[0];
-    let dev = Device::open_cdev(vf).map_err(|e| e.to_string())?;
-    ensure_eq!(
-        dev.migration_flags().map_err(|e| e.to_string())?,
-        None,
-        "migration flags"
-    );
     Ok(())
 }
 

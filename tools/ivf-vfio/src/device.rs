@@ -330,6 +330,52 @@ impl Device {
         }
     }
 
+    fn feature<const N: usize>(&self, flags: u32, data: [u8; N], what: &str) -> Result<[u8; N]> {
+        let mut feat = VfioDeviceFeature::<N> {
+            argsz: argsz::<VfioDeviceFeature<N>>(),
+            flags,
+            data,
+        };
+        ioctl(&self.fd, VFIO_DEVICE_FEATURE, &mut feat, what)?;
+        Ok(feat.data)
+    }
+
+    /// Moves the migration FSM to `state` (`uapi::mig`); returns the data fd
+    /// when the arc opens one (PRE_COPY, STOP_COPY, RESUMING).
+    pub fn set_mig_state(&self, state: u32) -> Result<Option<File>> {
+        let mut data = [0u8; 8];
+        data[..4].copy_from_slice(&state.to_le_bytes());
+        data[4..].copy_from_slice(&(-1i32).to_le_bytes());
+        let out = self.feature(
+            VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+            data,
+            &format!("{}: migration state -> {}", self.bdf, mig::name(state)),
+        )?;
+        let fd = i32::from_le_bytes([out[4], out[5], out[6], out[7]]);
+        // SAFETY: a non-negative data_fd is a new fd the kernel gave us.
+        Ok((fd >= 0).then(|| File::from(unsafe { OwnedFd::from_raw_fd(fd) })))
+    }
+
+    /// The migration FSM's current state (`uapi::mig`).
+    pub fn mig_state(&self) -> Result<u32> {
+        let out = self.feature(
+            VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+            [0u8; 8],
+            &format!("{}: get migration state", self.bdf),
+        )?;
+        Ok(u32::from_le_bytes([out[0], out[1], out[2], out[3]]))
+    }
+
+    /// `VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`: the estimated STOP_COPY length.
+    pub fn mig_data_size(&self) -> Result<u64> {
+        let out = self.feature(
+            VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+            [0u8; 8],
+            &format!("{}: migration data size", self.bdf),
+        )?;
+        Ok(u64::from_le_bytes(out))
+    }
+
     /// Maps BAR `index` into this process.
     pub fn map_bar(&self, index: u32) -> Result<Bar> {
         let info = self.region_info(index)?;
@@ -464,4 +510,43 @@ impl Drop for Bar {
         // SAFETY: unmapping exactly what `map_bar` mapped.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// `VFIO_MIG_GET_PRECOPY_INFO` on a PRE_COPY data fd: (initial, dirty) bytes.
+pub fn precopy_info(data_fd: &File) -> Result<(u64, u64)> {
+    let mut info = VfioPrecopyInfo {
+        argsz: argsz::<VfioPrecopyInfo>(),
+        ..Default::default()
+    };
+    ioctl(
+        data_fd,
+        VFIO_MIG_GET_PRECOPY_INFO,
+        &mut info,
+        "VFIO_MIG_GET_PRECOPY_INFO",
+    )?;
+    Ok((info.initial_bytes, info.dirty_bytes))
+}
+
+/// Reads a data fd to its end (STOP_COPY) or its temporary end (ENOMSG in
+/// PRE_COPY), appending to `out`; returns whether the end was permanent.
+pub fn read_data(data_fd: &mut File, out: &mut Vec<u8>) -> Result<bool> {
+    use std::io::Read;
+    let mut chunk = [0u8; 4096];
+    loop {
+        match data_fd.read(&mut chunk) {
+            Ok(0) => return Ok(true),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.raw_os_error() == Some(libc::ENOMSG) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::new("reading migration data", e)),
+        }
+    }
+}
+
+/// Writes all of `data` to a RESUMING data fd.
+pub fn write_data(data_fd: &mut File, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    data_fd
+        .write_all(data)
+        .map_err(|e| Error::new("writing migration data", e))
 }

@@ -16,5 +16,5 @@ pub mod uapi;
 mod device;
 mod error;
 
-pub use device::{Backend, Bar, Device, MigrationFlags};
+pub use device::{precopy_info, read_data, write_data, Backend, Bar, Device, MigrationFlags};
 pub use error::{Error, Result};

@@ -52,7 +52,46 @@ pub const VFIO_DEVICE_FEATURE_GET: u32 = 1 << 16;
 pub const VFIO_DEVICE_FEATURE_SET: u32 = 1 << 17;
 pub const VFIO_DEVICE_FEATURE_PROBE: u32 = 1 << 18;
 pub const VFIO_DEVICE_FEATURE_MIGRATION: u32 = 1;
+pub const VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: u32 = 2;
 pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_START: u32 = 6;
+pub const VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: u32 = 9;
+pub const VFIO_MIG_GET_PRECOPY_INFO: libc::c_ulong = io(VFIO_BASE + 21);
+
+/// `enum vfio_device_mig_state`.
+pub mod mig {
+    pub const ERROR: u32 = 0;
+    pub const STOP: u32 = 1;
+    pub const RUNNING: u32 = 2;
+    pub const STOP_COPY: u32 = 3;
+    pub const RESUMING: u32 = 4;
+    pub const RUNNING_P2P: u32 = 5;
+    pub const PRE_COPY: u32 = 6;
+    pub const PRE_COPY_P2P: u32 = 7;
+
+    /// The state's name as the uAPI spells it.
+    pub fn name(state: u32) -> &'static str {
+        match state {
+            ERROR => "ERROR",
+            STOP => "STOP",
+            RUNNING => "RUNNING",
+            STOP_COPY => "STOP_COPY",
+            RESUMING => "RESUMING",
+            RUNNING_P2P => "RUNNING_P2P",
+            PRE_COPY => "PRE_COPY",
+            PRE_COPY_P2P => "PRE_COPY_P2P",
+            _ => "?",
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct VfioPrecopyInfo {
+    pub argsz: u32,
+    pub flags: u32,
+    pub initial_bytes: u64,
+    pub dirty_bytes: u64,
+}
 
 pub const VFIO_MIGRATION_STOP_COPY: u64 = 1 << 0;
 pub const VFIO_MIGRATION_P2P: u64 = 1 << 1;

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The migration core: FSM arcs, the data stream, quiesce, save and restore
+//! of an igb-family VF, and refusal of bad streams.
+
+use std::fs::File;
+
+use ivf_common::hal::MAX_QUEUES;
+use ivf_common::ids::Family;
+use ivf_common::regs::{self, DCTL_ENABLE};
+use ivf_common::state::{
+    self, decode_frame, header_for, write_state_frame, COMPAT_FRAME_LEN, TAG_DEVICE,
+};
+use ivf_common::stream::{self, Header, Writer, SECTION_MANDATORY};
+use ivf_vfio::sysfs::Bdf;
+use ivf_vfio::uapi::{mig, VFIO_MIGRATION_P2P, VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY};
+use ivf_vfio::{precopy_info, read_data, write_data, Device, MigrationFlags};
+
+use crate::host;
+use crate::ktap::{Outcome, Test};
+use crate::{ensure, ensure_eq};
+
+/// The tests of this file, in run order.
+pub const TESTS: &[&Test] = &[
+    &Test {
+        name: "migration_flags_advertised",
+        run: migration_flags_advertised,
+    },
+    &Test {
+        name: "fsm_every_arc",
+        run: fsm_every_arc,
+    },
+    &Test {
+        name: "fsm_invalid_targets_rejected",
+        run: fsm_invalid_targets_rejected,
+    },
+    &Test {
+        name: "stop_copy_stream_decodes",
+        run: stop_copy_stream_decodes,
+    },
+    &Test {
+        name: "precopy_initial_bytes_then_state",
+        run: precopy_initial_bytes_then_state,
+    },
+    &Test {
+        name: "quiesce_disables_queues_and_irqs",
+        run: quiesce_disables_queues_and_irqs,
+    },
+    &Test {
+        name: "resume_into_another_vf",
+        run: resume_into_another_vf,
+    },
+    &Test {
+        name: "bad_streams_rejected",
+        run: bad_streams_rejected,
+    },
+    &Test {
+        name: "reset_during_migration_returns_to_running",
+        run: reset_during_migration_returns_to_running,
+    },
+];
+
+const MAP: &regs::RegMap = &regs::IGB;
+
+fn e<T>(r: ivf_vfio::Result<T>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
+fn open(vf: Bdf) -> Result<Device, String> {
+    e(Device::open_cdev(vf))
+}
+
+/// Gives queue 0 of `dev` a recognisable configuration, both queues enabled.
+fn program(dev: &Device, seed: u32) -> Result<(), String> {
+    let bar = e(dev.map_bar(0))?;
+    for q in 0..2 {
+        bar.write32(
+            MAP.rxq(MAP.rx.bal, q) as usize,
+            0x0010_0000 + seed * 0x1000 + q * 0x100,
+        );
+        bar.write32(MAP.rxq(MAP.rx.len, q) as usize, 4096);
+        bar.write32(MAP.rxq(MAP.rx.aux, q) as usize, 0x0200_0002);
+        bar.write32(MAP.rxq(MAP.rx.tail, q) as usize, 10 + seed + q);
+        bar.write32(
+            MAP.txq(MAP.tx.bal, q) as usize,
+            0x0020_0000 + seed * 0x1000 + q * 0x100,
+        );
+        bar.write32(MAP.txq(MAP.tx.len, q) as usize, 4096);
+        bar.write32(MAP.rxq(MAP.rx.dctl, q) as usize, DCTL_ENABLE);
+        bar.write32(MAP.txq(MAP.tx.dctl, q) as usize, DCTL_ENABLE);
+    }
+    bar.write32(MAP.eitr as usize, 0x100 + seed * 4);
+    bar.write32(MAP.ivar0 as usize, 0x8180_8081);
+    bar.write32(MAP.eims as usize, 0b011);
+    Ok(())
+}
+
+/// The registers a save must carry, read through the BAR.
+fn snapshot(dev: &Device) -> Result<Vec<(u32, u32)>, String> {
+    let bar = e(dev.map_bar(0))?;
+    let mut v = Vec::new();
+    for q in 0..2 {
+        for off in [MAP.rx.bal, MAP.rx.len, MAP.rx.aux, MAP.rx.tail] {
+            v.push((MAP.rxq(off, q), bar.read32(MAP.rxq(off, q) as usize)));
+        }
+        for off in [MAP.tx.bal, MAP.tx.len] {
+            v.push((MAP.txq(off, q), bar.read32(MAP.txq(off, q) as usize)));
+        }
+    }
+    v.push((MAP.eitr, bar.read32(MAP.eitr as usize)));
+    v.push((MAP.ivar0, bar.read32(MAP.ivar0 as usize)));
+    Ok(v)
+}
+
+fn goto(dev: &Device, state: u32) -> Result<Option<File>, String> {
+    let f = e(dev.set_mig_state(state))?;
+    ensure_eq!(
+        e(dev.mig_state())?,
+        state,
+        "state after moving to {}",
+        mig::name(state)
+    );
+    Ok(f)
+}
+
+/// STOP_COPY's bytes of a running device (leaves it in STOP).
+fn save(dev: &Device) -> Result<Vec<u8>, String> {
+    let mut f = goto(dev, mig::STOP_COPY)?.ok_or("STOP_COPY gave no data fd")?;
+    let mut bytes = Vec::new();
+    ensure!(
+        e(read_data(&mut f, &mut bytes))?,
+        "STOP_COPY data has no EOF"
+    );
+    goto(dev, mig::STOP)?;
+    Ok(bytes)
+}
+
+fn migration_flags_advertised() -> Outcome {
+    let dev = open(host::need_vfs(1)?[0])?;
+    let want = VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY;
+    ensure_eq!(
+        e(dev.migration_flags())?,
+        Some(MigrationFlags(want)),
+        "migration flags"
+    );
+    ensure_eq!(e(dev.mig_state())?, mig::RUNNING, "state after open");
+    Ok(())
+}
+
+fn fsm_every_arc() -> Outcome {
+    use mig::*;
+    let dev = open(host::need_vfs(1)?[0])?;
+    // Walks that together take every arc of the FSM (with P2P and PRE_COPY),
+    // each starting and ending in RUNNING; `true` marks a new data fd.
+    let walks: &[&[(u32, bool)]] = &[
+        &[(RUNNING_P2P, false), (RUNNING, false)],
+        &[
+            (RUNNING_P2P, false),
+            (STOP, false),
+            (RUNNING_P2P, false),
+            (RUNNING, false),
+        ],
+        &[
+            (RUNNING_P2P, false),
+            (STOP, false),
+            (STOP_COPY, true),
+            (STOP, false),
+            (RUNNING_P2P, false),
+            (RUNNING, false),
+        ],
+        &[(RUNNING_P2P, false), (STOP, false), (RESUMING, true)],
+        &[(PRE_COPY, true), (RUNNING, false)],
+        &[
+            (PRE_COPY, true),
+            (PRE_COPY_P2P, false),
+            (PRE_COPY, false),
+            (RUNNING, false),
+        ],
+        &[
+            (PRE_COPY, true),
+            (PRE_COPY_P2P, false),
+            (RUNNING_P2P, false),
+            (RUNNING, false),
+        ],
+        &[
+            (RUNNING_P2P, false),
+            (PRE_COPY_P2P, true),
+            (STOP_COPY, false),
+            (STOP, false),
+            (RUNNING, false),
+        ],
+        // Multi-step targets: the core walks the intermediate states.
+        &[(STOP_COPY, true), (RUNNING, false)],
+        &[(PRE_COPY_P2P, true), (RUNNING, false)],
+    ];
+    for (i, walk) in walks.iter().enumerate() {
+        let mut from = RUNNING;
+        for &(to, fd) in walk.iter() {
+            let f = e(dev.set_mig_state(to)).map_err(|err| format!("walk {i}: {err}"))?;
+            ensure_eq!(
+                f.is_some(),
+                fd,
+                "walk {i}: data fd on {} -> {}",
+                name(from),
+                name(to)
+            );
+            ensure_eq!(e(dev.mig_state())?, to, "walk {i}: state");
+            from = to;
+        }
+        if from == RESUMING {
+            // Nothing was written: leaving RESUMING needs a reset.
+            e(dev.reset())?;
+            ensure_eq!(e(dev.mig_state())?, RUNNING, "walk {i}: state after reset");
+        }
+    }
+    Ok(())
+}
+
+fn fsm_invalid_targets_rejected() -> Outcome {
+    let dev = open(host::need_vfs(1)?[0])?;
+    for bad in [mig::ERROR, 8, 99] {
+        match dev.set_mig_state(bad) {
+            Err(err) => ensure_eq!(err.errno(), Some(libc::EINVAL), "target {bad}: {err}"),
+            Ok(_) => return Err(format!("target {bad} accepted")),
+        }
+        ensure_eq!(
+            e(dev.mig_state())?,
+            mig::RUNNING,
+            "state after refused target {bad}"
+        );
+    }
+    Ok(())
+}
+
+fn stop_copy_stream_decodes() -> Outcome {
+    let vf = host::need_vfs(1)?[0];
+    let dev = open(vf)?;
+    program(&dev, 1)?;
+    let before = snapshot(&dev)?;
+    let size = e(dev.mig_data_size())?;
+    let mut f = goto(&dev, mig::STOP_COPY)?.ok_or("no data fd")?;
+    let mut bytes = Vec::new();
+    ensure!(e(read_data(&mut f, &mut bytes))?, "no EOF in STOP_COPY");
+    ensure_eq!(
+        bytes.len() as u64,
+        size,
+        "bytes read vs VFIO_DEVICE_FEATURE_MIG_DATA_SIZE"
+    );
+    let compat = decode_frame(&bytes[..COMPAT_FRAME_LEN]).map_err(|e| e.to_string())?;
+    ensure_eq!(compat.header.family, Family::Igb as u8, "family");
+    ensure_eq!(compat.header.device, 0x10ca, "device");
+    ensure!(compat.state.is_none(), "the first frame carries no state");
+    let frame = decode_frame(&bytes[COMPAT_FRAME_LEN..]).map_err(|e| e.to_string())?;
+    let st = frame.state.ok_or("the second frame has no state")?;
+    ensure_eq!(st.queue_pairs, 2, "queue pairs");
+    ensure_eq!(st.rx[0].bal, 0x0010_1000, "RDBAL0 in the stream");
+    ensure_eq!(st.rx[1].tail, 12, "RDT1 in the stream");
+    ensure_eq!(
+        st.rx[0].dctl & DCTL_ENABLE,
+        DCTL_ENABLE,
+        "RX0 recorded enabled"
+    );
+    ensure_eq!(st.irq.eims, 0b011, "EIMS recorded");
+    ensure_eq!(st.irq.eitr[0], 0x104, "EITR0 in the stream");
+    // The fd ends with the state: further reads stay at EOF...
+    let mut more = Vec::new();
+    ensure!(
+        e(read_data(&mut f, &mut more))? && more.is_empty(),
+        "data after EOF"
+    );
+    // ...and fail once the FSM has left STOP_COPY.
+    goto(&dev, mig::STOP)?;
+    match read_data(&mut f, &mut more) {
+        Err(err) => ensure_eq!(
+            err.errno(),
+            Some(libc::ENODEV),
+            "read after STOP_COPY -> STOP"
+        ),
+        Ok(_) => return Err("the data fd still reads after leaving STOP_COPY".into()),
+    }
+    goto(&dev, mig::RUNNING)?;
+    ensure_eq!(snapshot(&dev)?, before, "registers after STOP -> RUNNING");
+    Ok(())
+}
+
+fn precopy_initial_bytes_then_state() -> Outcome {
+    let dev = open(host::need_vfs(1)?[0])?;
+    let mut f = goto(&dev, mig::PRE_COPY)?.ok_or("no PRE_COPY fd")?;
+    let (initial, dirty) = e(precopy_info(&f))?;
+    ensure_eq!(
+        (initial, dirty),
+        (COMPAT_FRAME_LEN as u64, 0),
+        "PRE_COPY info before reading"
+    );
+    let mut bytes = Vec::new();
+    ensure!(
+        !e(read_data(&mut f, &mut bytes))?,
+        "PRE_COPY data ended with EOF, expected ENOMSG"
+    );
+    ensure_eq!(bytes.len(), COMPAT_FRAME_LEN, "initial bytes");
+    let h = stream::parse_header(&bytes).map_err(|e| e.to_string())?;
+    ensure_eq!(h.device, 0x10ca, "device in the initial bytes");
+    ensure_eq!(e(precopy_info(&f))?, (0, 0), "PRE_COPY info after reading");
+    goto(&dev, mig::PRE_COPY_P2P)?;
+    goto(&dev, mig::STOP_COPY)?;
+    match precopy_info(&f) {
+        Err(err) => ensure_eq!(err.errno(), Some(libc::EINVAL), "PRECOPY_INFO in STOP_COPY"),
+        Ok(_) => return Err("PRECOPY_INFO answered in STOP_COPY".into()),
+    }
+    ensure!(e(read_data(&mut f, &mut bytes))?, "no EOF after STOP_COPY");
+    let frame = decode_frame(&bytes[COMPAT_FRAME_LEN..]).map_err(|e| e.to_string())?;
+    ensure!(frame.state.is_some(), "state frame after the initial bytes");
+    goto(&dev, mig::RUNNING)?;
+    Ok(())
+}
+
+fn quiesce_disables_queues_and_irqs() -> Outcome {
+    let dev = open(host::need_vfs(1)?[0])?;
+    program(&dev, 2)?;
+    let bar = e(dev.map_bar(0))?;
+    goto(&dev, mig::RUNNING_P2P)?;
+    for q in 0..2 {
+        let rx = bar.read32(MAP.rxq(MAP.rx.dctl, q) as usize);
+        let tx = bar.read32(MAP.txq(MAP.tx.dctl, q) as usize);
+        ensure_eq!(
+            (rx & DCTL_ENABLE, tx & DCTL_ENABLE),
+            (0, 0),
+            "queue {q} enables in RUNNING_P2P"
+        );
+    }
+    ensure_eq!(
+        bar.read32(MAP.eims as usize) & MAP.vector_mask(),
+        0,
+        "EIMS in RUNNING_P2P"
+    );
+    // A TDT write while stopped sends nothing: the head stays put.
+    let head = bar.read32(MAP.tx.head as usize);
+    bar.write32(MAP.tx.tail as usize, 5);
+    ensure_eq!(
+        bar.read32(MAP.tx.head as usize),
+        head,
+        "TDH after a TDT write while quiesced"
+    );
+    bar.write32(MAP.tx.tail as usize, head);
+    goto(&dev, mig::RUNNING)?;
+    for q in 0..2 {
+        let rx = bar.read32(MAP.rxq(MAP.rx.dctl, q) as usize);
+        ensure_eq!(rx & DCTL_ENABLE, DCTL_ENABLE, "RX{q} re-enabled");
+    }
+    ensure_eq!(
+        bar.read32(MAP.eims as usize) & MAP.vector_mask(),
+        0b011,
+        "EIMS restored"
+    );
+    Ok(())
+}
+
+fn load(dev: &Device, bytes: &[u8]) -> Result<(), String> {
+    let mut f = goto(dev, mig::RESUMING)?.ok_or("RESUMING gave no data fd")?;
+    e(write_data(&mut f, bytes))?;
+    goto(dev, mig::STOP)?;
+    Ok(())
+}
+
+fn resume_into_another_vf() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let src = open(vfs[0])?;
+    let dst = open(vfs[1])?;
+    program(&src, 3)?;
+    let want = snapshot(&src)?;
+    let bytes = save(&src)?;
+    load(&dst, &bytes)?;
+    goto(&dst, mig::RUNNING)?;
+    ensure_eq!(snapshot(&dst)?, want, "destination registers after resume");
+    let bar = e(dst.map_bar(0))?;
+    for q in 0..2 {
+        ensure_eq!(
+            bar.read32(MAP.rxq(MAP.rx.dctl, q) as usize) & DCTL_ENABLE,
+            DCTL_ENABLE,
+            "RX{q} enabled on the destination"
+        );
+        ensure_eq!(
+            bar.read32(MAP.txq(MAP.tx.dctl, q) as usize) & DCTL_ENABLE,
+            DCTL_ENABLE,
+            "TX{q} enabled on the destination"
+        );
+    }
+    ensure_eq!(
+        bar.read32(MAP.eims as usize) & MAP.vector_mask(),
+        0b011,
+        "EIMS on the destination"
+    );
+    goto(&src, mig::RUNNING)?;
+    Ok(())
+}
+
+/// Rewrites the CRC of a stream whose bytes a test changed on purpose.
+fn reseal(b: &mut [u8]) {
+    b[32..36].copy_from_slice(&[0; 4]);
+    let crc = ivf_common::crc32c::crc32c(b);
+    b[32..36].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// A stream and the errno the destination must refuse it with.
+struct BadStream {
+    what: String,
+    bytes: Vec<u8>,
+    errno: i32,
+}
+
+fn bad_streams(good: &[u8]) -> Vec<BadStream> {
+    let state_frame = &good[COMPAT_FRAME_LEN..];
+    let frame = decode_frame(state_frame).expect("own stream");
+    let st = frame.state.expect("state");
+    let mut out = Vec::new();
+    // Truncated at every section boundary and inside the header.
+    let mut at = stream::HEADER_LEN;
+    let mut cuts = vec![8, stream::HEADER_LEN - 1, stream::HEADER_LEN];
+    while at < state_frame.len() {
+        let len = u32::from_le_bytes(state_frame[at + 4..at + 8].try_into().unwrap()) as usize;
+        at += stream::SECTION_HEADER_LEN + len;
+        cuts.push(at - 1);
+        if at < state_frame.len() {
+            cuts.push(at);
+        }
+    }
+    for cut in cuts {
+        out.push(BadStream {
+            what: format!("truncated at byte {cut} of {}", state_frame.len()),
+            bytes: state_frame[..cut].to_vec(),
+            errno: libc::EMSGSIZE,
+        });
+    }
+    let mut flip = state_frame.to_vec();
+    flip[stream::HEADER_LEN + 20] ^= 0x10;
+    out.push(BadStream {
+        what: "bit flip in a section".into(),
+        bytes: flip,
+        errno: libc::EBADMSG,
+    });
+    let mut magic = state_frame.to_vec();
+    magic[0] = b'J';
+    out.push(BadStream {
+        what: "wrong magic".into(),
+        bytes: magic,
+        errno: libc::EINVAL,
+    });
+    let mut future = state_frame.to_vec();
+    future[8] = 2;
+    reseal(&mut future);
+    out.push(BadStream {
+        what: "future major 2".into(),
+        bytes: future,
+        errno: libc::EPROTONOSUPPORT,
+    });
+    let mut buf = vec![0u8; stream::MAX_STREAM_LEN];
+    let h = header_for(Family::Igb, MAP, 0x8086, 0x10ca, frame.header.revision);
+    let mut w = Writer::new(&mut buf, h).unwrap();
+    w.section(
+        TAG_DEVICE,
+        SECTION_MANDATORY,
+        &[2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0],
+    )
+    .unwrap();
+    w.section(0x7777, SECTION_MANDATORY, b"from the future")
+        .unwrap();
+    let n = w.finish();
+    out.push(BadStream {
+        what: "unknown mandatory section".into(),
+        bytes: buf[..n].to_vec(),
+        errno: libc::ENOPROTOOPT,
+    });
+    let mut other = vec![0u8; state::MAX_FRAME_LEN];
+    let hx = header_for(Family::Ixgbe, &regs::IXGBE, 0x8086, 0x10ed, 1);
+    let n = write_state_frame(&mut other, hx, &regs::IXGBE, &Default::default()).unwrap();
+    out.push(BadStream {
+        what: "ixgbe-family stream".into(),
+        bytes: other[..n].to_vec(),
+        errno: libc::ENODEV,
+    });
+    let mut many = vec![0u8; state::MAX_FRAME_LEN];
+    let hq = Header {
+        queue_pairs: MAX_QUEUES as u16,
+        ..h
+    };
+    let n = write_state_frame(&mut many, hq, MAP, &st).unwrap();
+    out.push(BadStream {
+        what: "8 queue pairs for a 2-queue VF".into(),
+        bytes: many[..n].to_vec(),
+        errno: libc::ERANGE,
+    });
+    out.push(BadStream {
+        what: "oversized (1 MiB)".into(),
+        bytes: vec![0x49; 1 << 20],
+        errno: libc::EFBIG,
+    });
+    out.push(BadStream {
+        what: "compatibility frame only".into(),
+        bytes: good[..COMPAT_FRAME_LEN].to_vec(),
+        errno: libc::ENODATA,
+    });
+    out
+}
+
+fn bad_streams_rejected() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let src = open(vfs[0])?;
+    program(&src, 4)?;
+    let good = save(&src)?;
+    goto(&src, mig::RUNNING)?;
+    let dst = open(vfs[1])?;
+    let mut refused = 0;
+    for bad in bad_streams(&good) {
+        let mut f = goto(&dst, mig::RESUMING)?.ok_or("no RESUMING fd")?;
+        // Refused at write() when the bytes show it, else at RESUMING -> STOP.
+        let got = match write_data(&mut f, &bad.bytes) {
+            Err(err) => err.errno(),
+            Ok(()) => match dst.set_mig_state(mig::STOP) {
+                Err(err) => err.errno(),
+                Ok(_) => return Err(format!("{}: accepted", bad.what)),
+            },
+        };
+        ensure_eq!(got, Some(bad.errno), "{}: errno", bad.what);
+        // Nothing was loaded: a reset gives a working VF again.
+        e(dst.reset())?;
+        ensure_eq!(
+            e(dst.mig_state())?,
+            mig::RUNNING,
+            "{}: state after reset",
+            bad.what
+        );
+        ensure_eq!(
+            e(dst.config_read16(0))?,
+            0x8086,
+            "{}: config after reset",
+            bad.what
+        );
+        refused += 1;
+    }
+    // And the good stream still loads after all that.
+    load(&dst, &good)?;
+    goto(&dst, mig::RUNNING)?;
+    println!("# bad_streams_rejected: {refused} bad streams refused with their errno");
+    Ok(())
+}
+
+fn reset_during_migration_returns_to_running() -> Outcome {
+    let dev = open(host::need_vfs(1)?[0])?;
+    let mut f = goto(&dev, mig::PRE_COPY)?.ok_or("no PRE_COPY fd")?;
+    e(dev.reset())?;
+    ensure_eq!(
+        e(dev.mig_state())?,
+        mig::RUNNING,
+        "state after a reset in PRE_COPY"
+    );
+    let mut b = Vec::new();
+    match read_data(&mut f, &mut b) {
+        Err(err) => ensure_eq!(err.errno(), Some(libc::ENODEV), "read after reset"),
+        Ok(_) => return Err("the data fd survived the reset".into()),
+    }
+    // The FSM works again from RUNNING.
+    save(&dev)?;
+    goto(&dev, mig::RUNNING)?;
+    Ok(())
+}
