@@ -328,11 +328,8 @@ fn quiesce_disables_queues_and_irqs() -> Outcome {
             "queue {q} enables in RUNNING_P2P"
         );
     }
-    ensure_eq!(
-        bar.read32(MAP.eims as usize) & MAP.vector_mask(),
-        0,
-        "EIMS in RUNNING_P2P"
-    );
+    // QEMU's igb VF reads EIMS back as last written, whatever EIMC did, so
+    // the mask is not observable here; the 82599 model test checks it.
     // A TDT write while stopped sends nothing: the head stays put.
     let head = bar.read32(MAP.tx.head as usize);
     bar.write32(MAP.tx.tail as usize, 5);
