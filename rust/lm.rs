@@ -53,8 +53,9 @@ impl<T: core::fmt::Display> kernel::fmt::Display for Msg<T> {
 }
 
 /// Migration flags this driver offers.
-pub(crate) const MIGRATION_FLAGS: u32 =
-    bindings::VFIO_MIGRATION_STOP_COPY | bindings::VFIO_MIGRATION_P2P | bindings::VFIO_MIGRATION_PRE_COPY;
+pub(crate) const MIGRATION_FLAGS: u32 = bindings::VFIO_MIGRATION_STOP_COPY
+    | bindings::VFIO_MIGRATION_P2P
+    | bindings::VFIO_MIGRATION_PRE_COPY;
 
 /// `VFIO_MIG_GET_PRECOPY_INFO`: `_IO(';', 100 + 21)`, a macro in C.
 const VFIO_MIG_GET_PRECOPY_INFO: u32 = (b';' as u32) << 8 | (100 + 21);
@@ -357,8 +358,8 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
 fn step(ctx: &DevCtx<'_>, mig: &mut Migration, next: MigState) -> Result<Option<FileRef>> {
     let cur = mig.state;
     match (cur, next) {
-        (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ctx, mig).map(|_| None),
-        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ctx, mig).map(|_| None),
+        (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ctx, mig).map(|()| None),
+        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ctx, mig).map(|()| None),
         (RUNNING_P2P, STOP) | (STOP, RUNNING_P2P) => Ok(None),
         (RUNNING, PRE_COPY) | (RUNNING_P2P, PRE_COPY_P2P) => {
             let (f, n) = compat_frame(ctx)?;
@@ -478,7 +479,11 @@ pub(crate) unsafe extern "C" fn ivf_mig_read(
     let left = d.buf.len() - d.pos;
     if left == 0 {
         // PRE_COPY has a temporary end of data; STOP_COPY a permanent one.
-        return if d.complete { 0 } else { ENOMSG.to_errno() as isize };
+        return if d.complete {
+            0
+        } else {
+            ENOMSG.to_errno() as isize
+        };
     }
     let n = left.min(len);
     let mut w = UserSlice::new(UserPtr::from_ptr(ubuf.cast()), n).writer();
@@ -615,6 +620,8 @@ pub(crate) unsafe extern "C" fn ivf_mig_release(
     filp: *mut bindings::file,
 ) -> kernel::ffi::c_int {
     // SAFETY: the last reference is gone: the box is ours again.
-    drop(unsafe { <Pin<KBox<MigFile>> as ForeignOwnable>::from_foreign((*filp).private_data.cast()) });
+    drop(unsafe {
+        <Pin<KBox<MigFile>> as ForeignOwnable>::from_foreign((*filp).private_data.cast())
+    });
     0
 }
