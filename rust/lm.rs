@@ -324,11 +324,8 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
     let mut at = 0;
     let mut last = None;
     while at < data.buf.len() {
-        let len = stream::parse_header(&data.buf[at..])
-            .map_err(|e| Error::from_errno(-e.errno()))?
-            .total_len as usize;
-        let frame =
-            decode_frame(&data.buf[at..at + len]).map_err(|e| Error::from_errno(-e.errno()))?;
+        let (frame, len) =
+            state::next_frame(&data.buf[at..]).map_err(|e| Error::from_errno(-e.errno()))?;
         if frame.state.is_some() {
             last = frame.state;
         }

@@ -298,6 +298,22 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
     })
 }
 
+/// Decodes the frame at the start of `b`; returns it and its length.
+///
+/// `b` may hold more frames after this one; a frame cut short is
+/// [`StreamError::Truncated`].
+pub fn next_frame(b: &[u8]) -> Result<(Frame, usize), StreamError> {
+    let h = stream::parse_header(b)?;
+    let len = h.total_len as usize;
+    if b.len() < len {
+        return Err(StreamError::Truncated {
+            need: len,
+            have: b.len(),
+        });
+    }
+    Ok((decode_frame(&b[..len])?, len))
+}
+
 /// Length of the state frame of a device with register map `map`.
 pub const fn state_frame_len(map: &RegMap) -> usize {
     stream::HEADER_LEN

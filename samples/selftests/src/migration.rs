@@ -58,6 +58,10 @@ pub const TESTS: &[&Test] = &[
         name: "reset_during_migration_returns_to_running",
         run: reset_during_migration_returns_to_running,
     },
+    &Test {
+        name: "vfmig_save_inspect_check_load",
+        run: vfmig_save_inspect_check_load,
+    },
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;
@@ -558,5 +562,64 @@ fn reset_during_migration_returns_to_running() -> Outcome {
     // The FSM works again from RUNNING.
     save(&dev)?;
     goto(&dev, mig::RUNNING)?;
+    Ok(())
+}
+
+/// Runs the `vfmig` built beside this binary.
+fn vfmig(args: &[&str]) -> (i32, String) {
+    let exe = std::env::current_exe().expect("own path");
+    let vfmig = exe.with_file_name("vfmig");
+    match std::process::Command::new(&vfmig).args(args).output() {
+        Ok(o) => (
+            o.status.code().unwrap_or(-1),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        ),
+        Err(err) => (-1, format!("{}: {err}", vfmig.display())),
+    }
+}
+
+fn vfmig_save_inspect_check_load() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let (a, b) = (vfs[0].to_string(), vfs[1].to_string());
+    {
+        let dev = open(vfs[0])?;
+        program(&dev, 5)?;
+        // vfmig cannot take a VF someone holds.
+        let (code, out) = vfmig(&["save", &a, "-o", "/tmp/vf0.state"]);
+        ensure_eq!(code, 5, "save of a busy VF: {out}");
+        ensure!(
+            out.contains("in use by pid"),
+            "the message names the holder: {out}"
+        );
+    }
+    let (code, out) = vfmig(&["save", &a, "-o", "/tmp/vf0.state"]);
+    ensure_eq!(code, 0, "save: {out}");
+    let (code, out) = vfmig(&["inspect", "/tmp/vf0.state", "--json"]);
+    ensure_eq!(code, 0, "inspect: {out}");
+    ensure!(
+        out.contains("\"QUEUES\"") && out.contains("\"IRQ\""),
+        "inspect lacks sections: {out}"
+    );
+    let (code, out) = vfmig(&["check", "/tmp/vf0.state", &b]);
+    ensure_eq!(code, 0, "check: {out}");
+    let (code, out) = vfmig(&["load", &b, "-i", "/tmp/vf0.state"]);
+    ensure_eq!(code, 0, "load: {out}");
+    let mut bytes = std::fs::read("/tmp/vf0.state").map_err(|e| e.to_string())?;
+    let n = bytes.len();
+    bytes[n - 3] ^= 0x40;
+    std::fs::write("/tmp/bad.state", &bytes).map_err(|e| e.to_string())?;
+    let (code, out) = vfmig(&["load", &b, "-i", "/tmp/bad.state"]);
+    ensure_eq!(code, 6, "load of a corrupt file: {out}");
+    ensure!(out.contains("crc32c"), "the reason names the check: {out}");
+    let (code, out) = vfmig(&["save", "0000:7f:00.0", "-o", "/tmp/x.state"]);
+    ensure_eq!(code, 3, "save of a missing device: {out}");
+    ensure!(
+        !std::path::Path::new("/tmp/x.state").exists(),
+        "a failed save left a file"
+    );
     Ok(())
 }

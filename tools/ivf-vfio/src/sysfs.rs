@@ -151,6 +151,44 @@ impl PciDevice {
     }
 }
 
+impl PciDevice {
+    /// Processes holding this device's vfio cdev or IOMMU group open, as
+    /// (pid, command name). Unreadable /proc entries are skipped.
+    pub fn vfio_holders(&self) -> Vec<(u32, String)> {
+        let mut targets = Vec::new();
+        if let Some(c) = &self.vfio_cdev {
+            targets.push(PathBuf::from(format!("/dev/vfio/devices/{c}")));
+        }
+        if let Some(g) = self.iommu_group {
+            targets.push(PathBuf::from(format!("/dev/vfio/{g}")));
+        }
+        let me = std::process::id();
+        let mut out = Vec::new();
+        let Ok(procs) = fs::read_dir("/proc") else {
+            return out;
+        };
+        for p in procs.flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid == me {
+                continue;
+            }
+            let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
+                continue;
+            };
+            if fds
+                .flatten()
+                .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| targets.contains(&t)))
+            {
+                let comm = read_trimmed(&p.path().join("comm")).unwrap_or_default();
+                out.push((pid, comm));
+            }
+        }
+        out
+    }
+}
+
 /// Every PCI device that is a VF this driver supports, sorted by address.
 pub fn supported_vfs() -> Result<Vec<PciDevice>> {
     let root = pci_root();

@@ -7,7 +7,9 @@
 //! Exit codes (stable, documented in `--help` and Documentation/vfmig.rst):
 //! 0 success; 1 other error; 2 usage error; 3 no such PCI device;
 //! 4 device is not a supported VF or not bound to intel_vf_vfio_pci;
-//! 5 device busy (opened by another user).
+//! 5 device busy (opened by another user); 6 stream invalid or refused.
+
+mod stream_cmds;
 
 use std::process::ExitCode;
 
@@ -19,7 +21,7 @@ use ivf_vfio::sysfs::{self, Bdf, PciDevice};
 use ivf_vfio::{Device, MigrationFlags};
 
 /// The driver `vfmig` works with.
-const DRIVER: &str = "intel_vf_vfio_pci";
+pub(crate) const DRIVER: &str = "intel_vf_vfio_pci";
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -28,7 +30,8 @@ Exit codes:
   2  usage error
   3  no such PCI device
   4  not a supported VF, or not bound to intel_vf_vfio_pci
-  5  device busy (opened by another user, e.g. QEMU)";
+  5  device busy (opened by another user, e.g. QEMU)
+  6  stream invalid, or refused by the device (the message names the field)";
 
 #[derive(Parser)]
 #[command(name = "vfmig", version, about = "Live migration of Intel SR-IOV VFs bound to intel_vf_vfio_pci", after_help = EXIT_CODES)]
@@ -60,6 +63,57 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stop a VF and save its device state to a file.
+    ///
+    /// Moves the VF through RUNNING_P2P and STOP to STOP_COPY and writes the
+    /// data to FILE (atomically: a temporary file renamed). The VF must not
+    /// be in use. When vfmig exits it closes the VF, which resets it, as any
+    /// VFIO close does. Example: `vfmig save 0000:01:10.0 -o vf0.state`
+    #[command(after_help = EXIT_CODES)]
+    Save {
+        /// PCI address of the VF.
+        bdf: Bdf,
+        /// Where to write the state.
+        #[arg(short, long, value_name = "FILE")]
+        output: std::path::PathBuf,
+    },
+    /// Load a saved state into a VF (RESUMING, then STOP, then RUNNING).
+    ///
+    /// The driver checks the whole stream before touching the device: a
+    /// corrupt, truncated, foreign or future-version file is refused with
+    /// exit code 6 and the reason. The VF is closed (and so reset) when vfmig
+    /// exits: use this to prove a destination accepts a stream; a VMM keeps
+    /// the device open. Example: `vfmig load 0000:01:10.2 -i vf0.state`
+    #[command(after_help = EXIT_CODES)]
+    Load {
+        /// PCI address of the VF.
+        bdf: Bdf,
+        /// The saved state.
+        #[arg(short, long, value_name = "FILE")]
+        input: std::path::PathBuf,
+    },
+    /// Decode a saved state: header, frames and sections, in words.
+    /// Example: `vfmig inspect vf0.state --json`
+    #[command(after_help = EXIT_CODES)]
+    Inspect {
+        /// The saved state.
+        file: std::path::PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say, without opening the device, whether a VF could load a saved
+    /// state, and why not. Example: `vfmig check vf0.state 0000:01:10.2`
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The saved state.
+        file: std::path::PathBuf,
+        /// PCI address of the destination VF.
+        bdf: Bdf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// What `list` and `info` report for one VF.
@@ -79,13 +133,13 @@ struct VfReport {
 }
 
 /// An error with its exit code.
-struct Failure {
+pub(crate) struct Failure {
     code: u8,
     message: String,
 }
 
 impl Failure {
-    fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -107,6 +161,9 @@ impl From<ivf_vfio::Error> for Failure {
 fn migration_of(dev: &PciDevice) -> Vec<String> {
     if dev.driver.as_deref() != Some(DRIVER) {
         return vec!["unbound".into()];
+    }
+    if !dev.vfio_holders().is_empty() {
+        return vec!["busy".into()];
     }
     match Device::open_cdev(dev.bdf) {
         Ok(vfio) => match vfio.migration_flags() {
@@ -157,7 +214,7 @@ fn print_table(reports: &[VfReport]) {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::new(1, format!("JSON output: {e}")))?;
     println!("{text}");
@@ -216,6 +273,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 println!("migration:   {}", r.migration.join(", "));
             }
         }
+        Command::Save { bdf, output } => stream_cmds::save(bdf, &output)?,
+        Command::Load { bdf, input } => stream_cmds::load(bdf, &input)?,
+        Command::Inspect { file, json } => stream_cmds::inspect(&file, json)?,
+        Command::Check { file, bdf, json } => stream_cmds::check(&file, bdf, json)?,
     }
     Ok(())
 }

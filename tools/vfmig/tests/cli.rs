@@ -117,3 +117,100 @@ mod tempdir {
         }
     }
 }
+
+fn igb_stream() -> Vec<u8> {
+    use ivf_common::hal::DeviceState;
+    use ivf_common::ids::Family;
+    use ivf_common::regs::IGB;
+    use ivf_common::state::{header_for, write_compat_frame, write_state_frame, MAX_FRAME_LEN};
+    let h = header_for(Family::Igb, &IGB, 0x8086, 0x10ca, 1);
+    let mut st = DeviceState {
+        queue_pairs: 2,
+        ..Default::default()
+    };
+    st.rx[0].bal = 0x1234_5000;
+    st.irq.eims = 0b11;
+    let mut buf = vec![0u8; 2 * MAX_FRAME_LEN];
+    let n = write_compat_frame(&mut buf, h, &IGB).unwrap();
+    let m = write_state_frame(&mut buf[n..], h, &IGB, &st).unwrap();
+    buf.truncate(n + m);
+    buf
+}
+
+#[test]
+fn inspect_shows_every_section() {
+    let dir = tree();
+    let file = dir.path().join("s.state");
+    fs::write(&file, igb_stream()).unwrap();
+    let (code, out, err) = vfmig(dir.path(), &["inspect", file.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["kind"], "compatibility");
+    assert_eq!(v[1]["kind"], "state");
+    assert_eq!(v[1]["family"], "igb");
+    let names: Vec<&str> = v[1]["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["DEVICE", "QUEUES", "IRQ"]);
+    assert_eq!(v[1]["state"]["queues"][0]["rx"][0], "0x12345000");
+    assert_eq!(v[1]["state"]["eims"], "0x00000003");
+    let (code, out, _) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("section 0x0010 QUEUES"), "{out}");
+}
+
+#[test]
+fn inspect_refuses_corrupt_files() {
+    let dir = tree();
+    let file = dir.path().join("bad.state");
+    let mut s = igb_stream();
+    let last = s.len() - 1;
+    s[last] ^= 4;
+    fs::write(&file, &s).unwrap();
+    let (code, _, err) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
+    assert_eq!(code, 6, "{err}");
+    assert!(err.contains("crc32c"), "{err}");
+    fs::write(&file, &s[..30]).unwrap();
+    let (code, _, err) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
+    assert_eq!(code, 6);
+    assert!(err.contains("truncated"), "{err}");
+}
+
+#[test]
+fn check_gives_a_verdict_with_reasons() {
+    let dir = tree();
+    let file = dir.path().join("s.state");
+    fs::write(&file, igb_stream()).unwrap();
+    // The igb VF is unbound in the fake tree: that is the only reason.
+    let (code, out, _) = vfmig(
+        dir.path(),
+        &["check", file.to_str().unwrap(), "0000:01:10.0", "--json"],
+    );
+    assert_eq!(code, 6);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["reasons"].as_array().unwrap().len(), 1, "{out}");
+    assert!(v["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("not intel_vf_vfio_pci"));
+    // Bound to our driver, the verdict is "compatible".
+    let drv = dir.path().join("drivers/intel_vf_vfio_pci");
+    fs::create_dir_all(&drv).unwrap();
+    std::os::unix::fs::symlink(&drv, dir.path().join("0000:01:10.0/driver")).unwrap();
+    let (code, out, err) = vfmig(
+        dir.path(),
+        &["check", file.to_str().unwrap(), "0000:01:10.0"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("compatible with 0000:01:10.0"), "{out}");
+    // The 82599 VF is of another family.
+    let (code, out, _) = vfmig(
+        dir.path(),
+        &["check", file.to_str().unwrap(), "0000:01:10.2"],
+    );
+    assert_eq!(code, 6);
+    assert!(out.contains("family"), "{out}");
+}

@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `save`, `load`, `inspect` and `check`: the device-state stream on disk.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+use ivf_common::hal;
+use ivf_common::hal::DeviceState;
+use ivf_common::ids::Family;
+use ivf_common::regs::regmap;
+use ivf_common::state::{next_frame, Frame, TAG_DEVICE, TAG_IRQ, TAG_QUEUES};
+use ivf_common::stream::{self, check_compat, DeviceCaps, StreamError};
+use ivf_vfio::sysfs::{Bdf, PciDevice};
+use ivf_vfio::uapi::mig;
+use ivf_vfio::{read_data, write_data, Device};
+
+use crate::{print_json, Failure, DRIVER};
+
+/// Exit code of a refused or invalid stream.
+const EXIT_STREAM: u8 = 6;
+
+fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
+    fs::read(path).map_err(|e| Failure::new(1, format!("reading {}: {e}", path.display())))
+}
+
+/// Opens a VF bound to our driver, with the documented exit codes.
+fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
+    let pci = PciDevice::open(bdf)?;
+    if pci.supported_vf().is_none() {
+        return Err(Failure::new(
+            4,
+            format!(
+                "{bdf} is {:04x}:{:04x}, not a VF that {DRIVER} supports",
+                pci.vendor, pci.device
+            ),
+        ));
+    }
+    if pci.driver.as_deref() != Some(DRIVER) {
+        return Err(Failure::new(
+            4,
+            format!(
+                "{bdf} is bound to {}, not {DRIVER}: echo {DRIVER} > /sys/bus/pci/devices/{bdf}/driver_override, then rebind",
+                pci.driver.as_deref().unwrap_or("no driver")
+            ),
+        ));
+    }
+    let holders = pci.vfio_holders();
+    if !holders.is_empty() {
+        let who: Vec<String> = holders
+            .iter()
+            .map(|(p, c)| format!("pid {p} ({c})"))
+            .collect();
+        return Err(Failure::new(
+            5,
+            format!("{bdf} is in use by {}", who.join(", ")),
+        ));
+    }
+    let dev = Device::open_cdev(bdf).map_err(|e| {
+        if e.errno() == Some(libc::EBUSY) {
+            Failure::new(
+                5,
+                format!("{bdf} is in use (another process holds it): {e}"),
+            )
+        } else {
+            Failure::from(e)
+        }
+    })?;
+    Ok((pci, dev))
+}
+
+/// Every frame of a file, or the first error with its offset.
+fn frames(bytes: &[u8]) -> Result<Vec<Frame>, (usize, StreamError)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let (f, len) = next_frame(&bytes[at..]).map_err(|e| (at, e))?;
+        out.push(f);
+        at += len;
+    }
+    if out.is_empty() {
+        return Err((
+            0,
+            StreamError::Truncated {
+                need: stream::HEADER_LEN,
+                have: 0,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn stream_failure(what: &str, at: usize, e: StreamError) -> Failure {
+    Failure::new(
+        EXIT_STREAM,
+        format!("{what}: at byte {at}: {e} (errno {})", e.errno()),
+    )
+}
+
+pub(crate) fn save(bdf: Bdf, output: &Path) -> Result<(), Failure> {
+    let (_, dev) = open_ours(bdf)?;
+    let mut fd = dev
+        .set_mig_state(mig::STOP_COPY)?
+        .ok_or_else(|| Failure::new(1, "the driver gave no data fd for STOP_COPY"))?;
+    let mut bytes = Vec::new();
+    read_data(&mut fd, &mut bytes)?;
+    let n = frames(&bytes)
+        .map_err(|(at, e)| stream_failure("the driver's own stream", at, e))?
+        .len();
+    let tmp = output.with_extension("vfmig-tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, output)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Failure::new(1, format!("writing {}: {e}", output.display()))
+    })?;
+    println!(
+        "saved {} bytes ({n} frames) of {bdf} to {}",
+        bytes.len(),
+        output.display()
+    );
+    Ok(())
+}
+
+pub(crate) fn load(bdf: Bdf, input: &Path) -> Result<(), Failure> {
+    let bytes = read_file(input)?;
+    // Say precisely what is wrong when we can; the driver is the judge.
+    let local = frames(&bytes).err();
+    let (_, dev) = open_ours(bdf)?;
+    let refused = |e: ivf_vfio::Error| match local {
+        Some((at, se)) => stream_failure(&format!("{bdf} refused {}", input.display()), at, se),
+        None => Failure::new(
+            EXIT_STREAM,
+            format!("{bdf} refused {}: {e}", input.display()),
+        ),
+    };
+    let mut fd = dev
+        .set_mig_state(mig::RESUMING)?
+        .ok_or_else(|| Failure::new(1, "the driver gave no data fd for RESUMING"))?;
+    write_data(&mut fd, &bytes).map_err(refused)?;
+    dev.set_mig_state(mig::STOP).map_err(refused)?;
+    dev.set_mig_state(mig::RUNNING)?;
+    println!(
+        "loaded {} bytes into {bdf}; it ran until vfmig closed it",
+        bytes.len()
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SectionView {
+    tag: u16,
+    name: &'static str,
+    mandatory: bool,
+    len: usize,
+}
+
+#[derive(Serialize)]
+struct FrameView {
+    kind: &'static str,
+    format: String,
+    family: String,
+    vendor: String,
+    device: String,
+    revision: u8,
+    queue_pairs: u16,
+    features: String,
+    total_len: u32,
+    crc32c: String,
+    sections: Vec<SectionView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<StateView>,
+}
+
+#[derive(Serialize)]
+struct QueueView {
+    queue: usize,
+    rx: [String; 7],
+    tx: [String; 8],
+}
+
+#[derive(Serialize)]
+struct StateView {
+    queues: Vec<QueueView>,
+    eims: String,
+    eiac: String,
+    eiam: String,
+    ivar: Vec<String>,
+    ivar_misc: String,
+    eitr: Vec<String>,
+}
+
+fn hex(v: u32) -> String {
+    format!("{v:#010x}")
+}
+
+fn section_name(tag: u16) -> &'static str {
+    match tag {
+        TAG_DEVICE => "DEVICE",
+        TAG_QUEUES => "QUEUES",
+        TAG_IRQ => "IRQ",
+        _ => "unknown",
+    }
+}
+
+fn state_view(s: &DeviceState) -> StateView {
+    StateView {
+        queues: (0..s.queue_pairs as usize)
+            .map(|i| {
+                let (r, t) = (&s.rx[i], &s.tx[i]);
+                QueueView {
+                    queue: i,
+                    rx: [r.bal, r.bah, r.len, r.srrctl, r.head, r.tail, r.dctl].map(hex),
+                    tx: [t.bal, t.bah, t.len, t.head, t.tail, t.dctl, t.wbal, t.wbah].map(hex),
+                }
+            })
+            .collect(),
+        eims: hex(s.irq.eims),
+        eiac: hex(s.irq.eiac),
+        eiam: hex(s.irq.eiam),
+        ivar: s.irq.ivar.iter().map(|v| hex(*v)).collect(),
+        ivar_misc: hex(s.irq.ivar_misc),
+        eitr: s.irq.eitr.iter().map(|v| hex(*v)).collect(),
+    }
+}
+
+fn frame_view(bytes: &[u8], f: &Frame) -> FrameView {
+    let h = &f.header;
+    let (_, sections) = stream::parse(bytes).expect("frame parsed already");
+    FrameView {
+        kind: if f.state.is_some() {
+            "state"
+        } else {
+            "compatibility"
+        },
+        format: format!("{}.{}", h.major, h.minor),
+        family: Family::from_code(h.family)
+            .map(Family::name)
+            .unwrap_or("unknown")
+            .into(),
+        vendor: format!("{:04x}", h.vendor),
+        device: format!("{:04x}", h.device),
+        revision: h.revision,
+        queue_pairs: h.queue_pairs,
+        features: format!("{:#x}", h.features),
+        total_len: h.total_len,
+        crc32c: format!("{:#010x}", h.crc),
+        sections: sections
+            .map(|s| SectionView {
+                tag: s.tag,
+                name: section_name(s.tag),
+                mandatory: s.mandatory(),
+                len: s.payload.len(),
+            })
+            .collect(),
+        state: f.state.as_ref().map(state_view),
+    }
+}
+
+fn views(bytes: &[u8]) -> Result<Vec<FrameView>, Failure> {
+    let fs = frames(bytes).map_err(|(at, e)| stream_failure("invalid stream", at, e))?;
+    let mut at = 0;
+    Ok(fs
+        .iter()
+        .map(|f| {
+            let len = f.header.total_len as usize;
+            let v = frame_view(&bytes[at..at + len], f);
+            at += len;
+            v
+        })
+        .collect())
+}
+
+pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
+    let bytes = read_file(path)?;
+    let vs = views(&bytes)?;
+    if json {
+        return print_json(&vs);
+    }
+    println!(
+        "{}: {} bytes, {} frames",
+        path.display(),
+        bytes.len(),
+        vs.len()
+    );
+    for (i, v) in vs.iter().enumerate() {
+        println!(
+            "frame {i}: {} frame, format {}, {} family, device {}:{} rev {}, {} queue pairs, features {}, {} bytes, crc32c {}",
+            v.kind, v.format, v.family, v.vendor, v.device, v.revision, v.queue_pairs, v.features, v.total_len, v.crc32c
+        );
+        for s in &v.sections {
+            println!(
+                "  section {:#06x} {:<7} {:<9} {} bytes",
+                s.tag,
+                s.name,
+                if s.mandatory { "mandatory" } else { "optional" },
+                s.len
+            );
+        }
+        if let Some(st) = &v.state {
+            for q in &st.queues {
+                println!(
+                    "  queue {}: RX bal {} bah {} len {} srrctl {} head {} tail {} dctl {}",
+                    q.queue, q.rx[0], q.rx[1], q.rx[2], q.rx[3], q.rx[4], q.rx[5], q.rx[6]
+                );
+                println!(
+                    "           TX bal {} bah {} len {} head {} tail {} dctl {} wb {}:{}",
+                    q.tx[0], q.tx[1], q.tx[2], q.tx[3], q.tx[4], q.tx[5], q.tx[7], q.tx[6]
+                );
+            }
+            println!(
+                "  irq: eims {} eiac {} eiam {} ivar [{}] ivar_misc {} eitr [{}]",
+                st.eims,
+                st.eiac,
+                st.eiam,
+                st.ivar.join(" "),
+                st.ivar_misc,
+                st.eitr.join(" ")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Verdict {
+    file: String,
+    bdf: String,
+    compatible: bool,
+    reasons: Vec<String>,
+}
+
+pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
+    let bytes = read_file(path)?;
+    let pci = PciDevice::open(bdf)?;
+    let vf = pci.supported_vf().ok_or_else(|| {
+        Failure::new(
+            4,
+            format!(
+                "{bdf} is {:04x}:{:04x}, not a supported VF",
+                pci.vendor, pci.device
+            ),
+        )
+    })?;
+    let map = regmap(vf.family);
+    let caps = DeviceCaps {
+        family: vf.family,
+        vendor: pci.vendor,
+        device: pci.device,
+        max_queue_pairs: map.max_queue_pairs as u16,
+        features: 0,
+    };
+    let mut reasons = Vec::new();
+    match frames(&bytes) {
+        Err((at, e)) => reasons.push(format!("at byte {at}: {e}")),
+        Ok(fs) => {
+            for (i, f) in fs.iter().enumerate() {
+                if let Err(e) = check_compat(&f.header, &caps) {
+                    reasons.push(format!("frame {i}: {e}"));
+                }
+                if let Some(st) = &f.state {
+                    if let Err(e) = hal::validate(st, map) {
+                        reasons.push(format!("frame {i}: {e}"));
+                    }
+                }
+            }
+            if !fs.iter().any(|f| f.state.is_some()) {
+                reasons.push("no state frame: the file holds pre-copy data only".into());
+            }
+        }
+    }
+    if pci.driver.as_deref() != Some(DRIVER) {
+        reasons.push(format!(
+            "{bdf} is bound to {}, not {DRIVER}",
+            pci.driver.as_deref().unwrap_or("no driver")
+        ));
+    }
+    let v = Verdict {
+        file: path.display().to_string(),
+        bdf: bdf.to_string(),
+        compatible: reasons.is_empty(),
+        reasons,
+    };
+    if json {
+        print_json(&v)?;
+    } else if v.compatible {
+        println!(
+            "{}: compatible with {bdf} ({} {})",
+            v.file,
+            vf.name,
+            vf.family.name()
+        );
+    } else {
+        println!("{}: NOT compatible with {bdf}:", v.file);
+        for r in &v.reasons {
+            println!("  - {r}");
+        }
+    }
+    if v.compatible {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            EXIT_STREAM,
+            format!("{} cannot be loaded into {bdf}", v.file),
+        ))
+    }
+}
