@@ -7,9 +7,11 @@
 //!
 //! Usage: `ivf-selftests [--list] [NAME-SUBSTRING...]`
 
+mod datapath;
 mod host;
 mod ktap;
 mod migration;
+mod pf;
 mod skeleton;
 
 use std::process::ExitCode;
@@ -30,6 +32,7 @@ fn kernel_log_clean() -> ktap::Outcome {
 fn all_tests() -> Vec<&'static Test> {
     let mut tests = skeleton::TESTS.to_vec();
     tests.extend_from_slice(migration::TESTS);
+    tests.extend_from_slice(datapath::TESTS);
     tests.push(&Test {
         name: "kernel_log_clean",
         run: kernel_log_clean,

@@ -287,6 +287,18 @@ impl Device {
         Ok(u16::from_le_bytes(b))
     }
 
+    /// Writes a 16-bit config-space register.
+    pub fn config_write16(&self, offset: u64, value: u16) -> Result<()> {
+        self.write_region(VFIO_PCI_CONFIG_REGION_INDEX, offset, &value.to_le_bytes())
+    }
+
+    /// Sets Memory Space and Bus Master in the command register: VFIO leaves
+    /// both to the user, and a device without Bus Master does no DMA.
+    pub fn enable_bus_master(&self) -> Result<()> {
+        let cmd = self.config_read16(4)?;
+        self.config_write16(4, cmd | 0x6)
+    }
+
     /// Reads a 32-bit BAR0 register through the region (not mmap).
     pub fn bar0_read32(&self, offset: u64) -> Result<u32> {
         let mut b = [0u8; 4];
@@ -445,6 +457,41 @@ impl Device {
                     VFIO_IOMMU_MAP_DMA,
                     &mut map,
                     &format!("VFIO_IOMMU_MAP_DMA iova {iova:#x}"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the DMA mapping of `len` bytes at `iova`.
+    pub fn dma_unmap(&self, len: u64, iova: u64) -> Result<()> {
+        match &self.iommu {
+            Iommu::Cdev { iommufd, ioas_id } => {
+                let mut unmap = IommuIoasUnmap {
+                    size: argsz::<IommuIoasUnmap>(),
+                    ioas_id: *ioas_id,
+                    iova,
+                    length: len,
+                };
+                ioctl(
+                    iommufd,
+                    IOMMU_IOAS_UNMAP,
+                    &mut unmap,
+                    &format!("IOMMU_IOAS_UNMAP iova {iova:#x}"),
+                )?;
+            }
+            Iommu::Group { container, .. } => {
+                let mut unmap = VfioIommuType1DmaUnmap {
+                    argsz: argsz::<VfioIommuType1DmaUnmap>(),
+                    flags: 0,
+                    iova,
+                    size: len,
+                };
+                ioctl(
+                    container,
+                    VFIO_IOMMU_UNMAP_DMA,
+                    &mut unmap,
+                    &format!("VFIO_IOMMU_UNMAP_DMA iova {iova:#x}"),
                 )?;
             }
         }

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A minimal igb-family VF driver in userspace, the "guest" of the tests and
+//! demos: through VFIO it owns a VF, speaks the PF mailbox protocol the PF
+//! requires (RESET, SET_MAC_ADDR), and runs one RX and one TX ring of
+//! advanced descriptors with buffers in its DMA memory.
+//!
+//! Everything the driver knows lives in that DMA memory (ring indices and
+//! counters in the first page), so copying the memory to another VF's
+//! mapping at the same IOVA moves the guest, as QEMU moves a VM's RAM.
+//!
+//! Layout of the DMA memory (IOVA [`IOVA_BASE`] + offset):
+//!
+//! | offset    | what |
+//! |-----------|------|
+//! | 0x00000   | [`GuestState`] |
+//! | 0x01000   | RX ring, [`RING_SIZE`] descriptors |
+//! | 0x02000   | TX ring |
+//! | 0x04000   | RX buffers, [`BUF_SIZE`] each |
+//! | 0x24000   | TX buffers |
+
+mod mailbox;
+mod mem;
+
+use std::time::{Duration, Instant};
+
+use ivf_common::regs::{RegMap, DCTL_ENABLE, IGB};
+use ivf_vfio::{Bar, Device};
+
+pub use mailbox::MailboxError;
+pub use mem::DmaMem;
+
+/// Where the guest's memory sits in the VF's IOVA space.
+pub const IOVA_BASE: u64 = 0x1000_0000;
+/// Size of the guest's DMA memory.
+pub const MEM_SIZE: usize = 0x80000;
+/// Descriptors per ring.
+pub const RING_SIZE: u32 = 64;
+/// Bytes per packet buffer.
+pub const BUF_SIZE: u32 = 2048;
+/// Ethertype of test frames sent to the guest.
+pub const ETHERTYPE_TO_GUEST: u16 = 0x88b5;
+/// Ethertype of test frames the guest sends.
+pub const ETHERTYPE_FROM_GUEST: u16 = 0x88b6;
+/// Bytes of every test frame (header, sequence number, pattern).
+pub const FRAME_LEN: usize = 128;
+
+const STATE_OFF: usize = 0;
+const RX_RING_OFF: usize = 0x1000;
+const TX_RING_OFF: usize = 0x2000;
+const RX_BUF_OFF: usize = 0x4000;
+const TX_BUF_OFF: usize = 0x24000;
+const STATE_MAGIC: u64 = 0x5453_4555_4746_5649; // "IVFGUEST"
+
+const MAP: &RegMap = &IGB;
+/// SRRCTL: advanced one-buffer descriptors, 2 KiB buffers, drop when full.
+const SRRCTL: u32 = 0x0200_0000 | (BUF_SIZE >> 10) | 0x8000_0000;
+/// CTRL.RST: the VF's queue and interrupt reset, before the mailbox RESET.
+const CTRL_RST: u32 = 1 << 26;
+
+/// The guest's bookkeeping, at offset 0 of its DMA memory.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestState {
+    /// [`STATE_MAGIC`] once initialised.
+    pub magic: u64,
+    /// Next RX descriptor to look at.
+    pub rx_next: u32,
+    /// Next TX descriptor to fill.
+    pub tx_next: u32,
+    /// Frames received and verified.
+    pub rx_count: u64,
+    /// Frames sent.
+    pub tx_count: u64,
+    /// Sequence number the next received frame must carry.
+    pub rx_seq: u64,
+    /// Sequence number of the next frame to send.
+    pub tx_seq: u64,
+    /// Frames that failed verification.
+    pub rx_bad: u64,
+    /// The MAC address the PF gave us (low 6 bytes).
+    pub mac: [u8; 8],
+}
+
+/// A frame the guest received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Descriptor index it arrived in.
+    pub desc: u32,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Whether the payload matched the pattern of its sequence number.
+    pub intact: bool,
+}
+
+/// A test frame: destination, source, ethertype, then seq and pattern.
+pub fn make_frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, seq: u64) -> [u8; FRAME_LEN] {
+    let mut f = [0u8; FRAME_LEN];
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    f[14..22].copy_from_slice(&seq.to_le_bytes());
+    for (i, b) in f[22..].iter_mut().enumerate() {
+        *b = pattern(seq, i);
+    }
+    f
+}
+
+fn pattern(seq: u64, i: usize) -> u8 {
+    (seq as u8).wrapping_mul(31).wrapping_add(i as u8) ^ 0x5a
+}
+
+/// Checks a received test frame; returns its sequence number and whether
+/// every byte of the pattern is right.
+pub fn check_frame(f: &[u8], ethertype: u16) -> Option<(u64, bool)> {
+    if f.len() < FRAME_LEN || f[12..14] != ethertype.to_be_bytes() {
+        return None;
+    }
+    let seq = u64::from_le_bytes(f[14..22].try_into().ok()?);
+    let intact = f[22..FRAME_LEN]
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == pattern(seq, i));
+    Some((seq, intact))
+}
+
+/// Why the guest could not do something.
+#[derive(Debug)]
+pub enum GuestError {
+    /// A VFIO call failed.
+    Vfio(ivf_vfio::Error),
+    /// The PF mailbox exchange failed.
+    Mailbox(MailboxError),
+    /// Memory copied from another guest is not a guest's.
+    NotAGuest,
+    /// A transmit did not complete.
+    TxTimeout {
+        /// The descriptor.
+        desc: u32,
+    },
+}
+
+impl std::fmt::Display for GuestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GuestError::Vfio(e) => write!(f, "{e}"),
+            GuestError::Mailbox(e) => write!(f, "mailbox: {e}"),
+            GuestError::NotAGuest => write!(f, "the memory holds no guest state"),
+            GuestError::TxTimeout { desc } => write!(f, "TX descriptor {desc} not written back"),
+        }
+    }
+}
+
+impl std::error::Error for GuestError {}
+
+impl From<ivf_vfio::Error> for GuestError {
+    fn from(e: ivf_vfio::Error) -> Self {
+        GuestError::Vfio(e)
+    }
+}
+
+impl From<MailboxError> for GuestError {
+    fn from(e: MailboxError) -> Self {
+        GuestError::Mailbox(e)
+    }
+}
+
+/// The PF handshake alone (CTRL.RST, RESET, then SET_MAC_ADDR of `mac`
+/// or of the PF's or our own choice), as a VF driver does after a reset;
+/// returns the MAC in force. Touches only BAR0, not DMA memory.
+pub fn pf_handshake(dev: &Device, mac: Option<[u8; 6]>) -> Result<[u8; 6], GuestError> {
+    let bar = dev.map_bar(0)?;
+    let ctrl = bar.read32(MAP.ctrl as usize);
+    bar.write32(MAP.ctrl as usize, ctrl | CTRL_RST);
+    let pf_mac = mailbox::reset(&bar)?;
+    let mac = match (mac, pf_mac) {
+        (None, Some(m)) => return Ok(m),
+        (Some(m), _) => m,
+        // The PF assigned none: a locally administered address of our own,
+        // from the VF's PCI address, as igbvf picks a random one.
+        (None, None) => {
+            let b = dev.bdf();
+            [0x02, 0x49, 0x56, b.bus, b.dev, b.func]
+        }
+    };
+    mailbox::set_mac(&bar, mac)?;
+    Ok(mac)
+}
+
+/// The guest driver bound to one VF.
+pub struct Guest<'d> {
+    dev: &'d Device,
+    bar: Bar,
+    mem: DmaMem,
+}
+
+impl<'d> Guest<'d> {
+    /// Brings up a fresh guest on `dev`: DMA memory, PF handshake (RESET,
+    /// and SET_MAC_ADDR when `mac` is given), rings, buffers, queues on.
+    pub fn start(dev: &'d Device, mac: Option<[u8; 6]>) -> Result<Self, GuestError> {
+        let bar = dev.map_bar(0)?;
+        let mem = DmaMem::new(MEM_SIZE)?;
+        dev.dma_map(mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
+        dev.enable_bus_master()?;
+        let mac = pf_handshake(dev, mac)?;
+        let mut g = Guest { dev, bar, mem };
+        let mut st = GuestState {
+            magic: STATE_MAGIC,
+            ..GuestState::default()
+        };
+        st.mac[..6].copy_from_slice(&mac);
+        g.set_state(st);
+        g.setup_rings();
+        Ok(g)
+    }
+
+    /// Takes over a migrated guest: `memory` is the source guest's DMA
+    /// memory, mapped here at the same IOVA. The device's registers are the
+    /// migration driver's to restore; only the command register is set (Bus
+    /// Master), as a VMM restores config space itself.
+    pub fn adopt(dev: &'d Device, memory: &[u8]) -> Result<Self, GuestError> {
+        let bar = dev.map_bar(0)?;
+        let mut mem = DmaMem::new(MEM_SIZE)?;
+        mem.bytes_mut().copy_from_slice(memory);
+        let g = Guest { dev, bar, mem };
+        if g.state().magic != STATE_MAGIC {
+            return Err(GuestError::NotAGuest);
+        }
+        dev.dma_map(g.mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
+        dev.enable_bus_master()?;
+        Ok(g)
+    }
+
+    /// Asks the PF to filter `mac` for this VF.
+    pub fn set_mac(&mut self, mac: [u8; 6]) -> Result<(), GuestError> {
+        mailbox::set_mac(&self.bar, mac)?;
+        let mut st = self.state();
+        st.mac[..6].copy_from_slice(&mac);
+        self.set_state(st);
+        Ok(())
+    }
+
+    fn setup_rings(&mut self) {
+        for i in 0..RING_SIZE {
+            self.arm_rx(i);
+        }
+        let b = &self.bar;
+        let q = 0;
+        let (r, t) = (&MAP.rx, &MAP.tx);
+        b.write32(MAP.rxq(r.dctl, q) as usize, 0);
+        b.write32(
+            MAP.rxq(r.bal, q) as usize,
+            (IOVA_BASE + RX_RING_OFF as u64) as u32,
+        );
+        b.write32(
+            MAP.rxq(r.bah, q) as usize,
+            ((IOVA_BASE + RX_RING_OFF as u64) >> 32) as u32,
+        );
+        b.write32(MAP.rxq(r.len, q) as usize, RING_SIZE * 16);
+        b.write32(MAP.rxq(r.aux, q) as usize, SRRCTL);
+        b.write32(MAP.rxq(r.head, q) as usize, 0);
+        b.write32(MAP.rxq(r.tail, q) as usize, 0);
+        b.write32(MAP.txq(t.dctl, q) as usize, 0);
+        b.write32(
+            MAP.txq(t.bal, q) as usize,
+            (IOVA_BASE + TX_RING_OFF as u64) as u32,
+        );
+        b.write32(
+            MAP.txq(t.bah, q) as usize,
+            ((IOVA_BASE + TX_RING_OFF as u64) >> 32) as u32,
+        );
+        b.write32(MAP.txq(t.len, q) as usize, RING_SIZE * 16);
+        b.write32(MAP.txq(t.head, q) as usize, 0);
+        b.write32(MAP.txq(t.tail, q) as usize, 0);
+        b.write32(MAP.rxq(r.dctl, q) as usize, DCTL_ENABLE);
+        b.write32(MAP.txq(t.dctl, q) as usize, DCTL_ENABLE);
+        // Post every descriptor but one (a full ring would read as empty).
+        b.write32(MAP.rxq(r.tail, q) as usize, RING_SIZE - 1);
+    }
+
+    /// The guest's bookkeeping.
+    pub fn state(&self) -> GuestState {
+        let bytes = &self.mem.bytes()[STATE_OFF..STATE_OFF + size_of::<GuestState>()];
+        // SAFETY: GuestState is plain old data of exactly these bytes.
+        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }
+    }
+
+    fn set_state(&mut self, st: GuestState) {
+        let bytes = &mut self.mem.bytes_mut()[STATE_OFF..STATE_OFF + size_of::<GuestState>()];
+        // SAFETY: as in `state`.
+        unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast(), st) }
+    }
+
+    /// The guest's MAC address.
+    pub fn mac(&self) -> [u8; 6] {
+        self.state().mac[..6].try_into().expect("6 bytes")
+    }
+
+    fn desc(&mut self, ring_off: usize, i: u32) -> &mut [u8] {
+        let o = ring_off + i as usize * 16;
+        &mut self.mem.bytes_mut()[o..o + 16]
+    }
+
+    fn arm_rx(&mut self, i: u32) {
+        let addr = IOVA_BASE + (RX_BUF_OFF as u64) + u64::from(i * BUF_SIZE);
+        let d = self.desc(RX_RING_OFF, i);
+        d[0..8].copy_from_slice(&addr.to_le_bytes());
+        d[8..16].copy_from_slice(&0u64.to_le_bytes());
+    }
+
+    /// Processes every received descriptor; re-arms and re-posts each.
+    pub fn poll_rx(&mut self) -> Vec<Received> {
+        let mut out = Vec::new();
+        let mut st = self.state();
+        loop {
+            let i = st.rx_next;
+            let d = self.desc(RX_RING_OFF, i);
+            let staterr = u32::from_le_bytes(d[8..12].try_into().unwrap());
+            if staterr & 1 == 0 {
+                break; // DD clear: not written back yet
+            }
+            let len = u16::from_le_bytes(d[12..14].try_into().unwrap()) as usize;
+            let off = RX_BUF_OFF + (i * BUF_SIZE) as usize;
+            let frame = &self.mem.bytes()[off..off + len.min(BUF_SIZE as usize)];
+            let (seq, intact) = check_frame(frame, ETHERTYPE_TO_GUEST).unwrap_or((u64::MAX, false));
+            let intact = intact && seq == st.rx_seq;
+            if intact {
+                st.rx_count += 1;
+                st.rx_seq += 1;
+            } else {
+                st.rx_bad += 1;
+            }
+            out.push(Received {
+                desc: i,
+                seq,
+                intact,
+            });
+            self.arm_rx(i);
+            st.rx_next = (i + 1) % RING_SIZE;
+            // Give the descriptor back: the tail trails the next one to read.
+            self.set_state(st);
+            self.bar.write32(MAP.rx.tail as usize, i);
+        }
+        self.set_state(st);
+        out
+    }
+
+    /// Waits up to `timeout` for `n` frames.
+    pub fn receive(&mut self, n: usize, timeout: Duration) -> Vec<Received> {
+        let start = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < n && start.elapsed() < timeout {
+            let more = self.poll_rx();
+            if more.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            got.extend(more);
+        }
+        got
+    }
+
+    /// Sends one test frame to `dst` and waits for its write-back; returns
+    /// its sequence number.
+    pub fn send(&mut self, dst: [u8; 6]) -> Result<u64, GuestError> {
+        let (i, seq) = self.post_tx(dst);
+        self.wait_tx(i)?;
+        Ok(seq)
+    }
+
+    /// Waits for TX descriptor `i` to be written back.
+    pub fn wait_tx(&mut self, i: u32) -> Result<(), GuestError> {
+        let start = Instant::now();
+        loop {
+            let d = self.desc(TX_RING_OFF, i);
+            if u32::from_le_bytes(d[12..16].try_into().unwrap()) & 1 != 0 {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(2) {
+                return Err(GuestError::TxTimeout { desc: i });
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Whether TX descriptor `i` has been written back (sent).
+    pub fn tx_done(&mut self, i: u32) -> bool {
+        let d = self.desc(TX_RING_OFF, i);
+        u32::from_le_bytes(d[12..16].try_into().unwrap()) & 1 != 0
+    }
+
+    /// Posts one test frame to `dst` (TDT write) without waiting; returns
+    /// the descriptor index and sequence number.
+    pub fn post_tx(&mut self, dst: [u8; 6]) -> (u32, u64) {
+        let mut st = self.state();
+        let i = st.tx_next;
+        let frame = make_frame(dst, self.mac(), ETHERTYPE_FROM_GUEST, st.tx_seq);
+        let off = TX_BUF_OFF + (i * BUF_SIZE) as usize;
+        self.mem.bytes_mut()[off..off + FRAME_LEN].copy_from_slice(&frame);
+        let addr = IOVA_BASE + off as u64;
+        // Advanced data descriptor: DTYP data, DEXT, IFCS, EOP, RS.
+        let cmd = 0x0030_0000 | 0x2000_0000 | 0x0200_0000 | 0x0100_0000 | 0x0800_0000;
+        let d = self.desc(TX_RING_OFF, i);
+        d[0..8].copy_from_slice(&addr.to_le_bytes());
+        d[8..12].copy_from_slice(&(cmd | FRAME_LEN as u32).to_le_bytes());
+        d[12..16].copy_from_slice(&((FRAME_LEN as u32) << 14).to_le_bytes());
+        st.tx_next = (i + 1) % RING_SIZE;
+        let seq = st.tx_seq;
+        st.tx_seq += 1;
+        st.tx_count += 1;
+        self.set_state(st);
+        self.bar.write32(MAP.tx.tail as usize, st.tx_next);
+        (i, seq)
+    }
+
+    /// The guest's DMA memory, as the device and the driver left it.
+    pub fn memory(&self) -> &[u8] {
+        self.mem.bytes()
+    }
+
+    /// The BAR0 mapping (for tests that look at registers).
+    pub fn bar(&self) -> &Bar {
+        &self.bar
+    }
+
+    /// The device this guest runs on.
+    pub fn device(&self) -> &Device {
+        self.dev
+    }
+}
+
+impl Drop for Guest<'_> {
+    /// The guest goes away: its memory leaves the device's IOMMU mapping.
+    fn drop(&mut self) {
+        let _ = self.dev.dma_unmap(MEM_SIZE as u64, IOVA_BASE);
+    }
+}
