@@ -6,6 +6,7 @@
 #   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
 #   make check         install what is missing, run every test (host and VM)
 #   make demo          boot the VM, bind VFs and show what the driver offers
+#   make bench         print the figures (stream bytes, MMIO access counts)
 #   make setup         install build and test dependencies only (idempotent)
 #   make kernel        build (or reuse) the cached test kernel
 #   make modules_install / clean
@@ -27,7 +28,7 @@ ifeq ($(origin KDIR),undefined)
 KDIR = $(shell $(ROOT)/tools/kernel/build)
 endif
 
-.PHONY: all module modules modules_install clean setup kernel check demo host-test vm-test
+.PHONY: all module modules modules_install clean setup kernel check demo bench
 
 all: module
 
@@ -53,5 +54,8 @@ check:
 
 demo:
 	$(ROOT)/tools/demo
+
+bench:
+	cargo run --release --locked -q -p ivf-bench
 
 endif

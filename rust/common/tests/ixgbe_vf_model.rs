@@ -5,143 +5,22 @@
 //! queue is disabled, TX that drains as the device "sends", read-to-clear
 //! EICR and mailbox bits, and counters for every access.
 
-use std::collections::HashMap;
+#[path = "../../../tools/ivf-bench/src/model.rs"]
+mod model;
 
-use ivf_common::hal::{self, DeviceState, HalError, RegIo, POLL_LIMIT};
+use ivf_common::hal::{self, DeviceState, HalError, POLL_LIMIT};
 use ivf_common::ids::Family;
 use ivf_common::regs::{RegMap, DCTL_ENABLE, IXGBE};
+use model::VfModel;
+
+const M: &RegMap = &IXGBE;
 use ivf_common::state::{
     decode_frame, header_for, state_frame_len, write_state_frame, MAX_FRAME_LEN,
 };
 
-/// An 82599 VF as the HAL sees it through BAR0.
-#[derive(Default)]
-struct Model82599 {
-    regs: HashMap<u32, u32>,
-    /// Enable bits in flight: register -> (target value, reads left).
-    pending: HashMap<u32, (bool, u32)>,
-    /// TX queues whose transmitter is wedged (head never moves).
-    stuck_tx: u32,
-    reads: u32,
-    writes: u32,
-    delays: u32,
-    forbidden_reads: Vec<u32>,
-    head_writes_while_enabled: Vec<u32>,
-    packets_sent: u32,
-}
-
-const M: &RegMap = &IXGBE;
-
-impl Model82599 {
-    fn queue_of(off: u32, base: u32) -> Option<u32> {
-        (off >= base && off < base + M.queue_stride * M.max_queue_pairs)
-            .then(|| (off - base) / M.queue_stride)
-    }
-
-    fn enabled(&self, dctl: u32) -> bool {
-        self.regs.get(&dctl).copied().unwrap_or(0) & DCTL_ENABLE != 0
-    }
-
-    fn ring_entries(&self, q: u32) -> u32 {
-        (self.regs.get(&M.txq(M.tx.len, q)).copied().unwrap_or(0) / 16).max(1)
-    }
-
-    fn set(&mut self, off: u32, v: u32) {
-        self.regs.insert(off, v);
-    }
-}
-
-impl RegIo for Model82599 {
-    fn read32(&mut self, off: u32) -> u32 {
-        self.reads += 1;
-        if off == M.eicr || off == M.mbx_ctrl {
-            self.forbidden_reads.push(off);
-            let v = self.regs.get(&off).copied().unwrap_or(0);
-            self.regs.insert(off, 0); // read-to-clear
-            return v;
-        }
-        // An enable handshake completes after a few reads.
-        if let Some((target, left)) = self.pending.get(&off).copied() {
-            if left == 0 {
-                let v = self.regs.get(&off).copied().unwrap_or(0);
-                self.regs.insert(
-                    off,
-                    if target {
-                        v | DCTL_ENABLE
-                    } else {
-                        v & !DCTL_ENABLE
-                    },
-                );
-                self.pending.remove(&off);
-            } else {
-                self.pending.insert(off, (target, left - 1));
-            }
-        }
-        // The transmitter sends one descriptor per head read.
-        if let Some(q) = Self::queue_of(off, M.tx.head) {
-            if off == M.txq(M.tx.head, q)
-                && self.enabled(M.txq(M.tx.dctl, q))
-                && self.stuck_tx & (1 << q) == 0
-            {
-                let head = self.regs.get(&off).copied().unwrap_or(0);
-                let tail = self.regs.get(&M.txq(M.tx.tail, q)).copied().unwrap_or(0);
-                if head != tail {
-                    let n = self.ring_entries(q);
-                    self.regs.insert(off, (head + 1) % n);
-                    self.packets_sent += 1;
-                }
-            }
-        }
-        self.regs.get(&off).copied().unwrap_or(0)
-    }
-
-    fn write32(&mut self, off: u32, v: u32) {
-        self.writes += 1;
-        for (dctl, head) in [(M.rx.dctl, M.rx.head), (M.tx.dctl, M.tx.head)] {
-            if let Some(q) = Self::queue_of(off, head) {
-                if off == head + q * M.queue_stride && self.enabled(dctl + q * M.queue_stride) {
-                    self.head_writes_while_enabled.push(off);
-                    return; // the 82599 ignores it
-                }
-            }
-            if let Some(q) = Self::queue_of(off, dctl) {
-                if off == dctl + q * M.queue_stride {
-                    // The enable bit follows the write only after 3 reads.
-                    let cur = self.regs.get(&off).copied().unwrap_or(0);
-                    self.regs
-                        .insert(off, (v & !DCTL_ENABLE) | (cur & DCTL_ENABLE));
-                    self.pending.insert(off, (v & DCTL_ENABLE != 0, 3));
-                    return;
-                }
-            }
-        }
-        match off {
-            o if o == M.eimc => {
-                let m = self.regs.get(&M.eims).copied().unwrap_or(0);
-                self.regs.insert(M.eims, m & !v);
-            }
-            o if o == M.eims => {
-                let m = self.regs.get(&M.eims).copied().unwrap_or(0);
-                self.regs.insert(M.eims, m | v);
-            }
-            o if o == M.eics => {
-                let c = self.regs.get(&M.eicr).copied().unwrap_or(0);
-                self.regs.insert(M.eicr, c | v);
-            }
-            _ => {
-                self.regs.insert(off, v);
-            }
-        }
-    }
-
-    fn delay_us(&mut self, _us: u32) {
-        self.delays += 1;
-    }
-}
-
 /// A VF in use: two queue pairs running, interrupts configured.
-fn running_vf() -> Model82599 {
-    let mut m = Model82599::default();
+fn running_vf() -> VfModel {
+    let mut m = VfModel::new(M);
     for q in 0..2 {
         m.set(M.rxq(M.rx.bal, q), 0x1000_0000 + q * 0x1000);
         m.set(M.rxq(M.rx.bah, q), 0x1);
@@ -168,10 +47,10 @@ fn running_vf() -> Model82599 {
     m
 }
 
-fn full_cycle(src: &mut Model82599) -> (DeviceState, Model82599) {
+fn full_cycle(src: &mut VfModel) -> (DeviceState, VfModel) {
     let rec = hal::quiesce(src, M).expect("quiesce");
     let saved = hal::save(src, M, &rec);
-    let mut dst = Model82599::default();
+    let mut dst = VfModel::new(M);
     hal::load(&mut dst, M, &saved).expect("load");
     hal::resume(&mut dst, M, &saved.record()).expect("resume");
     (saved, dst)
@@ -293,7 +172,7 @@ fn state_frame_round_trip_and_figures() {
     let frame = decode_frame(&buf[..n]).unwrap();
     assert_eq!(frame.state, Some(saved));
     assert_eq!(frame.shape.queue_pairs, 8);
-    let mut dst = Model82599::default();
+    let mut dst = VfModel::new(M);
     hal::load(&mut dst, M, &saved).unwrap();
     hal::resume(&mut dst, M, &saved.record()).unwrap();
     println!(

@@ -12,7 +12,7 @@ use ivf_common::hal;
 use ivf_common::hal::DeviceState;
 use ivf_common::ids::Family;
 use ivf_common::regs::regmap;
-use ivf_common::state::{next_frame, Frame, TAG_DEVICE, TAG_IRQ, TAG_QUEUES};
+use ivf_common::state::{next_frame, DeviceShape, Frame, TAG_DEVICE, TAG_IRQ, TAG_QUEUES};
 use ivf_common::stream::{self, check_compat, DeviceCaps, StreamError};
 use ivf_vfio::sysfs::{Bdf, PciDevice};
 use ivf_vfio::uapi::mig;
@@ -210,7 +210,7 @@ fn section_name(tag: u16) -> &'static str {
     }
 }
 
-fn state_view(s: &DeviceState) -> StateView {
+fn state_view(s: &DeviceState, shape: &DeviceShape) -> StateView {
     StateView {
         queues: (0..s.queue_pairs as usize)
             .map(|i| {
@@ -225,9 +225,21 @@ fn state_view(s: &DeviceState) -> StateView {
         eims: hex(s.irq.eims),
         eiac: hex(s.irq.eiac),
         eiam: hex(s.irq.eiam),
-        ivar: s.irq.ivar.iter().map(|v| hex(*v)).collect(),
+        ivar: s
+            .irq
+            .ivar
+            .iter()
+            .take(shape.ivar_count as usize)
+            .map(|v| hex(*v))
+            .collect(),
         ivar_misc: hex(s.irq.ivar_misc),
-        eitr: s.irq.eitr.iter().map(|v| hex(*v)).collect(),
+        eitr: s
+            .irq
+            .eitr
+            .iter()
+            .take(shape.vectors as usize)
+            .map(|v| hex(*v))
+            .collect(),
     }
 }
 
@@ -260,7 +272,7 @@ fn frame_view(bytes: &[u8], f: &Frame) -> FrameView {
                 len: s.payload.len(),
             })
             .collect(),
-        state: f.state.as_ref().map(state_view),
+        state: f.state.as_ref().map(|s| state_view(s, &f.shape)),
     }
 }
 

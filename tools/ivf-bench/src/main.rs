@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `make bench`: figures that hold on any machine. Stream bytes per family
+//! for 1 and for all queue pairs, and the MMIO reads, writes and polls of
+//! quiesce, save, load and resume, counted by running the very HAL code the
+//! module runs (rust/common/src/hal.rs) over a register model of each
+//! family's VF, with enable handshakes that take 3 reads.
+
+mod model;
+
+use ivf_common::hal::{self, DeviceState};
+use ivf_common::ids::Family;
+use ivf_common::regs::{regmap, RegMap, DCTL_ENABLE};
+use ivf_common::state::{header_for, write_compat_frame, write_state_frame, MAX_FRAME_LEN};
+use model::VfModel;
+
+/// A VF with every queue pair configured and running, `pending` TX
+/// descriptors posted per queue.
+fn running(map: &'static RegMap, pending: u32) -> VfModel {
+    let mut m = VfModel::new(map);
+    for q in 0..map.max_queue_pairs {
+        m.set(map.rxq(map.rx.bal, q), 0x1000_0000 + q * 0x1000);
+        m.set(map.rxq(map.rx.len, q), 4096);
+        m.set(map.rxq(map.rx.tail, q), 255);
+        m.set(map.rxq(map.rx.dctl, q), DCTL_ENABLE);
+        m.set(map.txq(map.tx.bal, q), 0x2000_0000 + q * 0x1000);
+        m.set(map.txq(map.tx.len, q), 4096);
+        m.set(map.txq(map.tx.tail, q), pending);
+        m.set(map.txq(map.tx.dctl, q), DCTL_ENABLE);
+    }
+    m.set(map.eims, map.vector_mask());
+    m
+}
+
+fn frame_bytes(family: Family, map: &RegMap, queue_pairs: u32) -> (usize, usize) {
+    let h = header_for(family, map, 0x8086, 0x1000, 1);
+    let mut buf = [0u8; MAX_FRAME_LEN];
+    let compat = write_compat_frame(&mut buf, h, map).expect("fits");
+    let st = DeviceState {
+        queue_pairs,
+        ..DeviceState::default()
+    };
+    let state = write_state_frame(&mut buf, h, map, &st).expect("fits");
+    (compat, state)
+}
+
+fn main() {
+    println!("intel_vf_vfio_pci figures (counts, not timings: they hold on any machine)");
+    println!();
+    println!("stream bytes (compatibility frame + state frame)");
+    println!(
+        "{:<7} {:>12} {:>18} {:>18}",
+        "family", "compat", "state, 1 pair", "state, all pairs"
+    );
+    for family in Family::ALL {
+        let map = regmap(family);
+        let (c, one) = frame_bytes(family, map, 1);
+        let (_, all) = frame_bytes(family, map, map.max_queue_pairs);
+        println!(
+            "{:<7} {:>12} {:>18} {:>12} ({} pairs)",
+            family.name(),
+            c,
+            c + one,
+            c + all,
+            map.max_queue_pairs
+        );
+    }
+    println!();
+    println!("MMIO accesses per sequence, all queue pairs in use, 4 TX descriptors pending");
+    println!(
+        "{:<7} {:<9} {:>6} {:>7} {:>6}",
+        "family", "sequence", "reads", "writes", "polls"
+    );
+    for family in Family::ALL {
+        let map = regmap(family);
+        let mut src = running(map, 4);
+        let rec = hal::quiesce(&mut src, map).expect("quiesce");
+        let q = (src.reads, src.writes, src.delays);
+        let saved = hal::save(&mut src, map, &rec);
+        let s = (src.reads - q.0, src.writes - q.1, src.delays - q.2);
+        let mut dst = VfModel::new(map);
+        hal::load(&mut dst, map, &saved).expect("load");
+        let l = (dst.reads, dst.writes, dst.delays);
+        hal::resume(&mut dst, map, &saved.record()).expect("resume");
+        let r = (dst.reads - l.0, dst.writes - l.1, dst.delays - l.2);
+        for (name, (reads, writes, polls)) in
+            [("quiesce", q), ("save", s), ("load", l), ("resume", r)]
+        {
+            println!(
+                "{:<7} {:<9} {:>6} {:>7} {:>6}",
+                family.name(),
+                name,
+                reads,
+                writes,
+                polls
+            );
+        }
+        assert!(src.forbidden_reads.is_empty() && dst.forbidden_reads.is_empty());
+    }
+    println!();
+    println!(
+        "polls: delays of {} us between reads while an enable bit settles or TX drains;",
+        hal::POLL_DELAY_US
+    );
+    println!("the model settles in 3 reads and sends one descriptor per head read.");
+}
