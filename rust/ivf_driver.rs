@@ -31,6 +31,12 @@ module! {
     authors: ["intel-vf-vfio developers"],
     description: "VFIO PCI variant driver for Intel 82599/X540/X550 and 82576/I350 VFs",
     license: "GPL",
+    params: {
+        fault_inject_quiesce: bool {
+            default: false,
+            description: "Testing only: make every quiesce fail (ETIMEDOUT) to exercise the ERROR state",
+        },
+    },
 }
 
 /// The module: owns the PCI driver registration.

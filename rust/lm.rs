@@ -258,6 +258,13 @@ fn new_file(ctx: &DevCtx<'_>, kind: Kind, initial: &[u8], complete: bool) -> Res
 }
 
 fn quiesce(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
+    if crate::module_parameters::fault_inject_quiesce.value() {
+        dev_err!(
+            ctx.dev(),
+            "quiesce failed: fault injected (fault_inject_quiesce=1)\n"
+        );
+        return Err(ETIMEDOUT);
+    }
     let mut bar = ctx.bar0()?;
     match hal::quiesce(&mut bar, ctx.map()) {
         Ok(rec) => {
@@ -403,6 +410,11 @@ pub(crate) fn set_state(
     new: MigState,
 ) -> Result<*mut bindings::file> {
     apply_pending_reset(ctx, mig);
+    if mig.state == ERROR {
+        // Only a reset leaves ERROR (and ERROR is never a target); the core
+        // WARNs when asked for a path from ERROR, so refuse here.
+        return Err(EINVAL);
+    }
     let mut out: *mut bindings::file = core::ptr::null_mut();
     while mig.state != new {
         let mut next: MigState = ERROR;

@@ -59,6 +59,18 @@ pub const TESTS: &[&Test] = &[
         run: reset_during_migration_returns_to_running,
     },
     &Test {
+        name: "close_during_transfer_ends_the_fd",
+        run: close_during_transfer_ends_the_fd,
+    },
+    &Test {
+        name: "precopy_header_refused_before_stop",
+        run: precopy_header_refused_before_stop,
+    },
+    &Test {
+        name: "error_state_and_recovery_by_reset",
+        run: error_state_and_recovery_by_reset,
+    },
+    &Test {
         name: "vfmig_save_inspect_check_load",
         run: vfmig_save_inspect_check_load,
     },
@@ -622,4 +634,94 @@ fn vfmig_save_inspect_check_load() -> Outcome {
         "a failed save left a file"
     );
     Ok(())
+}
+
+fn close_during_transfer_ends_the_fd() -> Outcome {
+    let vf = host::need_vfs(1)?[0];
+    let (mut save_fd, mut resume_fd) = {
+        let a = open(vf)?;
+        let f = goto(&a, mig::PRE_COPY)?.ok_or("no PRE_COPY fd")?;
+        drop(a);
+        let b = open(vf)?;
+        ensure_eq!(e(b.mig_state())?, mig::RUNNING, "state after reopen");
+        let r = goto(&b, mig::RESUMING)?.ok_or("no RESUMING fd")?;
+        drop(b);
+        (f, r)
+    };
+    // close_device ended both transfers: the fds outlive the device, inert.
+    let mut buf = Vec::new();
+    match read_data(&mut save_fd, &mut buf) {
+        Err(err) => ensure_eq!(err.errno(), Some(libc::ENODEV), "read after close_device"),
+        Ok(_) => return Err("the save fd still reads after close_device".into()),
+    }
+    match write_data(&mut resume_fd, b"IVFSTATE") {
+        Err(err) => ensure_eq!(err.errno(), Some(libc::ENODEV), "write after close_device"),
+        Ok(()) => return Err("the resume fd still writes after close_device".into()),
+    }
+    Ok(())
+}
+
+fn precopy_header_refused_before_stop() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let src = open(vfs[0])?;
+    let dst = open(vfs[1])?;
+    let mut f = goto(&src, mig::PRE_COPY)?.ok_or("no PRE_COPY fd")?;
+    let mut initial = Vec::new();
+    read_data(&mut f, &mut initial).map_err(|e| e.to_string())?;
+    // A destination from the future: our initial bytes with major 2.
+    initial[8] = 2;
+    reseal(&mut initial);
+    let mut r = goto(&dst, mig::RESUMING)?.ok_or("no RESUMING fd")?;
+    match write_data(&mut r, &initial[..stream::HEADER_LEN]) {
+        Err(err) => ensure_eq!(
+            err.errno(),
+            Some(libc::EPROTONOSUPPORT),
+            "header of a future major"
+        ),
+        Ok(()) => return Err("the destination took a future major's header".into()),
+    }
+    // The source never stopped: it is still in PRE_COPY, running.
+    ensure_eq!(e(src.mig_state())?, mig::PRE_COPY, "source state");
+    goto(&src, mig::RUNNING)?;
+    e(dst.reset())?;
+    Ok(())
+}
+
+fn error_state_and_recovery_by_reset() -> Outcome {
+    let vf = host::need_vfs(1)?[0];
+    let module = host::module_path();
+    host::unload()?;
+    let (ok, out) = host::sh(
+        "insmod",
+        &[module.to_str().unwrap(), "fault_inject_quiesce=1"],
+    );
+    ensure!(ok, "insmod with fault injection: {out}");
+    let result = (|| {
+        host::bind_ours(vf)?;
+        let dev = open(vf)?;
+        match dev.set_mig_state(mig::STOP) {
+            Err(err) => ensure_eq!(err.errno(), Some(libc::ETIMEDOUT), "failed quiesce"),
+            Ok(_) => return Err("quiesce succeeded with the fault injected".into()),
+        }
+        ensure_eq!(
+            e(dev.mig_state())?,
+            mig::ERROR,
+            "state after a failed quiesce"
+        );
+        match dev.set_mig_state(mig::RUNNING) {
+            Err(err) => ensure_eq!(
+                err.errno(),
+                Some(libc::EINVAL),
+                "leaving ERROR without reset"
+            ),
+            Ok(_) => return Err("left ERROR without a reset".into()),
+        }
+        e(dev.reset())?;
+        ensure_eq!(e(dev.mig_state())?, mig::RUNNING, "state after reset");
+        ensure_eq!(e(dev.config_read16(0))?, 0x8086, "device after recovery");
+        Ok(())
+    })();
+    host::unload()?;
+    host::load_and_bind_all()?;
+    result
 }
