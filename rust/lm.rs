@@ -464,6 +464,28 @@ unsafe fn file_data<'a>(filp: *mut bindings::file) -> Pin<&'a MigFile> {
     unsafe { <Pin<KBox<MigFile>> as ForeignOwnable>::borrow((*filp).private_data.cast()) }
 }
 
+/// The data of a file op's file, locked, unless the call must fail first
+/// (a seek position on our stream file: ESPIPE; a disabled file: ENODEV).
+///
+/// # Safety
+///
+/// `filp` must be one of our migration files, inside a file op.
+unsafe fn lock_data<'a>(
+    filp: *mut bindings::file,
+    pos: *mut bindings::loff_t,
+) -> Result<kernel::sync::MutexGuard<'a, FileData>, isize> {
+    if !pos.is_null() {
+        return Err(ESPIPE.to_errno() as isize);
+    }
+    // SAFETY: per the function's contract.
+    let migf = unsafe { file_data(filp) }.get_ref();
+    let d = migf.data.lock();
+    if d.disabled {
+        return Err(ENODEV.to_errno() as isize);
+    }
+    Ok(d)
+}
+
 /// `read` of a save file.
 ///
 /// # Safety
@@ -476,15 +498,11 @@ pub(crate) unsafe extern "C" fn ivf_mig_read(
     len: usize,
     pos: *mut bindings::loff_t,
 ) -> isize {
-    if !pos.is_null() {
-        return ESPIPE.to_errno() as isize;
-    }
-    // SAFETY: per the function's contract.
-    let migf = unsafe { file_data(filp) };
-    let mut d = migf.data.lock();
-    if d.disabled {
-        return ENODEV.to_errno() as isize;
-    }
+    // SAFETY: called by the VFS for our save file.
+    let mut d = match unsafe { lock_data(filp, pos) } {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
     let left = d.buf.len() - d.pos;
     if left == 0 {
         // PRE_COPY has a temporary end of data; STOP_COPY a permanent one.
@@ -538,15 +556,11 @@ pub(crate) unsafe extern "C" fn ivf_mig_write(
     len: usize,
     pos: *mut bindings::loff_t,
 ) -> isize {
-    if !pos.is_null() {
-        return ESPIPE.to_errno() as isize;
-    }
-    // SAFETY: per the function's contract.
-    let migf = unsafe { file_data(filp) };
-    let mut d = migf.data.lock();
-    if d.disabled {
-        return ENODEV.to_errno() as isize;
-    }
+    // SAFETY: called by the VFS for our resume file.
+    let mut d = match unsafe { lock_data(filp, pos) } {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
     if let Some(e) = d.error {
         return -(e.errno() as isize);
     }

@@ -24,7 +24,7 @@ mod mem;
 
 use std::time::{Duration, Instant};
 
-use ivf_common::regs::{RegMap, DCTL_ENABLE, IGB};
+use ivf_common::regs::{QueueRegs, RegMap, DCTL_ENABLE, IGB};
 use ivf_vfio::{Bar, Device};
 
 pub use mailbox::MailboxError;
@@ -165,6 +165,17 @@ impl From<MailboxError> for GuestError {
     }
 }
 
+/// Queue 0's ring at `ring_off` of the DMA memory, disabled, empty.
+fn program_ring(b: &Bar, regs: &QueueRegs, ring_off: usize) {
+    let base = IOVA_BASE + ring_off as u64;
+    b.write32(regs.dctl as usize, 0);
+    b.write32(regs.bal as usize, base as u32);
+    b.write32(regs.bah as usize, (base >> 32) as u32);
+    b.write32(regs.len as usize, RING_SIZE * 16);
+    b.write32(regs.head as usize, 0);
+    b.write32(regs.tail as usize, 0);
+}
+
 /// The PF handshake alone (CTRL.RST, RESET, then SET_MAC_ADDR of `mac`
 /// or of the PF's or our own choice), as a VF driver does after a reset;
 /// returns the MAC in force. Touches only BAR0, not DMA memory.
@@ -245,37 +256,14 @@ impl<'d> Guest<'d> {
             self.arm_rx(i);
         }
         let b = &self.bar;
-        let q = 0;
         let (r, t) = (&MAP.rx, &MAP.tx);
-        b.write32(MAP.rxq(r.dctl, q) as usize, 0);
-        b.write32(
-            MAP.rxq(r.bal, q) as usize,
-            (IOVA_BASE + RX_RING_OFF as u64) as u32,
-        );
-        b.write32(
-            MAP.rxq(r.bah, q) as usize,
-            ((IOVA_BASE + RX_RING_OFF as u64) >> 32) as u32,
-        );
-        b.write32(MAP.rxq(r.len, q) as usize, RING_SIZE * 16);
-        b.write32(MAP.rxq(r.aux, q) as usize, SRRCTL);
-        b.write32(MAP.rxq(r.head, q) as usize, 0);
-        b.write32(MAP.rxq(r.tail, q) as usize, 0);
-        b.write32(MAP.txq(t.dctl, q) as usize, 0);
-        b.write32(
-            MAP.txq(t.bal, q) as usize,
-            (IOVA_BASE + TX_RING_OFF as u64) as u32,
-        );
-        b.write32(
-            MAP.txq(t.bah, q) as usize,
-            ((IOVA_BASE + TX_RING_OFF as u64) >> 32) as u32,
-        );
-        b.write32(MAP.txq(t.len, q) as usize, RING_SIZE * 16);
-        b.write32(MAP.txq(t.head, q) as usize, 0);
-        b.write32(MAP.txq(t.tail, q) as usize, 0);
-        b.write32(MAP.rxq(r.dctl, q) as usize, DCTL_ENABLE);
-        b.write32(MAP.txq(t.dctl, q) as usize, DCTL_ENABLE);
+        program_ring(b, r, RX_RING_OFF);
+        b.write32(r.aux as usize, SRRCTL);
+        program_ring(b, t, TX_RING_OFF);
+        b.write32(r.dctl as usize, DCTL_ENABLE);
+        b.write32(t.dctl as usize, DCTL_ENABLE);
         // Post every descriptor but one (a full ring would read as empty).
-        b.write32(MAP.rxq(r.tail, q) as usize, RING_SIZE - 1);
+        b.write32(r.tail as usize, RING_SIZE - 1);
     }
 
     /// The guest's bookkeeping.
