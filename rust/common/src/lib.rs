@@ -17,6 +17,7 @@
 pub mod crc32c;
 pub mod hal;
 pub mod ids;
+pub mod mbx;
 pub mod regs;
 pub mod state;
 pub mod stream;

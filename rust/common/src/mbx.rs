@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VF's own requests to its PF, as the PF-side state channel keeps them:
+//! a canonical, bounded log of what the PF accepted, built by watching the
+//! VF's mailbox, carried in the stream, and replayed on the destination
+//! through the destination VF's own mailbox, so that the PF driver itself
+//! re-applies every filter (Documentation/pf-channel.rst).
+//!
+//! Canonical means that the log holds the *effect* of the requests, not the
+//! requests: the latest MAC, the current multicast set, the VLAN set, and so
+//! on. Its size is fixed whatever the guest sends, so a flood of requests
+//! costs nothing, and malformed requests (which the PF NACKs) are never
+//! logged: only a request the PF answered with ACK changes the log.
+
+use super::ids::Family;
+
+/// Message types shared by the igb and ixgbe VF protocols (low 16 bits).
+pub mod msg {
+    /// VF asks the PF to reset its filters and enable it.
+    pub const RESET: u32 = 0x01;
+    /// VF sets its MAC address.
+    pub const SET_MAC_ADDR: u32 = 0x02;
+    /// VF sets its multicast hash list (count in the message info).
+    pub const SET_MULTICAST: u32 = 0x03;
+    /// VF adds (info 1) or removes (info 0) a VLAN.
+    pub const SET_VLAN: u32 = 0x04;
+    /// VF sets its maximum frame size (long packet enable).
+    pub const SET_LPE: u32 = 0x05;
+    /// igb: promiscuous flags; ixgbe: an extra unicast filter (MACVLAN).
+    pub const SET_PROMISC_OR_MACVLAN: u32 = 0x06;
+    /// ixgbe: mailbox API version negotiation.
+    pub const API_NEGOTIATE: u32 = 0x08;
+    /// ixgbe: queue configuration query (read-only, not logged).
+    pub const GET_QUEUES: u32 = 0x09;
+    /// ixgbe: unicast/multicast/promiscuous reception mode.
+    pub const UPDATE_XCAST_MODE: u32 = 0x0c;
+    /// Reply flag: the PF did it.
+    pub const ACK: u32 = 0x8000_0000;
+    /// Reply flag: the PF refused.
+    pub const NACK: u32 = 0x4000_0000;
+    /// Reply flag: clear to send (the PF has seen the VF's reset).
+    pub const CTS: u32 = 0x2000_0000;
+    /// Shift of the message info field.
+    pub const INFO_SHIFT: u32 = 16;
+    /// Mask of the message type.
+    pub const TYPE_MASK: u32 = 0xffff;
+}
+
+/// Most multicast hashes a SET_MULTICAST carries (both families).
+pub const MAX_MC: usize = 30;
+/// Most extra unicast filters (ixgbe MACVLAN) kept.
+pub const MAX_MACVLANS: usize = 16;
+/// Words in the mailbox memory.
+pub const MBX_WORDS: usize = 16;
+/// Length of the encoded log.
+pub const ENCODED_LEN: usize = 4 + 8 + 4 + 4 + 4 + 4 + 4 + 2 * MAX_MC + 512 + 4 + 8 * MAX_MACVLANS;
+
+/// The effect of every request the PF accepted since the VF's last RESET.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MbxLog {
+    /// Bit 0: a RESET was accepted (the VF is set up with its PF).
+    pub flags: u32,
+    /// MAC address set by SET_MAC_ADDR (bytes 0..6; bytes 6..8 zero).
+    pub mac: Option<[u8; 6]>,
+    /// Negotiated ixgbe mailbox API (`ixgbe_mbox_api_*` value).
+    pub api: Option<u32>,
+    /// Maximum frame size from SET_LPE.
+    pub max_frame: Option<u32>,
+    /// ixgbe xcast mode, or igb promiscuous flags.
+    pub xcast: Option<u32>,
+    /// Multicast hashes in force.
+    pub mc: [u16; MAX_MC],
+    /// How many of `mc` are in force.
+    pub mc_count: u8,
+    /// VLAN filter bitmap, one bit per VLAN ID.
+    pub vlans: [u64; 64],
+    /// Extra unicast filters (ixgbe SET_MACVLAN), by index.
+    pub macvlans: [Option<[u8; 6]>; MAX_MACVLANS],
+    /// Requests refused as malformed or unknown (not logged).
+    pub ignored: u32,
+}
+
+const FLAG_RESET: u32 = 1;
+
+impl Default for MbxLog {
+    fn default() -> Self {
+        MbxLog {
+            flags: 0,
+            mac: None,
+            api: None,
+            max_frame: None,
+            xcast: None,
+            mc: [0; MAX_MC],
+            mc_count: 0,
+            vlans: [0; 64],
+            macvlans: [None; MAX_MACVLANS],
+            ignored: 0,
+        }
+    }
+}
+
+fn mac_of(w1: u32, w2: u32) -> [u8; 6] {
+    let a = w1.to_le_bytes();
+    let b = w2.to_le_bytes();
+    [a[0], a[1], a[2], a[3], b[0], b[1]]
+}
+
+fn mac_words(m: &[u8; 6]) -> (u32, u32) {
+    (
+        u32::from_le_bytes([m[0], m[1], m[2], m[3]]),
+        u32::from_le_bytes([m[4], m[5], 0, 0]),
+    )
+}
+
+/// A message to send on replay: `len` words of `words`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The words.
+    pub words: [u32; MBX_WORDS],
+    /// How many are used.
+    pub len: usize,
+}
+
+impl Message {
+    fn new(w: &[u32]) -> Message {
+        let mut words = [0; MBX_WORDS];
+        words[..w.len()].copy_from_slice(w);
+        Message {
+            words,
+            len: w.len(),
+        }
+    }
+
+    /// The message type (low 16 bits of word 0).
+    pub fn kind(&self) -> u32 {
+        self.words[0] & msg::TYPE_MASK
+    }
+}
+
+impl MbxLog {
+    /// Whether VLAN `vid` is in the set.
+    pub fn has_vlan(&self, vid: u16) -> bool {
+        vid < 4096 && self.vlans[vid as usize / 64] & (1 << (vid % 64)) != 0
+    }
+
+    /// The VLAN IDs in the set, in order.
+    pub fn vlan_ids(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..4096u16).filter(|v| self.has_vlan(*v))
+    }
+
+    /// Records request `req` that the PF answered with `reply0`; returns
+    /// whether the log changed. Only an ACK of the same type counts.
+    pub fn observe(&mut self, family: Family, req: &[u32; MBX_WORDS], reply0: u32) -> bool {
+        let kind = req[0] & msg::TYPE_MASK;
+        if reply0 & msg::TYPE_MASK != kind || reply0 & msg::ACK == 0 {
+            return false;
+        }
+        let info = (req[0] >> msg::INFO_SHIFT) & 0xff;
+        match kind {
+            msg::RESET => {
+                // A reset wipes the PF's state for the VF: start over.
+                *self = MbxLog {
+                    flags: FLAG_RESET,
+                    ignored: self.ignored,
+                    ..MbxLog::default()
+                };
+            }
+            msg::SET_MAC_ADDR if info == 0 => self.mac = Some(mac_of(req[1], req[2])),
+            msg::SET_MULTICAST => {
+                let n = info as usize;
+                if n > MAX_MC {
+                    self.ignored += 1;
+                    return false;
+                }
+                for i in 0..n {
+                    let w = req[1 + i / 2];
+                    self.mc[i] = if i % 2 == 0 {
+                        w as u16
+                    } else {
+                        (w >> 16) as u16
+                    };
+                }
+                for h in &mut self.mc[n..] {
+                    *h = 0;
+                }
+                self.mc_count = n as u8;
+            }
+            msg::SET_VLAN => {
+                let vid = req[1] & 0xfff;
+                let bit = 1u64 << (vid % 64);
+                if info != 0 {
+                    self.vlans[vid as usize / 64] |= bit;
+                } else {
+                    self.vlans[vid as usize / 64] &= !bit;
+                }
+            }
+            msg::SET_LPE => self.max_frame = Some(req[1]),
+            msg::SET_PROMISC_OR_MACVLAN => match family {
+                Family::Igb => self.xcast = Some(info),
+                Family::Ixgbe => {
+                    // Index 0 clears every extra filter; n > 0 sets filter n.
+                    let i = info as usize;
+                    if i == 0 {
+                        self.macvlans = [None; MAX_MACVLANS];
+                    } else if i <= MAX_MACVLANS {
+                        self.macvlans[i - 1] = Some(mac_of(req[1], req[2]));
+                    } else {
+                        self.ignored += 1;
+                        return false;
+                    }
+                }
+            },
+            msg::API_NEGOTIATE if family == Family::Ixgbe => self.api = Some(req[1]),
+            msg::UPDATE_XCAST_MODE if family == Family::Ixgbe => self.xcast = Some(req[1]),
+            // Queries change nothing at the PF.
+            msg::GET_QUEUES => return false,
+            _ => {
+                self.ignored += 1;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The messages that rebuild this state at a PF, in the order VF
+    /// drivers send them after a reset: RESET, API_NEGOTIATE, then the rest.
+    /// Calls `f` for each; stops at the first error.
+    pub fn replay<E>(
+        &self,
+        family: Family,
+        mut f: impl FnMut(&Message) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.flags & FLAG_RESET == 0 {
+            return Ok(());
+        }
+        f(&Message::new(&[msg::RESET]))?;
+        if let (Family::Ixgbe, Some(api)) = (family, self.api) {
+            f(&Message::new(&[msg::API_NEGOTIATE, api]))?;
+        }
+        if let Some(m) = &self.mac {
+            let (a, b) = mac_words(m);
+            f(&Message::new(&[msg::SET_MAC_ADDR, a, b]))?;
+        }
+        if let Some(v) = self.max_frame {
+            f(&Message::new(&[msg::SET_LPE, v]))?;
+        }
+        if self.mc_count > 0 {
+            let n = self.mc_count as usize;
+            let mut w = [0u32; 1 + MAX_MC / 2];
+            w[0] = msg::SET_MULTICAST | (n as u32) << msg::INFO_SHIFT;
+            for (i, h) in self.mc[..n].iter().enumerate() {
+                w[1 + i / 2] |= u32::from(*h) << (16 * (i % 2));
+            }
+            f(&Message::new(&w[..1 + n.div_ceil(2)]))?;
+        }
+        for vid in self.vlan_ids() {
+            f(&Message::new(&[
+                msg::SET_VLAN | 1 << msg::INFO_SHIFT,
+                u32::from(vid),
+            ]))?;
+        }
+        for (i, m) in self.macvlans.iter().enumerate() {
+            if let Some(m) = m {
+                let (a, b) = mac_words(m);
+                let info = (i as u32 + 1) << msg::INFO_SHIFT;
+                f(&Message::new(&[msg::SET_PROMISC_OR_MACVLAN | info, a, b]))?;
+            }
+        }
+        if let Some(x) = self.xcast {
+            match family {
+                Family::Ixgbe => f(&Message::new(&[msg::UPDATE_XCAST_MODE, x]))?,
+                Family::Igb => f(&Message::new(&[
+                    msg::SET_PROMISC_OR_MACVLAN | x << msg::INFO_SHIFT
+                ]))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The log as bytes (fixed length [`ENCODED_LEN`], little-endian).
+    pub fn encode(&self, out: &mut [u8; ENCODED_LEN]) {
+        let mut at = 0;
+        let mut put = |b: &[u8]| {
+            out[at..at + b.len()].copy_from_slice(b);
+            at += b.len();
+        };
+        let present = u32::from(self.mac.is_some())
+            | u32::from(self.api.is_some()) << 1
+            | u32::from(self.max_frame.is_some()) << 2
+            | u32::from(self.xcast.is_some()) << 3;
+        put(&(self.flags | present << 8).to_le_bytes());
+        let mut m8 = [0u8; 8];
+        m8[..6].copy_from_slice(&self.mac.unwrap_or_default());
+        put(&m8);
+        put(&self.api.unwrap_or(0).to_le_bytes());
+        put(&self.max_frame.unwrap_or(0).to_le_bytes());
+        put(&self.xcast.unwrap_or(0).to_le_bytes());
+        put(&u32::from(self.mc_count).to_le_bytes());
+        put(&self.ignored.to_le_bytes());
+        for h in &self.mc {
+            put(&h.to_le_bytes());
+        }
+        for v in &self.vlans {
+            put(&v.to_le_bytes());
+        }
+        let mut valid = 0u32;
+        for (i, m) in self.macvlans.iter().enumerate() {
+            if m.is_some() {
+                valid |= 1 << i;
+            }
+        }
+        put(&valid.to_le_bytes());
+        for m in &self.macvlans {
+            let mut m8 = [0u8; 8];
+            m8[..6].copy_from_slice(&m.unwrap_or_default());
+            put(&m8);
+        }
+    }
+
+    /// Decodes [`MbxLog::encode`]'s bytes; `None` if they are not a log.
+    pub fn decode(b: &[u8]) -> Option<MbxLog> {
+        if b.len() != ENCODED_LEN {
+            return None;
+        }
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let mac_at = |o: usize| [b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5]];
+        let head = u32_at(0);
+        let present = head >> 8;
+        let mc_count = u32_at(24);
+        // Unknown flag or presence bits, or an impossible count: not ours.
+        if head & !0xfff != 0 || mc_count as usize > MAX_MC {
+            return None;
+        }
+        let mut log = MbxLog {
+            flags: head & 0xff,
+            mac: (present & 1 != 0).then(|| mac_at(4)),
+            api: (present & 2 != 0).then(|| u32_at(12)),
+            max_frame: (present & 4 != 0).then(|| u32_at(16)),
+            xcast: (present & 8 != 0).then(|| u32_at(20)),
+            mc_count: mc_count as u8,
+            ignored: u32_at(28),
+            ..MbxLog::default()
+        };
+        let mut at = 32;
+        for h in &mut log.mc {
+            *h = u16::from_le_bytes([b[at], b[at + 1]]);
+            at += 2;
+        }
+        for v in &mut log.vlans {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[at..at + 8]);
+            *v = u64::from_le_bytes(w);
+            at += 8;
+        }
+        let valid = u32_at(at);
+        at += 4;
+        for (i, m) in log.macvlans.iter_mut().enumerate() {
+            if valid & (1 << i) != 0 {
+                *m = Some(mac_at(at));
+            }
+            at += 8;
+        }
+        Some(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(w: &[u32]) -> [u32; MBX_WORDS] {
+        let mut r = [0; MBX_WORDS];
+        r[..w.len()].copy_from_slice(w);
+        r
+    }
+
+    #[test]
+    fn only_acked_requests_count() {
+        let mut l = MbxLog::default();
+        assert!(l.observe(Family::Igb, &req(&[msg::RESET]), msg::RESET | msg::ACK));
+        let set = req(&[msg::SET_MAC_ADDR, 0x4433_2211, 0x6655]);
+        assert!(!l.observe(Family::Igb, &set, msg::SET_MAC_ADDR | msg::NACK));
+        assert_eq!(l.mac, None);
+        assert!(
+            !l.observe(Family::Igb, &set, msg::RESET | msg::ACK),
+            "reply of another type"
+        );
+        assert!(l.observe(Family::Igb, &set, msg::SET_MAC_ADDR | msg::ACK | msg::CTS));
+        assert_eq!(l.mac, Some([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]));
+    }
+
+    #[test]
+    fn reset_starts_over_and_floods_stay_bounded() {
+        let mut l = MbxLog::default();
+        l.observe(Family::Igb, &req(&[msg::RESET]), msg::RESET | msg::ACK);
+        for vid in 0..4096 {
+            l.observe(
+                Family::Igb,
+                &req(&[msg::SET_VLAN | 1 << 16, vid]),
+                msg::SET_VLAN | msg::ACK,
+            );
+        }
+        assert_eq!(l.vlan_ids().count(), 4096);
+        l.observe(
+            Family::Igb,
+            &req(&[msg::SET_VLAN, 7]),
+            msg::SET_VLAN | msg::ACK,
+        );
+        assert!(!l.has_vlan(7));
+        // An oversized multicast count is ignored, not truncated.
+        assert!(!l.observe(
+            Family::Igb,
+            &req(&[msg::SET_MULTICAST | 31 << 16]),
+            msg::SET_MULTICAST | msg::ACK
+        ));
+        assert_eq!(l.ignored, 1);
+        l.observe(Family::Igb, &req(&[msg::RESET]), msg::RESET | msg::ACK);
+        assert_eq!(l.vlan_ids().count(), 0);
+        assert_eq!(
+            l.ignored, 1,
+            "the count of ignored requests survives a reset"
+        );
+    }
+
+    #[test]
+    fn replay_order_and_round_trip() {
+        let mut l = MbxLog::default();
+        let f = Family::Ixgbe;
+        l.observe(f, &req(&[msg::RESET]), msg::RESET | msg::ACK);
+        l.observe(
+            f,
+            &req(&[msg::API_NEGOTIATE, 5]),
+            msg::API_NEGOTIATE | msg::ACK,
+        );
+        l.observe(
+            f,
+            &req(&[msg::SET_MAC_ADDR, 0x0403_0201, 0x0605]),
+            msg::SET_MAC_ADDR | msg::ACK,
+        );
+        l.observe(
+            f,
+            &req(&[msg::SET_MULTICAST | 3 << 16, 0x0002_0001, 0x0003]),
+            msg::SET_MULTICAST | msg::ACK,
+        );
+        l.observe(
+            f,
+            &req(&[msg::SET_VLAN | 1 << 16, 100]),
+            msg::SET_VLAN | msg::ACK,
+        );
+        l.observe(
+            f,
+            &req(&[msg::UPDATE_XCAST_MODE, 2]),
+            msg::UPDATE_XCAST_MODE | msg::ACK,
+        );
+        l.observe(
+            f,
+            &req(&[msg::SET_PROMISC_OR_MACVLAN | 2 << 16, 0x0a0b0c0d, 0x0e0f]),
+            msg::SET_PROMISC_OR_MACVLAN | msg::ACK,
+        );
+        let mut kinds = [0u32; 8];
+        let mut n = 0;
+        let mut replayed = MbxLog::default();
+        l.replay(f, |m| {
+            kinds[n] = m.kind();
+            n += 1;
+            let mut r = [0; MBX_WORDS];
+            r[..m.len].copy_from_slice(&m.words[..m.len]);
+            replayed.observe(f, &r, m.kind() | msg::ACK);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(
+            &kinds[..n],
+            [
+                msg::RESET,
+                msg::API_NEGOTIATE,
+                msg::SET_MAC_ADDR,
+                msg::SET_MULTICAST,
+                msg::SET_VLAN,
+                msg::SET_PROMISC_OR_MACVLAN,
+                msg::UPDATE_XCAST_MODE
+            ]
+        );
+        assert_eq!(replayed, l, "replaying the log rebuilds the same log");
+        let mut buf = [0u8; ENCODED_LEN];
+        l.encode(&mut buf);
+        assert_eq!(MbxLog::decode(&buf), Some(l));
+        assert_eq!(MbxLog::decode(&buf[1..]), None);
+    }
+}
