@@ -32,11 +32,18 @@ endif
 
 all: module
 
+# Kbuild in KDIR; a clang-built kernel (the KASAN one) needs LLVM=-N too.
+define kbuild
+	@kdir='$(KDIR)'; [ -n "$$kdir" ] || exit 1; \
+	clang=$$(sed -n 's/^CONFIG_CLANG_VERSION=\([0-9]*\)[0-9]\{4\}$$/\1/p' "$$kdir/.config"); \
+	$(MAKE) -C "$$kdir" M=$(ROOT) $${clang:+LLVM=-$$clang} $(1)
+endef
+
 module modules:
-	$(MAKE) -C $(KDIR) M=$(ROOT) modules
+	$(call kbuild,modules)
 
 modules_install:
-	$(MAKE) -C $(KDIR) M=$(ROOT) modules_install
+	$(call kbuild,modules_install)
 
 clean:
 	[ ! -d "$$($(ROOT)/tools/kernel/build --print-dir)" ] || \

@@ -22,6 +22,7 @@ use kernel::sync::Mutex;
 use kernel::types::ForeignOwnable;
 use kernel::uaccess::{UserPtr, UserSlice};
 
+use crate::common::bytes::copy_into;
 use crate::common::hal::{self, QuiesceRecord};
 use crate::common::ids::VfDevice;
 use crate::common::regs::{regmap, RegMap};
@@ -623,8 +624,8 @@ pub(crate) unsafe extern "C" fn ivf_mig_ioctl(
     }
     let initial = d.initial_len.saturating_sub(d.pos) as u64;
     let mut out = [0u8; 24];
-    out[..4].copy_from_slice(&argsz.to_le_bytes());
-    out[8..16].copy_from_slice(&initial.to_le_bytes());
+    copy_into(&mut out[..4], &argsz.to_le_bytes());
+    copy_into(&mut out[8..16], &initial.to_le_bytes());
     // dirty_bytes: device state changes only at STOP_COPY, so always 0.
     match w.write_slice(&out) {
         Ok(()) => 0,

@@ -12,6 +12,7 @@
 //! costs nothing, and malformed requests (which the PF NACKs) are never
 //! logged: only a request the PF answered with ACK changes the log.
 
+use super::bytes::copy_into;
 use super::ids::Family;
 
 /// Message types shared by the igb and ixgbe VF protocols (low 16 bits).
@@ -124,7 +125,7 @@ pub struct Message {
 impl Message {
     fn new(w: &[u32]) -> Message {
         let mut words = [0; MBX_WORDS];
-        words[..w.len()].copy_from_slice(w);
+        copy_into(&mut words[..w.len()], w);
         Message {
             words,
             len: w.len(),
@@ -281,7 +282,7 @@ impl MbxLog {
     pub fn encode(&self, out: &mut [u8; ENCODED_LEN]) {
         let mut at = 0;
         let mut put = |b: &[u8]| {
-            out[at..at + b.len()].copy_from_slice(b);
+            copy_into(&mut out[at..at + b.len()], b);
             at += b.len();
         };
         let present = u32::from(self.mac.is_some())
@@ -290,7 +291,7 @@ impl MbxLog {
             | u32::from(self.xcast.is_some()) << 3;
         put(&(self.flags | present << 8).to_le_bytes());
         let mut m8 = [0u8; 8];
-        m8[..6].copy_from_slice(&self.mac.unwrap_or_default());
+        copy_into(&mut m8[..6], &self.mac.unwrap_or_default());
         put(&m8);
         put(&self.api.unwrap_or(0).to_le_bytes());
         put(&self.max_frame.unwrap_or(0).to_le_bytes());
@@ -312,7 +313,7 @@ impl MbxLog {
         put(&valid.to_le_bytes());
         for m in &self.macvlans {
             let mut m8 = [0u8; 8];
-            m8[..6].copy_from_slice(&m.unwrap_or_default());
+            copy_into(&mut m8[..6], &m.unwrap_or_default());
             put(&m8);
         }
     }
@@ -348,7 +349,7 @@ impl MbxLog {
         }
         for v in &mut log.vlans {
             let mut w = [0u8; 8];
-            w.copy_from_slice(&b[at..at + 8]);
+            copy_into(&mut w, &b[at..at + 8]);
             *v = u64::from_le_bytes(w);
             at += 8;
         }

@@ -9,6 +9,7 @@
 //! frame* (header + DEVICE + QUEUES + IRQ). A destination loads the last
 //! state frame it received.
 
+use super::bytes::copy_into;
 use super::hal::{DeviceState, IrqState, RxQueue, TxQueue, MAX_IVARS, MAX_QUEUES, MAX_VECTORS};
 use super::ids::Family;
 use super::regs::RegMap;
@@ -48,7 +49,7 @@ impl<const N: usize> Put<N> {
     }
 
     fn u32(&mut self, v: u32) {
-        self.buf[self.len..self.len + 4].copy_from_slice(&v.to_le_bytes());
+        copy_into(&mut self.buf[self.len..self.len + 4], &v.to_le_bytes());
         self.len += 4;
     }
 

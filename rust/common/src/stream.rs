@@ -16,6 +16,7 @@
 //! device at hand can take it is [`check_compat`]'s question. Each rejection
 //! has its own [`StreamError`] variant and errno.
 
+use super::bytes::copy_into;
 use super::crc32c;
 use super::ids::Family;
 
@@ -305,10 +306,13 @@ impl<'a> Writer<'a> {
             });
         }
         let p = self.pos;
-        self.buf[p..p + 2].copy_from_slice(&tag.to_le_bytes());
-        self.buf[p + 2..p + 4].copy_from_slice(&flags.to_le_bytes());
-        self.buf[p + 4..p + 8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-        self.buf[p + 8..end].copy_from_slice(payload);
+        copy_into(&mut self.buf[p..p + 2], &tag.to_le_bytes());
+        copy_into(&mut self.buf[p + 2..p + 4], &flags.to_le_bytes());
+        copy_into(
+            &mut self.buf[p + 4..p + 8],
+            &(payload.len() as u32).to_le_bytes(),
+        );
+        copy_into(&mut self.buf[p + 8..end], payload);
         self.pos = end;
         self.header.section_count += 1;
         Ok(())
@@ -321,21 +325,21 @@ impl<'a> Writer<'a> {
             ..self.header
         };
         let b = &mut self.buf[..self.pos];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&h.major.to_le_bytes());
-        b[10..12].copy_from_slice(&h.minor.to_le_bytes());
-        b[12..14].copy_from_slice(&h.header_len.to_le_bytes());
+        copy_into(&mut b[0..8], &MAGIC);
+        copy_into(&mut b[8..10], &h.major.to_le_bytes());
+        copy_into(&mut b[10..12], &h.minor.to_le_bytes());
+        copy_into(&mut b[12..14], &h.header_len.to_le_bytes());
         b[14] = h.family;
         b[15] = h.revision;
-        b[16..18].copy_from_slice(&h.vendor.to_le_bytes());
-        b[18..20].copy_from_slice(&h.device.to_le_bytes());
-        b[20..22].copy_from_slice(&h.queue_pairs.to_le_bytes());
-        b[22..24].copy_from_slice(&h.section_count.to_le_bytes());
-        b[24..28].copy_from_slice(&h.features.to_le_bytes());
-        b[28..32].copy_from_slice(&h.total_len.to_le_bytes());
-        b[32..40].copy_from_slice(&[0; 8]);
+        copy_into(&mut b[16..18], &h.vendor.to_le_bytes());
+        copy_into(&mut b[18..20], &h.device.to_le_bytes());
+        copy_into(&mut b[20..22], &h.queue_pairs.to_le_bytes());
+        copy_into(&mut b[22..24], &h.section_count.to_le_bytes());
+        copy_into(&mut b[24..28], &h.features.to_le_bytes());
+        copy_into(&mut b[28..32], &h.total_len.to_le_bytes());
+        copy_into(&mut b[32..40], &[0; 8]);
         let crc = stream_crc(b);
-        b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_le_bytes());
+        copy_into(&mut b[CRC_OFFSET..CRC_OFFSET + 4], &crc.to_le_bytes());
         self.pos
     }
 }
