@@ -22,6 +22,7 @@ mod common;
 mod lm;
 mod mmio;
 mod pci_drv;
+mod trap;
 mod vfio;
 mod vfio_dev;
 

@@ -25,6 +25,7 @@ use kernel::uaccess::{UserPtr, UserSlice};
 use crate::common::bytes::copy_into;
 use crate::common::hal::{self, QuiesceRecord};
 use crate::common::ids::VfDevice;
+use crate::common::mbx;
 use crate::common::regs::{regmap, RegMap};
 use crate::common::state::{
     self, decode_frame, header_for, write_compat_frame, write_state_frame, COMPAT_FRAME_LEN,
@@ -32,6 +33,7 @@ use crate::common::state::{
 };
 use crate::common::stream::{self, DeviceCaps, StreamError};
 use crate::mmio::Bar0;
+use crate::trap::{self, PfState};
 use crate::vfio::bindings::{self, vfio_device_mig_state as MigState};
 use crate::vfio::vfio_pci_core_device;
 
@@ -129,6 +131,8 @@ pub(crate) struct Migration {
     /// MMIO counts of the last save and load (for the figures).
     pub(crate) last_save: crate::mmio::MmioCounts,
     pub(crate) last_load: crate::mmio::MmioCounts,
+    /// Mailbox messages the last load replayed.
+    pub(crate) replayed: u32,
 }
 
 impl Migration {
@@ -148,6 +152,7 @@ impl Migration {
                 writes: 0,
                 delays: 0,
             },
+            replayed: 0,
         }
     }
 
@@ -165,6 +170,8 @@ pub(crate) struct DevCtx<'a> {
     pub(crate) core: *mut vfio_pci_core_device,
     pub(crate) vf: &'static VfDevice,
     pub(crate) reset_pending: &'a AtomicBool,
+    pub(crate) pf: &'a Mutex<PfState>,
+    pub(crate) reset_gen: &'a core::sync::atomic::AtomicU64,
 }
 
 impl DevCtx<'_> {
@@ -296,10 +303,26 @@ fn save_state(ctx: &DevCtx<'_>, mig: &mut Migration, out: &mut KVec<u8>) -> Resu
     let mut bar = ctx.bar0()?;
     let st = hal::save(&mut bar, ctx.map(), &rec);
     mig.last_save = bar.counts;
-    let mut frame = [0u8; MAX_FRAME_LEN];
-    let n = write_state_frame(&mut frame, ctx.header(), ctx.map(), &st)
-        .map_err(|e| Error::from_errno(-e.errno()))?;
-    out.extend_from_slice(&frame[..n], GFP_KERNEL)?;
+    let pf = trap::lock_pf(ctx.pf, ctx.reset_gen);
+    if pf.snoop.in_flight() {
+        // Documented rule: a request whose reply the guest has not read is
+        // not in the log; the guest's driver times it out and sends it again.
+        dev_info!(
+            ctx.dev(),
+            "a mailbox request was in flight at stop: not carried\n"
+        );
+    }
+    let start = out.len();
+    out.resize(start + MAX_FRAME_LEN, 0, GFP_KERNEL)?;
+    let n = write_state_frame(
+        &mut out[start..],
+        ctx.header(),
+        ctx.map(),
+        &st,
+        Some(&pf.snoop.log),
+    )
+    .map_err(|e| Error::from_errno(-e.errno()))?;
+    out.truncate(start + n);
     Ok(())
 }
 
@@ -331,11 +354,13 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
     }
     let mut at = 0;
     let mut last = None;
+    let mut log = None;
     while at < data.buf.len() {
         let (frame, len) =
             state::next_frame(&data.buf[at..]).map_err(|e| Error::from_errno(-e.errno()))?;
         if frame.state.is_some() {
             last = frame.state;
+            log = frame.mbx;
         }
         at += len;
     }
@@ -349,6 +374,17 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
         Error::from_errno(-e.errno())
     })?;
     let mut bar = ctx.bar0()?;
+    // The PF first: the VF's own requests, replayed through its mailbox so
+    // the PF driver re-applies its filters; then the registers.
+    if let Some(log) = log {
+        let (accepted, sent) =
+            mbx::replay_log(&mut bar, ctx.map(), ctx.vf.family, &log).map_err(|e| {
+                dev_err!(ctx.dev(), "PF replay failed: {}\n", Msg(e));
+                Error::from_errno(-e.errno())
+            })?;
+        mig.replayed = sent;
+        trap::lock_pf(ctx.pf, ctx.reset_gen).snoop.log = accepted;
+    }
     let res = hal::load(&mut bar, ctx.map(), &st);
     mig.last_load = bar.counts;
     res.map_err(|e| {

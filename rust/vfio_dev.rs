@@ -5,13 +5,15 @@
 //! vfio-pci-core behaviour (config space, BAR access and mmap, MSI-X, FLR,
 //! iommufd and the legacy container).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
-use crate::common::ids::{self, VfDevice};
+use crate::common::ids::{self, Family, VfDevice};
+use crate::common::regs::{regmap, RegMap};
 use crate::lm::{self, DevCtx, Migration};
+use crate::trap::{self, PfState};
 use crate::vfio::{bindings, vfio_device, vfio_pci_core_device, OpsTable};
 
 /// One VF bound to this driver.
@@ -28,6 +30,10 @@ pub(crate) struct IvfDevice {
     mig: Mutex<Migration>,
     /// A reset happened that `mig` has not seen yet (see lm.rs).
     reset_pending: AtomicBool,
+    /// The PF channel: the mailbox log (see trap.rs).
+    pf: Mutex<PfState>,
+    /// Resets so far; a log of an older generation is void.
+    reset_gen: AtomicU64,
 }
 
 impl IvfDevice {
@@ -36,7 +42,7 @@ impl IvfDevice {
     /// # Safety
     ///
     /// `vdev` must belong to a device allocated with [`IVF_VFIO_OPS`].
-    unsafe fn from_vdev(vdev: *mut vfio_device) -> *mut IvfDevice {
+    pub(crate) unsafe fn from_vdev(vdev: *mut vfio_device) -> *mut IvfDevice {
         // `vdev` is the first field of `core`, which is the first field here.
         vdev.cast()
     }
@@ -56,11 +62,29 @@ impl IvfDevice {
             core: (&raw const self.core).cast_mut(),
             vf: self.vf,
             reset_pending: &self.reset_pending,
+            pf: &self.pf,
+            reset_gen: &self.reset_gen,
         }
+    }
+
+    /// The VF's register map.
+    pub(crate) fn regmap(&self) -> &'static RegMap {
+        regmap(self.vf.family)
+    }
+
+    /// The VF's family.
+    pub(crate) fn family(&self) -> Family {
+        self.vf.family
+    }
+
+    /// The PF channel state, locked, current with resets.
+    pub(crate) fn pf_state(&self) -> kernel::sync::MutexGuard<'_, PfState> {
+        trap::lock_pf(&self.pf, &self.reset_gen)
     }
 
     /// A reset finished (FLR, VFIO_DEVICE_RESET, AER): any migration ends.
     pub(crate) fn reset_done(&self) {
+        self.reset_gen.fetch_add(1, Ordering::AcqRel);
         self.reset_pending.store(true, Ordering::Release);
         // Apply it now if nobody holds the state; else the holder's next
         // entry does (never block here: see lm.rs).
@@ -96,6 +120,9 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> kernel::ffi::c_int 
     unsafe {
         (&raw mut (*ivf).vf).write(vf);
         (&raw mut (*ivf).reset_pending).write(AtomicBool::new(false));
+        (&raw mut (*ivf).reset_gen).write(AtomicU64::new(0));
+        let pf = kernel::new_mutex!(PfState::default(), "intel_vf_vfio_pci::pf");
+        pin_init::raw_init(&raw mut (*ivf).pf, pf);
         let mig = kernel::new_mutex!(Migration::new(), "intel_vf_vfio_pci::mig");
         // A mutex initialiser cannot fail.
         pin_init::raw_init(&raw mut (*ivf).mig, mig);
@@ -116,6 +143,7 @@ unsafe extern "C" fn ivf_release_dev(vdev: *mut vfio_device) {
     unsafe {
         let ivf = IvfDevice::from_vdev(vdev);
         core::ptr::drop_in_place(&raw mut (*ivf).mig);
+        core::ptr::drop_in_place(&raw mut (*ivf).pf);
         bindings::vfio_pci_core_release_dev(vdev);
     }
 }
@@ -229,11 +257,11 @@ pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
     open_device: Some(ivf_open_device),
     close_device: Some(ivf_close_device),
     ioctl: Some(bindings::vfio_pci_core_ioctl),
-    get_region_info_caps: Some(bindings::vfio_pci_ioctl_get_region_info),
+    get_region_info_caps: Some(trap::ivf_get_region_info_caps),
     device_feature: Some(bindings::vfio_pci_core_ioctl_feature),
-    read: Some(bindings::vfio_pci_core_read),
-    write: Some(bindings::vfio_pci_core_write),
-    mmap: Some(bindings::vfio_pci_core_mmap),
+    read: Some(trap::ivf_read),
+    write: Some(trap::ivf_write),
+    mmap: Some(trap::ivf_mmap),
     request: Some(bindings::vfio_pci_core_request),
     match_: Some(bindings::vfio_pci_core_match),
     match_token_uuid: Some(bindings::vfio_pci_core_match_token_uuid),

@@ -13,7 +13,9 @@
 //! logged: only a request the PF answered with ACK changes the log.
 
 use super::bytes::copy_into;
+use super::hal::RegIo;
 use super::ids::Family;
+use super::regs::RegMap;
 
 /// Message types shared by the igb and ixgbe VF protocols (low 16 bits).
 pub mod msg {
@@ -57,7 +59,7 @@ pub const MBX_WORDS: usize = 16;
 pub const ENCODED_LEN: usize = 4 + 8 + 4 + 4 + 4 + 4 + 4 + 2 * MAX_MC + 512 + 4 + 8 * MAX_MACVLANS;
 
 /// The effect of every request the PF accepted since the VF's last RESET.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct MbxLog {
     /// Bit 0: a RESET was accepted (the VF is set up with its PF).
     pub flags: u32,
@@ -153,7 +155,13 @@ impl MbxLog {
     /// whether the log changed. Only an ACK of the same type counts.
     pub fn observe(&mut self, family: Family, req: &[u32; MBX_WORDS], reply0: u32) -> bool {
         let kind = req[0] & msg::TYPE_MASK;
-        if reply0 & msg::TYPE_MASK != kind || reply0 & msg::ACK == 0 {
+        // igb answers RESET with NACK when it has no MAC for the VF: the
+        // reset happened all the same.
+        let done = match kind {
+            msg::RESET => reply0 & (msg::ACK | msg::NACK) != 0,
+            _ => reply0 & msg::ACK != 0,
+        };
+        if reply0 & msg::TYPE_MASK != kind || !done {
             return false;
         }
         let info = (req[0] >> msg::INFO_SHIFT) & 0xff;
@@ -362,6 +370,245 @@ impl MbxLog {
             at += 8;
         }
         Some(log)
+    }
+}
+
+/// Bits of the VF's mailbox control register (igb V2PMAILBOX, ixgbe
+/// VFMAILBOX: the same layout).
+pub mod ctrl {
+    /// VF requests the PF's attention (a message is posted).
+    pub const REQ: u32 = 1 << 0;
+    /// VF acknowledges the PF's message.
+    pub const ACK: u32 = 1 << 1;
+    /// VF owns the mailbox memory.
+    pub const VFU: u32 = 1 << 2;
+    /// PF wrote a message (read-to-clear).
+    pub const PFSTS: u32 = 1 << 4;
+    /// PF acknowledged the VF's message (read-to-clear).
+    pub const PFACK: u32 = 1 << 5;
+    /// PF reset indication.
+    pub const RSTI: u32 = 1 << 6;
+    /// PF reset done (read-to-clear).
+    pub const RSTD: u32 = 1 << 7;
+    /// The read-to-clear bits.
+    pub const R2C: u32 = PFSTS | PFACK | RSTD;
+}
+
+/// Most polls while waiting for the PF, and the delay between them: 1 s.
+pub const MBX_POLLS: u32 = 10_000;
+/// Delay between mailbox polls, in microseconds.
+pub const MBX_POLL_US: u32 = 100;
+
+/// Why a mailbox exchange failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MbxError {
+    /// The PF did not do `what` within [`MBX_POLLS`] polls.
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+        /// The message type.
+        kind: u32,
+    },
+    /// The PF answered `reply` to a message of type `kind`.
+    Refused {
+        /// The message type.
+        kind: u32,
+        /// Word 0 of the reply.
+        reply: u32,
+    },
+}
+
+impl MbxError {
+    /// Linux errno (positive).
+    pub const fn errno(&self) -> i32 {
+        match self {
+            MbxError::Timeout { .. } => 110, // ETIMEDOUT
+            MbxError::Refused { .. } => 121, // EREMOTEIO
+        }
+    }
+}
+
+impl core::fmt::Display for MbxError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            MbxError::Timeout { what, kind } => {
+                write!(f, "PF did not {what} (message {kind:#x})")
+            }
+            MbxError::Refused { kind, reply } => {
+                write!(f, "PF refused message {kind:#x} (reply {reply:#010x})")
+            }
+        }
+    }
+}
+
+/// The VF side of the mailbox over [`RegIo`]: what a VF driver does, used
+/// to replay a log on a destination whose guest is stopped.
+pub struct VfMailbox<'a, IO: RegIo> {
+    io: &'a mut IO,
+    map: &'a RegMap,
+    shadow: u32,
+    /// Register polls made, for the figures.
+    pub polls: u32,
+}
+
+impl<'a, IO: RegIo> VfMailbox<'a, IO> {
+    /// The mailbox of the VF behind `io`.
+    pub fn new(io: &'a mut IO, map: &'a RegMap) -> Self {
+        VfMailbox {
+            io,
+            map,
+            shadow: 0,
+            polls: 0,
+        }
+    }
+
+    fn read_ctrl(&mut self) -> u32 {
+        let v = self.io.read32(self.map.mbx_ctrl) | self.shadow;
+        self.shadow |= v & ctrl::R2C;
+        v
+    }
+
+    fn take(&mut self, bit: u32) -> bool {
+        let set = self.read_ctrl() & bit != 0;
+        self.shadow &= !bit;
+        set
+    }
+
+    fn wait(&mut self, bit: u32, what: &'static str, kind: u32) -> Result<(), MbxError> {
+        for _ in 0..MBX_POLLS {
+            self.polls += 1;
+            if self.take(bit) {
+                return Ok(());
+            }
+            self.io.delay_us(MBX_POLL_US);
+        }
+        Err(MbxError::Timeout { what, kind })
+    }
+
+    fn lock(&mut self, kind: u32) -> Result<(), MbxError> {
+        for _ in 0..MBX_POLLS {
+            self.io.write32(self.map.mbx_ctrl, ctrl::VFU);
+            if self.read_ctrl() & ctrl::VFU != 0 {
+                return Ok(());
+            }
+            self.io.delay_us(MBX_POLL_US);
+        }
+        Err(MbxError::Timeout {
+            what: "release the mailbox",
+            kind,
+        })
+    }
+
+    /// Sends `m`, waits for the reply and acknowledges it; returns the
+    /// reply's words. An ACK is success; anything else is refused.
+    pub fn exchange(&mut self, m: &Message) -> Result<[u32; MBX_WORDS], MbxError> {
+        let kind = m.kind();
+        self.lock(kind)?;
+        // Stale acknowledgements from before are not ours.
+        self.take(ctrl::PFACK);
+        self.take(ctrl::PFSTS);
+        for (i, w) in m.words[..m.len].iter().enumerate() {
+            self.io.write32(self.map.mbx_mem + 4 * i as u32, *w);
+        }
+        self.io.write32(self.map.mbx_ctrl, ctrl::REQ);
+        self.wait(ctrl::PFACK, "acknowledge", kind)?;
+        self.wait(ctrl::PFSTS, "reply", kind)?;
+        self.lock(kind)?;
+        let mut reply = [0u32; MBX_WORDS];
+        for (i, w) in reply.iter_mut().enumerate() {
+            *w = self.io.read32(self.map.mbx_mem + 4 * i as u32);
+        }
+        self.io.write32(self.map.mbx_ctrl, ctrl::ACK);
+        if reply[0] & msg::TYPE_MASK != kind || reply[0] & msg::ACK == 0 {
+            return Err(MbxError::Refused {
+                kind,
+                reply: reply[0],
+            });
+        }
+        Ok(reply)
+    }
+}
+
+/// Replays `log` through the VF's mailbox; returns the log the PF accepted
+/// (equal to `log` on success) and the messages sent.
+pub fn replay_log(
+    io: &mut impl RegIo,
+    map: &RegMap,
+    family: Family,
+    log: &MbxLog,
+) -> Result<(MbxLog, u32), MbxError> {
+    let mut mbx = VfMailbox::new(io, map);
+    let mut accepted = MbxLog::default();
+    let mut sent = 0;
+    log.replay(family, |m| {
+        let reply = match mbx.exchange(m) {
+            Ok(r) => r,
+            // igb answers RESET with NACK when it has no MAC for the VF: the
+            // reset is done all the same, and SET_MAC_ADDR follows.
+            Err(MbxError::Refused {
+                kind: msg::RESET,
+                reply,
+            }) if reply & msg::TYPE_MASK == msg::RESET && reply & msg::NACK != 0 => {
+                let mut r = [0; MBX_WORDS];
+                r[0] = msg::RESET | msg::ACK;
+                r
+            }
+            Err(e) => return Err(e),
+        };
+        let mut req = [0u32; MBX_WORDS];
+        copy_into(&mut req, &m.words[..m.len]);
+        accepted.observe(family, &req, reply[0]);
+        sent += 1;
+        Ok(())
+    })?;
+    Ok((accepted, sent))
+}
+
+/// Watches a VF's mailbox traffic (as a trap sees it) and keeps the log.
+#[derive(Clone, Debug, Default)]
+pub struct Snoop {
+    /// What the VF last wrote to each mailbox memory word.
+    shadow: [u32; MBX_WORDS],
+    /// The request posted (REQ) whose reply the VF has not read yet.
+    pending: Option<[u32; MBX_WORDS]>,
+    /// The accepted requests.
+    pub log: MbxLog,
+}
+
+impl Snoop {
+    /// The VF wrote `value` at BAR0 offset `off`.
+    pub fn on_write(&mut self, map: &RegMap, off: u32, value: u32) {
+        if off >= map.mbx_mem && off < map.mbx_mem + 4 * MBX_WORDS as u32 && off.is_multiple_of(4) {
+            self.shadow[((off - map.mbx_mem) / 4) as usize] = value;
+        } else if off == map.mbx_ctrl && value & ctrl::REQ != 0 {
+            self.pending = Some(self.shadow);
+        }
+    }
+
+    /// The VF read `value` at BAR0 offset `off`.
+    pub fn on_read(&mut self, map: &RegMap, family: Family, off: u32, value: u32) {
+        if off != map.mbx_mem {
+            return;
+        }
+        if let Some(req) = self.pending {
+            // The reply to our request carries its type and ACK or NACK.
+            if value & msg::TYPE_MASK == req[0] & msg::TYPE_MASK
+                && value & (msg::ACK | msg::NACK) != 0
+            {
+                self.log.observe(family, &req, value);
+                self.pending = None;
+            }
+        }
+    }
+
+    /// Whether a request is in flight (posted, reply not read).
+    pub fn in_flight(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Forgets everything: the VF was reset, and so were its PF filters.
+    pub fn reset(&mut self) {
+        *self = Snoop::default();
     }
 }
 

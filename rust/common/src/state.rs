@@ -12,6 +12,7 @@
 use super::bytes::copy_into;
 use super::hal::{DeviceState, IrqState, RxQueue, TxQueue, MAX_IVARS, MAX_QUEUES, MAX_VECTORS};
 use super::ids::Family;
+use super::mbx::{self, MbxLog};
 use super::regs::RegMap;
 use super::stream::{
     self, Header, Section, StreamError, Writer, SECTION_HEADER_LEN, SECTION_MANDATORY,
@@ -23,6 +24,8 @@ pub const TAG_DEVICE: u16 = 0x0001;
 pub const TAG_QUEUES: u16 = 0x0010;
 /// Section: interrupt routing, moderation and masks.
 pub const TAG_IRQ: u16 = 0x0011;
+/// Section: the VF's accepted mailbox requests (PF-side state channel).
+pub const TAG_PF_MBX: u16 = 0x0020;
 
 /// u32 words per queue pair in the QUEUES section (7 RX + 8 TX).
 pub const QUEUE_WORDS: usize = 15;
@@ -31,8 +34,12 @@ const QUEUES_MAX_LEN: usize = 4 + MAX_QUEUES * QUEUE_WORDS * 4;
 const IRQ_MAX_LEN: usize = 4 * (4 + 1 + MAX_IVARS + 1 + MAX_VECTORS);
 
 /// Largest state frame any family produces.
-pub const MAX_FRAME_LEN: usize =
-    stream::HEADER_LEN + 3 * SECTION_HEADER_LEN + DEVICE_LEN + QUEUES_MAX_LEN + IRQ_MAX_LEN;
+pub const MAX_FRAME_LEN: usize = stream::HEADER_LEN
+    + 4 * SECTION_HEADER_LEN
+    + DEVICE_LEN
+    + QUEUES_MAX_LEN
+    + IRQ_MAX_LEN
+    + mbx::ENCODED_LEN;
 
 /// A small no-alloc little-endian encoder.
 struct Put<const N: usize> {
@@ -122,12 +129,14 @@ pub fn write_compat_frame(
     Ok(w.finish())
 }
 
-/// Writes the state frame (header + DEVICE + QUEUES + IRQ) into `buf`.
+/// Writes the state frame (header + DEVICE + QUEUES + IRQ, and PF_MBX
+/// when `pf` is given) into `buf`.
 pub fn write_state_frame(
     buf: &mut [u8],
     header: Header,
     map: &RegMap,
     s: &DeviceState,
+    pf: Option<&MbxLog>,
 ) -> Result<usize, StreamError> {
     let mut w = Writer::new(buf, header)?;
     w.section(TAG_DEVICE, SECTION_MANDATORY, device_section(map).bytes())?;
@@ -156,6 +165,11 @@ pub fn write_state_frame(
         i.u32(*v);
     }
     w.section(TAG_IRQ, SECTION_MANDATORY, i.bytes())?;
+    if let Some(log) = pf {
+        let mut b = [0u8; mbx::ENCODED_LEN];
+        log.encode(&mut b);
+        w.section(TAG_PF_MBX, SECTION_MANDATORY, &b)?;
+    }
     Ok(w.finish())
 }
 
@@ -179,6 +193,8 @@ pub struct Frame {
     pub shape: DeviceShape,
     /// The state, if this is a state frame.
     pub state: Option<DeviceState>,
+    /// The VF's mailbox log, if the frame carries one.
+    pub mbx: Option<MbxLog>,
 }
 
 fn decode_device(p: &[u8]) -> Result<DeviceShape, StreamError> {
@@ -258,6 +274,7 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
     let mut shape = None;
     let mut state = DeviceState::default();
     let (mut queues, mut irq) = (false, false);
+    let mut pf = None;
     for Section {
         tag,
         flags,
@@ -273,6 +290,13 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
             TAG_IRQ => {
                 state.irq = decode_irq(payload)?;
                 irq = true;
+            }
+            TAG_PF_MBX => {
+                pf = Some(MbxLog::decode(payload).ok_or(StreamError::Malformed {
+                    field: "PF_MBX section",
+                    value: payload.len() as u64,
+                    expected: mbx::ENCODED_LEN as u64,
+                })?);
             }
             _ if flags & SECTION_MANDATORY != 0 => {
                 return Err(StreamError::UnknownMandatorySection { tag })
@@ -296,6 +320,7 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
         header,
         shape,
         state: queues.then_some(state),
+        mbx: pf,
     })
 }
 
@@ -315,10 +340,12 @@ pub fn next_frame(b: &[u8]) -> Result<(Frame, usize), StreamError> {
     Ok((decode_frame(&b[..len])?, len))
 }
 
-/// Length of the state frame of a device with register map `map`.
+/// Length of the state frame of a device with register map `map`,
+/// mailbox log included.
 pub const fn state_frame_len(map: &RegMap) -> usize {
     stream::HEADER_LEN
-        + 3 * SECTION_HEADER_LEN
+        + 4 * SECTION_HEADER_LEN
+        + mbx::ENCODED_LEN
         + DEVICE_LEN
         + 4
         + map.max_queue_pairs as usize * QUEUE_WORDS * 4

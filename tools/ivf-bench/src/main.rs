@@ -40,7 +40,7 @@ fn frame_bytes(family: Family, map: &RegMap, queue_pairs: u32) -> (usize, usize)
         queue_pairs,
         ..DeviceState::default()
     };
-    let state = write_state_frame(&mut buf, h, map, &st).expect("fits");
+    let state = write_state_frame(&mut buf, h, map, &st, Some(&Default::default())).expect("fits");
     (compat, state)
 }
 

@@ -388,37 +388,96 @@ impl Device {
         Ok(u64::from_le_bytes(out))
     }
 
-    /// Maps BAR `index` into this process.
-    pub fn map_bar(&self, index: u32) -> Result<Bar> {
+    /// The mmappable areas of region `index`: the sparse-mmap capability's
+    /// areas if the region has one, else the whole region.
+    pub fn mmap_areas(&self, index: u32) -> Result<Vec<(u64, u64)>> {
         let info = self.region_info(index)?;
         if info.flags & VFIO_REGION_INFO_FLAG_MMAP == 0 {
-            return Err(Error::new(
-                format!("BAR{index} of {} cannot be mmapped", self.bdf),
-                io::Error::from_raw_os_error(libc::EINVAL),
-            ));
+            return Ok(Vec::new());
         }
-        let len = usize::try_from(info.size).expect("BAR size fits usize");
-        // SAFETY: mapping a fresh region chosen by the kernel; VFIO checks the
-        // offset and length against the BAR.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
+        if info.flags & VFIO_REGION_INFO_FLAG_CAPS == 0
+            || info.argsz as usize <= size_of::<VfioRegionInfo>()
+        {
+            return Ok(vec![(0, info.size)]);
+        }
+        // Again with room for the capability chain.
+        let mut buf = vec![0u64; (info.argsz as usize).div_ceil(8)];
+        let hdr = buf.as_mut_ptr().cast::<VfioRegionInfo>();
+        // SAFETY: `buf` is at least `argsz` bytes, 8-aligned.
+        unsafe {
+            (*hdr).argsz = info.argsz;
+            (*hdr).index = index;
+        }
+        ioctl(
+            &self.fd,
+            VFIO_DEVICE_GET_REGION_INFO,
+            hdr,
+            &format!("VFIO_DEVICE_GET_REGION_INFO({index}) with caps"),
+        )?;
+        // SAFETY: as above; the kernel filled it in.
+        let bytes =
+            unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), info.argsz as usize) };
+        let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+        // SAFETY: as above.
+        let mut next = unsafe { (*hdr).cap_offset } as usize;
+        let mut hops = 0;
+        while next != 0 && next + 8 <= bytes.len() && hops < 16 {
+            if u16_at(next) == VFIO_REGION_INFO_CAP_SPARSE_MMAP {
+                let n = u32_at(next + 8) as usize;
+                return Ok((0..n)
+                    .filter(|i| next + 16 + 16 * i + 16 <= bytes.len())
+                    .map(|i| (u64_at(next + 16 + 16 * i), u64_at(next + 24 + 16 * i)))
+                    .collect());
+            }
+            next = u32_at(next + 4) as usize;
+            hops += 1;
+        }
+        Ok(vec![(0, info.size)])
+    }
+
+    /// Maps BAR `index` into this process: its mmappable areas directly,
+    /// the rest (pages the driver traps) through the region's read/write.
+    pub fn map_bar(&self, index: u32) -> Result<Bar> {
+        let info = self.region_info(index)?;
+        let areas = self.mmap_areas(index)?;
+        let mut maps = Vec::new();
+        for (off, len) in areas {
+            let len = usize::try_from(len).expect("BAR size fits usize");
+            // SAFETY: a fresh mapping chosen by the kernel; VFIO checks the
+            // offset and length against the region's mmappable areas.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    self.fd.as_raw_fd(),
+                    (info.offset + off) as libc::off_t,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(Error::last_os(format!(
+                    "mmap of BAR{index} at {off:#x} of {}",
+                    self.bdf
+                )));
+            }
+            maps.push(Mapping {
+                off: off as usize,
+                ptr: NonNull::new(ptr.cast()).expect("non-null"),
                 len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                self.fd.as_raw_fd(),
-                info.offset as libc::off_t,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(Error::last_os(format!(
-                "mmap of BAR{index} of {}",
-                self.bdf
-            )));
+            });
         }
+        let fd = self
+            .fd
+            .try_clone()
+            .map_err(|e| Error::new("dup of the device fd", e))?;
         Ok(Bar {
-            ptr: NonNull::new(ptr.cast()).expect("mmap returned non-null"),
-            len,
+            maps,
+            fd,
+            region: info.offset,
+            len: info.size as usize,
         })
     }
 
@@ -512,53 +571,87 @@ fn not_vfio(bdf: Bdf, driver: &Option<String>) -> Error {
     )
 }
 
-/// A BAR mapped into this process; unmapped on drop.
-pub struct Bar {
+struct Mapping {
+    off: usize,
     ptr: NonNull<u8>,
     len: usize,
 }
 
+/// A BAR as this process sees it: mapped where the driver allows, read and
+/// written through the device fd elsewhere; unmapped on drop.
+pub struct Bar {
+    maps: Vec<Mapping>,
+    fd: File,
+    region: u64,
+    len: usize,
+}
+
 impl Bar {
-    /// Length of the mapping in bytes.
+    /// Length of the BAR in bytes.
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether the mapping is empty (never, for a mapped BAR).
+    /// Whether the BAR is empty (never, for a real one).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    fn reg(&self, offset: usize) -> *mut u32 {
+    /// Whether `offset` is reached by a direct mapping (not trapped).
+    pub fn is_mapped(&self, offset: usize) -> bool {
+        self.map_of(offset).is_some()
+    }
+
+    fn map_of(&self, offset: usize) -> Option<*mut u32> {
         assert!(
             offset.is_multiple_of(4) && offset + 4 <= self.len,
             "register {offset:#x} outside BAR of {:#x}",
             self.len
         );
-        // SAFETY: in bounds and aligned, checked above.
-        unsafe { self.ptr.as_ptr().add(offset).cast() }
+        self.maps
+            .iter()
+            .find(|m| offset >= m.off && offset + 4 <= m.off + m.len)
+            // SAFETY: in bounds of that mapping and aligned (checked).
+            .map(|m| unsafe { m.ptr.as_ptr().add(offset - m.off).cast() })
     }
 
-    /// A 32-bit MMIO read.
+    /// A 32-bit MMIO read (through the driver for a trapped page).
     pub fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: `reg` checked bounds and alignment; MMIO needs volatile.
-        unsafe { self.reg(offset).read_volatile() }
+        match self.map_of(offset) {
+            // SAFETY: a mapped, aligned register; MMIO needs volatile.
+            Some(p) => unsafe { p.read_volatile() },
+            None => {
+                let mut b = [0u8; 4];
+                match self.fd.read_exact_at(&mut b, self.region + offset as u64) {
+                    Ok(()) => u32::from_le_bytes(b),
+                    Err(_) => u32::MAX,
+                }
+            }
+        }
     }
 
-    /// A 32-bit MMIO write.
+    /// A 32-bit MMIO write (through the driver for a trapped page).
     pub fn write32(&self, offset: usize, value: u32) {
-        // SAFETY: `reg` checked bounds and alignment; MMIO needs volatile.
-        unsafe { self.reg(offset).write_volatile(value) }
+        match self.map_of(offset) {
+            // SAFETY: a mapped, aligned register; MMIO needs volatile.
+            Some(p) => unsafe { p.write_volatile(value) },
+            None => {
+                let _ = self
+                    .fd
+                    .write_all_at(&value.to_le_bytes(), self.region + offset as u64);
+            }
+        }
     }
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
-        // SAFETY: unmapping exactly what `map_bar` mapped.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        for m in &self.maps {
+            // SAFETY: unmapping exactly what `map_bar` mapped.
+            unsafe { libc::munmap(m.ptr.as_ptr().cast(), m.len) };
+        }
     }
 }
-
 /// `VFIO_MIG_GET_PRECOPY_INFO` on a PRE_COPY data fd: (initial, dirty) bytes.
 pub fn precopy_info(data_fd: &File) -> Result<(u64, u64)> {
     let mut info = VfioPrecopyInfo {

@@ -47,6 +47,8 @@ pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
 pub const VFIO_REGION_INFO_FLAG_READ: u32 = 1 << 0;
 pub const VFIO_REGION_INFO_FLAG_WRITE: u32 = 1 << 1;
 pub const VFIO_REGION_INFO_FLAG_MMAP: u32 = 1 << 2;
+pub const VFIO_REGION_INFO_FLAG_CAPS: u32 = 1 << 3;
+pub const VFIO_REGION_INFO_CAP_SPARSE_MMAP: u16 = 1;
 
 pub const VFIO_DEVICE_FEATURE_GET: u32 = 1 << 16;
 pub const VFIO_DEVICE_FEATURE_SET: u32 = 1 << 17;

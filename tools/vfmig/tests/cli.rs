@@ -132,7 +132,7 @@ fn igb_stream() -> Vec<u8> {
     st.irq.eims = 0b11;
     let mut buf = vec![0u8; 2 * MAX_FRAME_LEN];
     let n = write_compat_frame(&mut buf, h, &IGB).unwrap();
-    let m = write_state_frame(&mut buf[n..], h, &IGB, &st).unwrap();
+    let m = write_state_frame(&mut buf[n..], h, &IGB, &st, Some(&Default::default())).unwrap();
     buf.truncate(n + m);
     buf
 }
