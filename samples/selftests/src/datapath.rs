@@ -29,6 +29,10 @@ pub const TESTS: &[&Test] = &[
         name: "continuity_across_migration",
         run: continuity_across_migration,
     },
+    &Test {
+        name: "pf_state_follows_the_vf",
+        run: pf_state_follows_the_vf,
+    },
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;
@@ -182,13 +186,8 @@ fn continuity_across_migration() -> Outcome {
     // The source VF is closed: its FLR makes the PF drop its filters.
     drop(src);
     let dst = s(Device::open_cdev(vfs[1]))?;
-    // The PF-side state by hand until the PF channel replays it: RESET and
-    // the source's MAC through the destination's mailbox.
-    ensure_eq!(
-        s(ivf_guest::pf_handshake(&dst, Some(mac)))?,
-        mac,
-        "destination MAC"
-    );
+    // No handshake here: the PF channel replays the VF's RESET and MAC.
+    let _ = mac;
     let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
     s(write_data(&mut fd, &stream))?;
     s(dst.set_mig_state(mig::STOP))?;
@@ -222,5 +221,101 @@ fn continuity_across_migration() -> Outcome {
         "guest counters"
     );
     println!("# continuity: source stopped at RX descriptor {}, destination went on from there; 80 frames received, 14 sent, 0 bad", src_state.rx_next);
+    Ok(())
+}
+
+const GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x42];
+const VID: u16 = 100;
+
+/// The PF's view of VF `vf`: its line in `ip link show` and whether one of
+/// the PF's VLAN filters (VLVF) holds `vid` for that VF's pool.
+fn pf_view(vf: usize, vid: u16) -> Result<(String, bool), String> {
+    let ifname = std::env::var("IVF_PF_IF").map_err(|e| e.to_string())?;
+    let (_, out) = host::sh("ip", &["link", "show", &ifname]);
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("vf {vf} ")))
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let pf = std::env::var("IVF_PF").map_err(|e| e.to_string())?;
+    let vlvf = crate::pf::read_pf_regs(&pf, 0x5d00, 32)?;
+    // The PF's VLVF registers: VID, pool bits from bit 12, enable bit 31.
+    let vlan = vlvf
+        .iter()
+        .any(|v| v & (1 << 31) != 0 && v & 0xfff == u32::from(vid) && v & (1 << (12 + vf)) != 0);
+    Ok((line, vlan))
+}
+
+fn mac_text(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Unicast, multicast and VLAN-tagged frames from the PF all reach `g`.
+fn filters_pass(pf: &PfPort, g: &mut Guest<'_>) -> Result<(), String> {
+    let seq = g.state().rx_seq;
+    pf.send(g.mac(), seq)?;
+    pf.send_raw(&ivf_guest::make_frame(
+        GROUP,
+        pf.mac,
+        ivf_guest::ETHERTYPE_TO_GUEST,
+        seq + 1,
+    ))?;
+    pf.send_raw(&ivf_guest::make_tagged_frame(g.mac(), pf.mac, VID, seq + 2))?;
+    let got = g.receive(3, WAIT);
+    let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+    ensure_eq!(
+        seqs,
+        vec![seq, seq + 1, seq + 2],
+        "unicast, multicast, VLAN {VID} frames received"
+    );
+    ensure!(
+        got.iter().all(|r| r.intact),
+        "a frame arrived corrupt: {got:?}"
+    );
+    Ok(())
+}
+
+fn pf_state_follows_the_vf() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let pf = PfPort::open()?;
+    let src = s(Device::open_cdev(vfs[0]))?;
+    let (memory, stream, mac) = {
+        let mut g = s(Guest::start(&src, None))?;
+        s(g.join_multicast(GROUP))?;
+        s(g.add_vlan(VID))?;
+        filters_pass(&pf, &mut g)?;
+        let (line, vlan) = pf_view(0, VID)?;
+        ensure!(line.contains(&mac_text(g.mac())), "PF view of VF0: {line}");
+        ensure!(vlan, "no VLVF entry for VLAN {VID} on VF0's pool");
+        let mut fd = s(src.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
+        let mut stream = Vec::new();
+        s(read_data(&mut fd, &mut stream))?;
+        (g.memory().to_vec(), stream, g.mac())
+    };
+    drop(src);
+    // VF0's reset made the PF forget its filters.
+    let (line0, vlan0) = pf_view(0, VID)?;
+    ensure!(
+        !line0.contains(&mac_text(mac)),
+        "VF0 kept its MAC after its reset: {line0}"
+    );
+    ensure!(!vlan0, "VF0 kept VLAN {VID} after its reset");
+    let dst = s(Device::open_cdev(vfs[1]))?;
+    let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
+    s(write_data(&mut fd, &stream))?;
+    s(dst.set_mig_state(mig::STOP))?;
+    let mut g = s(Guest::adopt(&dst, &memory))?;
+    s(dst.set_mig_state(mig::RUNNING))?;
+    // The PF's own view of VF1 is now what it was of VF0, re-applied by the
+    // PF driver itself from the replayed mailbox requests.
+    let (line1, vlan1) = pf_view(1, VID)?;
+    ensure!(line1.contains(&mac_text(mac)), "PF view of VF1: {line1}");
+    ensure!(vlan1, "no VLVF entry for VLAN {VID} on VF1's pool");
+    filters_pass(&pf, &mut g)?;
+    println!("# pf_state_follows_the_vf: {line1}");
     Ok(())
 }

@@ -82,6 +82,16 @@ impl PfPort {
         Ok(())
     }
 
+    /// Sends raw bytes (a frame built by the caller).
+    pub fn send_raw(&self, f: &[u8]) -> Result<(), String> {
+        // SAFETY: sending our own buffer on our own socket.
+        let n = unsafe { libc::send(self.fd, f.as_ptr().cast(), f.len(), 0) };
+        if n != f.len() as isize {
+            return Err(format!("send: {}", io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
     /// Collects frames the guest sent (ethertype FROM_GUEST) for `window`:
     /// (source MAC, sequence number, intact).
     pub fn collect(&self, window: Duration) -> Vec<([u8; 6], u64, bool)> {
@@ -108,4 +118,38 @@ impl Drop for PfPort {
         // SAFETY: closing our own fd.
         unsafe { libc::close(self.fd) };
     }
+}
+
+/// Reads `count` 32-bit registers of the PF's BAR0 from `offset`, through a
+/// read-only mapping of its sysfs resource file (the PF driver keeps it).
+pub fn read_pf_regs(pf: &str, offset: usize, count: usize) -> Result<Vec<u32>, String> {
+    let path = format!("/sys/bus/pci/devices/{pf}/resource0");
+    let f = std::fs::File::open(&path).map_err(|e| format!("{path}: {e}"))?;
+    let len = offset + 4 * count;
+    // SAFETY: a fresh read-only shared mapping of the PF's BAR, unmapped below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(format!("mmap {path}: {}", io::Error::last_os_error()));
+    }
+    let regs = (0..count)
+        // SAFETY: inside the mapping, aligned; MMIO needs volatile.
+        .map(|i| unsafe {
+            p.cast::<u8>()
+                .add(offset + 4 * i)
+                .cast::<u32>()
+                .read_volatile()
+        })
+        .collect();
+    // SAFETY: unmapping what we mapped.
+    unsafe { libc::munmap(p, len) };
+    Ok(regs)
 }

@@ -110,9 +110,32 @@ fn pattern(seq: u64, i: usize) -> u8 {
     (seq as u8).wrapping_mul(31).wrapping_add(i as u8) ^ 0x5a
 }
 
-/// Checks a received test frame; returns its sequence number and whether
-/// every byte of the pattern is right.
+/// The 12-bit multicast table hash of `addr`, as igbvf computes it.
+pub fn mta_hash(addr: [u8; 6]) -> u16 {
+    ((u16::from(addr[4]) >> 4) | (u16::from(addr[5]) << 4)) & 0xfff
+}
+
+/// A test frame tagged with VLAN `vid` (802.1Q tag after the source MAC).
+pub fn make_tagged_frame(dst: [u8; 6], src: [u8; 6], vid: u16, seq: u64) -> Vec<u8> {
+    let f = make_frame(dst, src, ETHERTYPE_TO_GUEST, seq);
+    let mut t = Vec::with_capacity(FRAME_LEN + 4);
+    t.extend_from_slice(&f[..12]);
+    t.extend_from_slice(&0x8100u16.to_be_bytes());
+    t.extend_from_slice(&vid.to_be_bytes());
+    t.extend_from_slice(&f[12..]);
+    t
+}
+
+/// Checks a received test frame (an 802.1Q tag, if any, is skipped);
+/// returns its sequence number and whether every byte of the pattern is right.
 pub fn check_frame(f: &[u8], ethertype: u16) -> Option<(u64, bool)> {
+    let untagged;
+    let f = if f.len() >= 16 && f[12..14] == [0x81, 0x00] {
+        untagged = [&f[..12], &f[16..]].concat();
+        &untagged[..]
+    } else {
+        f
+    };
     if f.len() < FRAME_LEN || f[12..14] != ethertype.to_be_bytes() {
         return None;
     }
@@ -264,6 +287,16 @@ impl<'d> Guest<'d> {
         b.write32(t.dctl as usize, DCTL_ENABLE);
         // Post every descriptor but one (a full ring would read as empty).
         b.write32(r.tail as usize, RING_SIZE - 1);
+    }
+
+    /// Asks the PF to accept multicast address `group` (by its MTA hash).
+    pub fn join_multicast(&mut self, group: [u8; 6]) -> Result<(), GuestError> {
+        Ok(mailbox::set_multicast(&self.bar, &[mta_hash(group)])?)
+    }
+
+    /// Asks the PF to add VLAN `vid` to this VF's filters.
+    pub fn add_vlan(&mut self, vid: u16) -> Result<(), GuestError> {
+        Ok(mailbox::set_vlan(&self.bar, vid, true)?)
     }
 
     /// The guest's bookkeeping.

@@ -154,3 +154,24 @@ pub(crate) fn set_mac(bar: &Bar, mac: [u8; 6]) -> Result<(), MailboxError> {
     let w2 = u32::from(u16::from_le_bytes([mac[4], mac[5]]));
     m.request(&[MSG_SET_MAC, w1, w2], 1).map(|_| ())
 }
+
+const MSG_SET_MULTICAST: u32 = 0x03;
+const MSG_SET_VLAN: u32 = 0x04;
+
+/// SET_MULTICAST: asks the PF to accept the multicast `hashes` (at most 30).
+pub(crate) fn set_multicast(bar: &Bar, hashes: &[u16]) -> Result<(), MailboxError> {
+    let mut m = Mbx { bar, shadow: 0 };
+    let n = hashes.len().min(30);
+    let mut w = vec![MSG_SET_MULTICAST | (n as u32) << 16];
+    for pair in hashes[..n].chunks(2) {
+        w.push(u32::from(pair[0]) | pair.get(1).map_or(0, |h| u32::from(*h) << 16));
+    }
+    m.request(&w, 1).map(|_| ())
+}
+
+/// SET_VLAN: asks the PF to add (or remove) VLAN `vid` for this VF.
+pub(crate) fn set_vlan(bar: &Bar, vid: u16, add: bool) -> Result<(), MailboxError> {
+    let mut m = Mbx { bar, shadow: 0 };
+    m.request(&[MSG_SET_VLAN | u32::from(add) << 16, u32::from(vid)], 1)
+        .map(|_| ())
+}
