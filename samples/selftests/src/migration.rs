@@ -613,7 +613,7 @@ fn vfmig_save_inspect_check_load() -> Outcome {
     let (code, out) = vfmig(&["inspect", "/tmp/vf0.state", "--json"]);
     ensure_eq!(code, 0, "inspect: {out}");
     ensure!(
-        out.contains("\"QUEUES\"") && out.contains("\"IRQ\""),
+        out.contains("\"QUEUES\"") && out.contains("\"IRQ\"") && out.contains("\"PF_MBX\""),
         "inspect lacks sections: {out}"
     );
     let (code, out) = vfmig(&["check", "/tmp/vf0.state", &b]);

@@ -11,8 +11,11 @@ use serde::Serialize;
 use ivf_common::hal;
 use ivf_common::hal::DeviceState;
 use ivf_common::ids::Family;
+use ivf_common::mbx::MbxLog;
 use ivf_common::regs::regmap;
-use ivf_common::state::{next_frame, DeviceShape, Frame, TAG_DEVICE, TAG_IRQ, TAG_QUEUES};
+use ivf_common::state::{
+    next_frame, DeviceShape, Frame, TAG_DEVICE, TAG_IRQ, TAG_PF_MBX, TAG_QUEUES,
+};
 use ivf_common::stream::{self, check_compat, DeviceCaps, StreamError};
 use ivf_vfio::sysfs::{Bdf, PciDevice};
 use ivf_vfio::uapi::mig;
@@ -177,6 +180,46 @@ struct FrameView {
     sections: Vec<SectionView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<StateView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pf: Option<PfView>,
+}
+
+/// The VF's requests the PF accepted, in words.
+#[derive(Serialize)]
+struct PfView {
+    reset_seen: bool,
+    mac: Option<String>,
+    mailbox_api: Option<u32>,
+    max_frame: Option<u32>,
+    xcast_or_promisc: Option<u32>,
+    multicast_hashes: Vec<String>,
+    vlans: Vec<u16>,
+    extra_macs: Vec<String>,
+    ignored_requests: u32,
+}
+
+fn mac_str(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn pf_view(l: &MbxLog) -> PfView {
+    PfView {
+        reset_seen: l.flags & 1 != 0,
+        mac: l.mac.as_ref().map(mac_str),
+        mailbox_api: l.api,
+        max_frame: l.max_frame,
+        xcast_or_promisc: l.xcast,
+        multicast_hashes: l.mc[..l.mc_count as usize]
+            .iter()
+            .map(|h| format!("{h:#05x}"))
+            .collect(),
+        vlans: l.vlan_ids().collect(),
+        extra_macs: l.macvlans.iter().flatten().map(mac_str).collect(),
+        ignored_requests: l.ignored,
+    }
 }
 
 #[derive(Serialize)]
@@ -206,6 +249,7 @@ fn section_name(tag: u16) -> &'static str {
         TAG_DEVICE => "DEVICE",
         TAG_QUEUES => "QUEUES",
         TAG_IRQ => "IRQ",
+        TAG_PF_MBX => "PF_MBX",
         _ => "unknown",
     }
 }
@@ -273,6 +317,7 @@ fn frame_view(bytes: &[u8], f: &Frame) -> FrameView {
             })
             .collect(),
         state: f.state.as_ref().map(|s| state_view(s, &f.shape)),
+        pf: f.mbx.as_ref().map(pf_view),
     }
 }
 
@@ -335,6 +380,20 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
                 st.ivar.join(" "),
                 st.ivar_misc,
                 st.eitr.join(" ")
+            );
+        }
+        if let Some(p) = &v.pf {
+            println!(
+                "  pf: {} mac {} api {} max frame {} xcast {} multicast [{}] vlans {:?} extra macs [{}] ignored {}",
+                if p.reset_seen { "reset seen," } else { "no reset seen," },
+                p.mac.as_deref().unwrap_or("-"),
+                p.mailbox_api.map_or("-".into(), |a| a.to_string()),
+                p.max_frame.map_or("-".into(), |a| a.to_string()),
+                p.xcast_or_promisc.map_or("-".into(), |a| a.to_string()),
+                p.multicast_hashes.join(" "),
+                p.vlans,
+                p.extra_macs.join(" "),
+                p.ignored_requests
             );
         }
     }

@@ -154,7 +154,8 @@ fn inspect_shows_every_section() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["DEVICE", "QUEUES", "IRQ"]);
+    assert_eq!(names, ["DEVICE", "QUEUES", "IRQ", "PF_MBX"]);
+    assert_eq!(v[1]["pf"]["vlans"], serde_json::json!([]));
     assert_eq!(v[1]["state"]["queues"][0]["rx"][0], "0x12345000");
     assert_eq!(v[1]["state"]["eims"], "0x00000003");
     let (code, out, _) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
