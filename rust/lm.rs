@@ -83,8 +83,6 @@ struct FileData {
     initial_len: usize,
     /// Save: the state frame is in (STOP_COPY): end of data is EOF, not ENOMSG.
     complete: bool,
-    /// The FSM left the file's state: every call fails with ENODEV.
-    disabled: bool,
     /// Resume: what the device accepts.
     caps: DeviceCaps,
     /// Resume: the first rejection, sticky.
@@ -94,6 +92,12 @@ struct FileData {
 /// A migration data file (`file->private_data`).
 #[pin_data]
 pub(crate) struct MigFile {
+    /// The FSM left the file's state: every call fails with ENODEV. Atomic,
+    /// so ending a file never takes its mutex: a reset ends files from
+    /// `reset_done`, under vfio's memory_lock, while a reader holds the
+    /// mutex across copy_to_user, which may fault on a BAR mapping and so
+    /// take memory_lock (a cycle lockdep reports).
+    disabled: AtomicBool,
     #[pin]
     data: Mutex<FileData>,
 }
@@ -115,7 +119,7 @@ impl FileRef {
 impl Drop for FileRef {
     /// Ends the file for its user and drops the device's reference.
     fn drop(&mut self) {
-        self.migf().data.lock().disabled = true;
+        self.migf().disabled.store(true, Ordering::Release);
         // SAFETY: the reference taken in `new_file` is ours to drop.
         unsafe { kernel::bindings::fput(self.filp.cast()) };
     }
@@ -236,13 +240,13 @@ fn new_file(ctx: &DevCtx<'_>, kind: Kind, initial: &[u8], complete: bool) -> Res
     buf.extend_from_slice(initial, GFP_KERNEL)?;
     let migf = KBox::pin_init(
         pin_init!(MigFile {
+            disabled: AtomicBool::new(false),
             data <- kernel::new_mutex!(FileData {
                 kind,
                 buf,
                 pos: 0,
                 initial_len: initial.len(),
                 complete,
-                disabled: false,
                 caps: ctx.caps(),
                 error: None,
             }),
@@ -517,7 +521,7 @@ unsafe fn lock_data<'a>(
     // SAFETY: per the function's contract.
     let migf = unsafe { file_data(filp) }.get_ref();
     let d = migf.data.lock();
-    if d.disabled {
+    if migf.disabled.load(Ordering::Acquire) {
         return Err(ENODEV.to_errno() as isize);
     }
     Ok(d)
@@ -644,7 +648,7 @@ pub(crate) unsafe extern "C" fn ivf_mig_ioctl(
     // SAFETY: per the function's contract.
     let migf = unsafe { file_data(filp) };
     let d = migf.data.lock();
-    if d.disabled || d.kind != Kind::Save || d.complete {
+    if migf.disabled.load(Ordering::Acquire) || d.kind != Kind::Save || d.complete {
         // Only valid in PRE_COPY states.
         return EINVAL.to_errno() as isize;
     }
