@@ -22,6 +22,7 @@ mod common;
 mod lm;
 mod mmio;
 mod pci_drv;
+mod pf_admin;
 mod trap;
 mod vfio;
 mod vfio_dev;
@@ -33,6 +34,10 @@ module! {
     description: "VFIO PCI variant driver for Intel 82599/X540/X550 and 82576/I350 VFs",
     license: "GPL",
     params: {
+        admin_settings_owned_by_destination: bool {
+            default: false,
+            description: "Do not apply the source PF's VF settings (MAC, VLAN, spoofchk, trust, rate, link state) on the destination: refuse the stream (EREMCHG) where they differ",
+        },
         fault_inject_quiesce: bool {
             default: false,
             description: "Testing only: make every quiesce fail (ETIMEDOUT) to exercise the ERROR state",

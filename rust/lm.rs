@@ -316,16 +316,20 @@ fn save_state(ctx: &DevCtx<'_>, mig: &mut Migration, out: &mut KVec<u8>) -> Resu
             "a mailbox request was in flight at stop: not carried\n"
         );
     }
+    let carried = state::PfState {
+        mbx: Some(pf.snoop.log),
+        admin: None,
+    };
+    drop(pf);
+    // rtnl is taken outside the PF-channel mutex (mig -> rtnl only).
+    let carried = state::PfState {
+        admin: crate::pf_admin::get(ctx.pdev())?,
+        ..carried
+    };
     let start = out.len();
     out.resize(start + MAX_FRAME_LEN, 0, GFP_KERNEL)?;
-    let n = write_state_frame(
-        &mut out[start..],
-        ctx.header(),
-        ctx.map(),
-        &st,
-        Some(&pf.snoop.log),
-    )
-    .map_err(|e| Error::from_errno(-e.errno()))?;
+    let n = write_state_frame(&mut out[start..], ctx.header(), ctx.map(), &st, &carried)
+        .map_err(|e| Error::from_errno(-e.errno()))?;
     out.truncate(start + n);
     Ok(())
 }
@@ -358,13 +362,13 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
     }
     let mut at = 0;
     let mut last = None;
-    let mut log = None;
+    let mut log = state::PfState::default();
     while at < data.buf.len() {
         let (frame, len) =
             state::next_frame(&data.buf[at..]).map_err(|e| Error::from_errno(-e.errno()))?;
         if frame.state.is_some() {
             last = frame.state;
-            log = frame.mbx;
+            log = frame.pf;
         }
         at += len;
     }
@@ -378,9 +382,19 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
         Error::from_errno(-e.errno())
     })?;
     let mut bar = ctx.bar0()?;
-    // The PF first: the VF's own requests, replayed through its mailbox so
-    // the PF driver re-applies its filters; then the registers.
-    if let Some(log) = log {
+    // The PF first: the administrator's settings, then the VF's own
+    // requests, replayed through its mailbox so the PF driver re-applies its
+    // filters; then the registers.
+    if let Some(admin) = &log.admin {
+        crate::pf_admin::apply(
+            ctx.dev(),
+            ctx.pdev(),
+            admin,
+            log.mbx.and_then(|m| m.mac),
+            crate::module_parameters::admin_settings_owned_by_destination.value(),
+        )?;
+    }
+    if let Some(log) = log.mbx {
         let (accepted, sent) =
             mbx::replay_log(&mut bar, ctx.map(), ctx.vf.family, &log).map_err(|e| {
                 dev_err!(ctx.dev(), "PF replay failed: {}\n", Msg(e));

@@ -10,6 +10,8 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
+#include <linux/netdevice.h>
+#include <linux/rtnetlink.h>
 
 #include "shim.h"
 
@@ -87,4 +89,92 @@ struct file *ivf_mig_file_create(void *priv, bool save)
 void ivf_get_file(struct file *filp)
 {
 	get_file(filp);
+}
+
+/*
+ * The PF netdev's VF settings (ndo_get_vf_config / ndo_set_vf_*), which any
+ * SR-IOV PF driver implements. C for for_each_netdev (a macro); the policy
+ * of what to read, compare and set is Rust's (pf_admin.rs).
+ */
+static struct net_device *ivf_pf_netdev(struct pci_dev *vf)
+{
+	struct net_device *nd;
+
+	ASSERT_RTNL();
+	if (!vf->is_virtfn)
+		return NULL;
+	for_each_netdev(&init_net, nd)
+		if (nd->dev.parent == &vf->physfn->dev)
+			return nd;
+	return NULL;
+}
+
+int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi)
+{
+	int id = pci_iov_vf_id(vf);
+	struct net_device *nd;
+	int ret = -EOPNOTSUPP;
+
+	if (id < 0)
+		return id;
+	rtnl_lock();
+	nd = ivf_pf_netdev(vf);
+	if (!nd) {
+		ret = -ENODEV;
+	} else if (nd->netdev_ops->ndo_get_vf_config) {
+		memset(ivi, 0, sizeof(*ivi));
+		ivi->vf = id;
+		ret = nd->netdev_ops->ndo_get_vf_config(nd, id, ivi);
+	}
+	rtnl_unlock();
+	return ret;
+}
+
+int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_info *ivi)
+{
+	int id = pci_iov_vf_id(vf);
+	const struct net_device_ops *ops;
+	struct net_device *nd;
+	int ret = -EOPNOTSUPP;
+
+	if (id < 0)
+		return id;
+	rtnl_lock();
+	nd = ivf_pf_netdev(vf);
+	if (!nd) {
+		rtnl_unlock();
+		return -ENODEV;
+	}
+	ops = nd->netdev_ops;
+	switch (field) {
+	case 0:
+		if (ops->ndo_set_vf_mac)
+			ret = ops->ndo_set_vf_mac(nd, id, (u8 *)ivi->mac);
+		break;
+	case 1:
+		if (ops->ndo_set_vf_vlan)
+			ret = ops->ndo_set_vf_vlan(nd, id, ivi->vlan, ivi->qos,
+						   ivi->vlan_proto ?: htons(ETH_P_8021Q));
+		break;
+	case 2:
+		if (ops->ndo_set_vf_spoofchk)
+			ret = ops->ndo_set_vf_spoofchk(nd, id, ivi->spoofchk);
+		break;
+	case 3:
+		if (ops->ndo_set_vf_trust)
+			ret = ops->ndo_set_vf_trust(nd, id, ivi->trusted);
+		break;
+	case 4:
+		if (ops->ndo_set_vf_rate)
+			ret = ops->ndo_set_vf_rate(nd, id, ivi->min_tx_rate, ivi->max_tx_rate);
+		break;
+	case 5:
+		if (ops->ndo_set_vf_link_state)
+			ret = ops->ndo_set_vf_link_state(nd, id, ivi->linkstate);
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	rtnl_unlock();
+	return ret;
 }

@@ -6,6 +6,7 @@
 #ifndef IVF_SHIM_H
 #define IVF_SHIM_H
 
+#include <linux/if_link.h>
 #include <linux/pci.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
@@ -26,6 +27,8 @@ int ivf_pci_driver_register(void);
 void ivf_pci_driver_unregister(void);
 void ivf_vfio_put_device(struct vfio_device *vdev);
 struct file *ivf_mig_file_create(void *priv, bool save);
+int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi);
+int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_info *ivi);
 void ivf_get_file(struct file *filp);
 
 #endif

@@ -5,3 +5,4 @@ IVF_CACHE=${IVF_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/intel-vf-vfio}
 # bindgen (kernel and module) finds Debian's libclang here.
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_INCREMENTAL=0

@@ -14,6 +14,7 @@
 // `-Zcrate-attr=no_std` itself; on the host it is the crate root.
 #![cfg_attr(not(MODULE), no_std)]
 
+pub mod admin;
 pub mod bytes;
 pub mod crc32c;
 pub mod hal;

@@ -9,6 +9,7 @@
 //! frame* (header + DEVICE + QUEUES + IRQ). A destination loads the last
 //! state frame it received.
 
+use super::admin::{AdminConfig, ADMIN_LEN};
 use super::bytes::copy_into;
 use super::hal::{DeviceState, IrqState, RxQueue, TxQueue, MAX_IVARS, MAX_QUEUES, MAX_VECTORS};
 use super::ids::Family;
@@ -26,6 +27,17 @@ pub const TAG_QUEUES: u16 = 0x0010;
 pub const TAG_IRQ: u16 = 0x0011;
 /// Section: the VF's accepted mailbox requests (PF-side state channel).
 pub const TAG_PF_MBX: u16 = 0x0020;
+/// Section: the administrator's settings for the VF at the PF.
+pub const TAG_PF_ADMIN: u16 = 0x0021;
+
+/// What the PF holds for the VF, carried beside the registers.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PfState {
+    /// The VF's accepted mailbox requests.
+    pub mbx: Option<MbxLog>,
+    /// The administrator's settings.
+    pub admin: Option<AdminConfig>,
+}
 
 /// u32 words per queue pair in the QUEUES section (7 RX + 8 TX).
 pub const QUEUE_WORDS: usize = 15;
@@ -39,7 +51,9 @@ pub const MAX_FRAME_LEN: usize = stream::HEADER_LEN
     + DEVICE_LEN
     + QUEUES_MAX_LEN
     + IRQ_MAX_LEN
-    + mbx::ENCODED_LEN;
+    + mbx::ENCODED_LEN
+    + SECTION_HEADER_LEN
+    + ADMIN_LEN;
 
 /// A small no-alloc little-endian encoder.
 struct Put<const N: usize> {
@@ -129,14 +143,14 @@ pub fn write_compat_frame(
     Ok(w.finish())
 }
 
-/// Writes the state frame (header + DEVICE + QUEUES + IRQ, and PF_MBX
-/// when `pf` is given) into `buf`.
+/// Writes the state frame (header + DEVICE + QUEUES + IRQ, and PF_MBX and
+/// PF_ADMIN for what `pf` holds) into `buf`.
 pub fn write_state_frame(
     buf: &mut [u8],
     header: Header,
     map: &RegMap,
     s: &DeviceState,
-    pf: Option<&MbxLog>,
+    pf: &PfState,
 ) -> Result<usize, StreamError> {
     let mut w = Writer::new(buf, header)?;
     w.section(TAG_DEVICE, SECTION_MANDATORY, device_section(map).bytes())?;
@@ -165,10 +179,15 @@ pub fn write_state_frame(
         i.u32(*v);
     }
     w.section(TAG_IRQ, SECTION_MANDATORY, i.bytes())?;
-    if let Some(log) = pf {
+    if let Some(log) = &pf.mbx {
         let mut b = [0u8; mbx::ENCODED_LEN];
         log.encode(&mut b);
         w.section(TAG_PF_MBX, SECTION_MANDATORY, &b)?;
+    }
+    if let Some(admin) = &pf.admin {
+        let mut b = [0u8; ADMIN_LEN];
+        admin.encode(&mut b);
+        w.section(TAG_PF_ADMIN, SECTION_MANDATORY, &b)?;
     }
     Ok(w.finish())
 }
@@ -193,8 +212,8 @@ pub struct Frame {
     pub shape: DeviceShape,
     /// The state, if this is a state frame.
     pub state: Option<DeviceState>,
-    /// The VF's mailbox log, if the frame carries one.
-    pub mbx: Option<MbxLog>,
+    /// What the PF held for the VF, as far as the frame carries it.
+    pub pf: PfState,
 }
 
 fn decode_device(p: &[u8]) -> Result<DeviceShape, StreamError> {
@@ -274,7 +293,7 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
     let mut shape = None;
     let mut state = DeviceState::default();
     let (mut queues, mut irq) = (false, false);
-    let mut pf = None;
+    let mut pf = PfState::default();
     for Section {
         tag,
         flags,
@@ -292,10 +311,17 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
                 irq = true;
             }
             TAG_PF_MBX => {
-                pf = Some(MbxLog::decode(payload).ok_or(StreamError::Malformed {
+                pf.mbx = Some(MbxLog::decode(payload).ok_or(StreamError::Malformed {
                     field: "PF_MBX section",
                     value: payload.len() as u64,
                     expected: mbx::ENCODED_LEN as u64,
+                })?);
+            }
+            TAG_PF_ADMIN => {
+                pf.admin = Some(AdminConfig::decode(payload).ok_or(StreamError::Malformed {
+                    field: "PF_ADMIN section",
+                    value: payload.len() as u64,
+                    expected: ADMIN_LEN as u64,
                 })?);
             }
             _ if flags & SECTION_MANDATORY != 0 => {
@@ -320,7 +346,7 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
         header,
         shape,
         state: queues.then_some(state),
-        mbx: pf,
+        pf,
     })
 }
 
@@ -344,8 +370,9 @@ pub fn next_frame(b: &[u8]) -> Result<(Frame, usize), StreamError> {
 /// mailbox log included.
 pub const fn state_frame_len(map: &RegMap) -> usize {
     stream::HEADER_LEN
-        + 4 * SECTION_HEADER_LEN
+        + 5 * SECTION_HEADER_LEN
         + mbx::ENCODED_LEN
+        + ADMIN_LEN
         + DEVICE_LEN
         + 4
         + map.max_queue_pairs as usize * QUEUE_WORDS * 4

@@ -167,7 +167,7 @@ fn state_frame_round_trip_and_figures() {
     assert_eq!(src.writes - w0, 0, "save writes nothing");
     let mut buf = [0u8; MAX_FRAME_LEN];
     let h = header_for(Family::Ixgbe, M, 0x8086, 0x10ed, 1);
-    let n = write_state_frame(&mut buf, h, M, &saved, Some(&Default::default())).unwrap();
+    let n = write_state_frame(&mut buf, h, M, &saved, &full_pf()).unwrap();
     assert_eq!(n, state_frame_len(M));
     let frame = decode_frame(&buf[..n]).unwrap();
     assert_eq!(frame.state, Some(saved));
@@ -180,4 +180,11 @@ fn state_frame_round_trip_and_figures() {
          load+resume {} writes, {} reads",
         dst.writes, dst.reads
     );
+}
+
+fn full_pf() -> ivf_common::state::PfState {
+    ivf_common::state::PfState {
+        mbx: Some(Default::default()),
+        admin: Some(Default::default()),
+    }
 }

@@ -33,6 +33,14 @@ pub const TESTS: &[&Test] = &[
         name: "pf_state_follows_the_vf",
         run: pf_state_follows_the_vf,
     },
+    &Test {
+        name: "admin_settings_follow_the_vf",
+        run: admin_settings_follow_the_vf,
+    },
+    &Test {
+        name: "admin_settings_owned_by_destination",
+        run: admin_settings_owned_by_destination,
+    },
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;
@@ -325,4 +333,92 @@ fn pf_state_follows_the_vf() -> Outcome {
     filters_pass(&pf, &mut g)?;
     println!("# pf_state_follows_the_vf: {line1}");
     Ok(())
+}
+
+fn ip_vf(vf: usize, settings: &[&str]) -> Result<(), String> {
+    let ifname = std::env::var("IVF_PF_IF").map_err(|e| e.to_string())?;
+    let vf = vf.to_string();
+    let mut args = vec!["link", "set", &ifname, "vf", &vf];
+    args.extend_from_slice(settings);
+    let (ok, out) = host::sh("ip", &args);
+    ensure!(ok, "ip {}: {out}", args.join(" "));
+    Ok(())
+}
+
+/// Saves VF0 running a guest, with its PF settings as they are.
+fn save_vf0_guest(vf0: ivf_vfio::sysfs::Bdf) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let src = s(Device::open_cdev(vf0))?;
+    let g = s(Guest::start(&src, None))?;
+    let mut fd = s(src.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
+    let mut stream = Vec::new();
+    s(read_data(&mut fd, &mut stream))?;
+    Ok((g.memory().to_vec(), stream))
+}
+
+const SRC_SETTINGS: [&str; 6] = ["spoofchk", "off", "trust", "on", "max_tx_rate", "100"];
+const DEFAULT_SETTINGS: [&str; 6] = ["spoofchk", "on", "trust", "off", "max_tx_rate", "0"];
+
+fn admin_settings_follow_the_vf() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    ip_vf(0, &SRC_SETTINGS)?;
+    ip_vf(1, &DEFAULT_SETTINGS)?;
+    let (memory, stream) = save_vf0_guest(vfs[0])?;
+    let dst = s(Device::open_cdev(vfs[1]))?;
+    let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
+    s(write_data(&mut fd, &stream))?;
+    s(dst.set_mig_state(mig::STOP))?;
+    let _g = s(Guest::adopt(&dst, &memory))?;
+    s(dst.set_mig_state(mig::RUNNING))?;
+    let (line, _) = pf_view(1, 0)?;
+    for want in ["spoof checking off", "trust on", "max_tx_rate 100Mbps"] {
+        ensure!(line.contains(want), "VF1 at the PF lacks '{want}': {line}");
+    }
+    ip_vf(0, &DEFAULT_SETTINGS)?;
+    ip_vf(1, &DEFAULT_SETTINGS)?;
+    Ok(())
+}
+
+fn admin_settings_owned_by_destination() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    host::unload()?;
+    let module = host::module_path();
+    let (ok, out) = host::sh(
+        "insmod",
+        &[
+            module.to_str().unwrap(),
+            "admin_settings_owned_by_destination=1",
+        ],
+    );
+    ensure!(ok, "insmod: {out}");
+    let result = (|| {
+        for vf in &vfs {
+            host::bind_ours(*vf)?;
+        }
+        ip_vf(0, &SRC_SETTINGS)?;
+        ip_vf(1, &DEFAULT_SETTINGS)?;
+        let (_, stream) = save_vf0_guest(vfs[0])?;
+        let dst = s(Device::open_cdev(vfs[1]))?;
+        let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
+        s(write_data(&mut fd, &stream))?;
+        match dst.set_mig_state(mig::STOP) {
+            Err(err) => ensure_eq!(err.errno(), Some(libc::EREMCHG), "settings that differ"),
+            Ok(_) => return Err("the destination took settings its administrator owns".into()),
+        }
+        ensure_eq!(
+            s(dst.mig_state())?,
+            mig::RESUMING,
+            "state after the refusal"
+        );
+        let (line, _) = pf_view(1, 0)?;
+        ensure!(
+            line.contains("spoof checking on"),
+            "VF1's settings changed anyway: {line}"
+        );
+        s(dst.reset())?;
+        Ok(())
+    })();
+    ip_vf(0, &DEFAULT_SETTINGS)?;
+    host::unload()?;
+    host::load_and_bind_all()?;
+    result
 }

@@ -485,7 +485,14 @@ fn bad_streams(good: &[u8]) -> Vec<BadStream> {
     });
     let mut other = vec![0u8; state::MAX_FRAME_LEN];
     let hx = header_for(Family::Ixgbe, &regs::IXGBE, 0x8086, 0x10ed, 1);
-    let n = write_state_frame(&mut other, hx, &regs::IXGBE, &Default::default(), None).unwrap();
+    let n = write_state_frame(
+        &mut other,
+        hx,
+        &regs::IXGBE,
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
     out.push(BadStream {
         what: "ixgbe-family stream".into(),
         bytes: other[..n].to_vec(),
@@ -496,7 +503,7 @@ fn bad_streams(good: &[u8]) -> Vec<BadStream> {
         queue_pairs: MAX_QUEUES as u16,
         ..h
     };
-    let n = write_state_frame(&mut many, hq, MAP, &st, frame.mbx.as_ref()).unwrap();
+    let n = write_state_frame(&mut many, hq, MAP, &st, &frame.pf).unwrap();
     out.push(BadStream {
         what: "8 queue pairs for a 2-queue VF".into(),
         bytes: many[..n].to_vec(),

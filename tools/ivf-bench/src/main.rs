@@ -40,7 +40,17 @@ fn frame_bytes(family: Family, map: &RegMap, queue_pairs: u32) -> (usize, usize)
         queue_pairs,
         ..DeviceState::default()
     };
-    let state = write_state_frame(&mut buf, h, map, &st, Some(&Default::default())).expect("fits");
+    let state = write_state_frame(
+        &mut buf,
+        h,
+        map,
+        &st,
+        &ivf_common::state::PfState {
+            mbx: Some(Default::default()),
+            admin: Some(Default::default()),
+        },
+    )
+    .expect("fits");
     (compat, state)
 }
 

@@ -8,13 +8,14 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use ivf_common::admin::AdminConfig;
 use ivf_common::hal;
 use ivf_common::hal::DeviceState;
 use ivf_common::ids::Family;
 use ivf_common::mbx::MbxLog;
 use ivf_common::regs::regmap;
 use ivf_common::state::{
-    next_frame, DeviceShape, Frame, TAG_DEVICE, TAG_IRQ, TAG_PF_MBX, TAG_QUEUES,
+    next_frame, DeviceShape, Frame, TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN, TAG_PF_MBX, TAG_QUEUES,
 };
 use ivf_common::stream::{self, check_compat, DeviceCaps, StreamError};
 use ivf_vfio::sysfs::{Bdf, PciDevice};
@@ -182,6 +183,34 @@ struct FrameView {
     state: Option<StateView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pf: Option<PfView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin: Option<AdminView>,
+}
+
+/// The administrator's settings at the PF, in words.
+#[derive(Serialize)]
+struct AdminView {
+    mac: String,
+    vlan: u16,
+    qos: u8,
+    spoofchk: bool,
+    trust: bool,
+    link_state: &'static str,
+    min_tx_rate: u32,
+    max_tx_rate: u32,
+}
+
+fn admin_view(a: &AdminConfig) -> AdminView {
+    AdminView {
+        mac: mac_str(&a.mac),
+        vlan: a.vlan,
+        qos: a.qos,
+        spoofchk: a.spoofchk,
+        trust: a.trusted,
+        link_state: ["auto", "enable", "disable"][a.link_state.min(2) as usize],
+        min_tx_rate: a.min_tx_rate,
+        max_tx_rate: a.max_tx_rate,
+    }
 }
 
 /// The VF's requests the PF accepted, in words.
@@ -250,6 +279,7 @@ fn section_name(tag: u16) -> &'static str {
         TAG_QUEUES => "QUEUES",
         TAG_IRQ => "IRQ",
         TAG_PF_MBX => "PF_MBX",
+        TAG_PF_ADMIN => "PF_ADMIN",
         _ => "unknown",
     }
 }
@@ -317,7 +347,8 @@ fn frame_view(bytes: &[u8], f: &Frame) -> FrameView {
             })
             .collect(),
         state: f.state.as_ref().map(|s| state_view(s, &f.shape)),
-        pf: f.mbx.as_ref().map(pf_view),
+        pf: f.pf.mbx.as_ref().map(pf_view),
+        admin: f.pf.admin.as_ref().map(admin_view),
     }
 }
 
@@ -380,6 +411,19 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
                 st.ivar.join(" "),
                 st.ivar_misc,
                 st.eitr.join(" ")
+            );
+        }
+        if let Some(a) = &v.admin {
+            println!(
+                "  admin: mac {} vlan {} qos {} spoofchk {} trust {} link {} tx rate {}..{} Mbit/s",
+                a.mac,
+                a.vlan,
+                a.qos,
+                a.spoofchk,
+                a.trust,
+                a.link_state,
+                a.min_tx_rate,
+                a.max_tx_rate
             );
         }
         if let Some(p) = &v.pf {

@@ -132,7 +132,17 @@ fn igb_stream() -> Vec<u8> {
     st.irq.eims = 0b11;
     let mut buf = vec![0u8; 2 * MAX_FRAME_LEN];
     let n = write_compat_frame(&mut buf, h, &IGB).unwrap();
-    let m = write_state_frame(&mut buf[n..], h, &IGB, &st, Some(&Default::default())).unwrap();
+    let m = write_state_frame(
+        &mut buf[n..],
+        h,
+        &IGB,
+        &st,
+        &ivf_common::state::PfState {
+            mbx: Some(Default::default()),
+            admin: Some(Default::default()),
+        },
+    )
+    .unwrap();
     buf.truncate(n + m);
     buf
 }
@@ -154,7 +164,7 @@ fn inspect_shows_every_section() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["DEVICE", "QUEUES", "IRQ", "PF_MBX"]);
+    assert_eq!(names, ["DEVICE", "QUEUES", "IRQ", "PF_MBX", "PF_ADMIN"]);
     assert_eq!(v[1]["pf"]["vlans"], serde_json::json!([]));
     assert_eq!(v[1]["state"]["queues"][0]["rx"][0], "0x12345000");
     assert_eq!(v[1]["state"]["eims"], "0x00000003");
