@@ -34,6 +34,10 @@ pub const TESTS: &[&Test] = &[
         run: pf_state_follows_the_vf,
     },
     &Test {
+        name: "mailbox_abuse_keeps_the_log_valid",
+        run: mailbox_abuse_keeps_the_log_valid,
+    },
+    &Test {
         name: "admin_settings_follow_the_vf",
         run: admin_settings_follow_the_vf,
     },
@@ -421,4 +425,52 @@ fn admin_settings_owned_by_destination() -> Outcome {
     host::unload()?;
     host::load_and_bind_all()?;
     result
+}
+
+fn mailbox_abuse_keeps_the_log_valid() -> Outcome {
+    let vf = host::need_vfs(1)?[0];
+    let dev = s(Device::open_cdev(vf))?;
+    let g = s(Guest::start(&dev, None))?;
+    let mac = g.mac();
+    let bar = g.bar();
+    ensure!(
+        !bar.is_mapped(MAP.mbx_ctrl as usize),
+        "the mailbox page is mapped: it must be trapped"
+    );
+    // A hostile guest: garbage words, unknown types, an oversized multicast
+    // count, half-written messages and REQ storms, never reading replies.
+    let mut x: u32 = 0x1234_5678;
+    for i in 0..3000u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let word = (x as usize % 16) * 4;
+        match i % 5 {
+            0 => bar.write32(MAP.mbx_mem as usize, 0x7f | x & 0x00ff_0000),
+            1 => bar.write32(MAP.mbx_mem as usize, 0x03 | 200 << 16),
+            2 => bar.write32(MAP.mbx_mem as usize + word, x),
+            3 => {
+                let _ = bar.read32(MAP.mbx_mem as usize + word);
+            }
+            _ => bar.write32(MAP.mbx_ctrl as usize, 1 | x & 0x6),
+        }
+    }
+    // The VF's driver recovers the way igbvf does: a reset and RESET again.
+    drop(g);
+    let mac2 = s(ivf_guest::pf_handshake(&dev, Some(mac)))?;
+    ensure_eq!(mac2, mac, "MAC after recovery");
+    let mut fd = s(dev.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
+    let mut stream = Vec::new();
+    s(read_data(&mut fd, &mut stream))?;
+    let frame = s(ivf_common::state::decode_frame(
+        &stream[ivf_common::state::COMPAT_FRAME_LEN..],
+    ))?;
+    let log = frame.pf.mbx.ok_or("no PF_MBX section")?;
+    ensure_eq!(log.mac, Some(mac), "the log's MAC after the abuse");
+    ensure!(
+        log.mc_count as usize <= ivf_common::mbx::MAX_MC,
+        "multicast count {}",
+        log.mc_count
+    );
+    Ok(())
 }
