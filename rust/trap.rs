@@ -64,10 +64,19 @@ fn split(pos: i64) -> (u32, u64) {
     )
 }
 
-/// Whether the access falls in BAR0's trapped page.
-fn trapped(pos: i64, count: usize) -> bool {
+/// Most bytes of one access the snoop follows: the mailbox memory.
+const SNOOP_MAX: usize = 64;
+
+/// Whether the access touches BAR0's trapped page.
+fn trapped(pos: i64) -> bool {
     let (index, off) = split(pos);
-    index == BAR0 && off < TRAPPED_PAGE_END && count <= 8
+    index == BAR0 && off < TRAPPED_PAGE_END
+}
+
+/// Whether the snoop can follow an access of `count` bytes at `pos` word by
+/// word (what VF drivers do); any other access taints it.
+fn followable(pos: i64, count: usize) -> bool {
+    count.is_multiple_of(4) && count <= SNOOP_MAX && split(pos).1.is_multiple_of(4)
 }
 
 /// Shows `bytes` (what was read or written at `off`) to the snoop, a
@@ -101,11 +110,12 @@ pub(crate) unsafe extern "C" fn ivf_read(
     let pos = unsafe { *ppos };
     // SAFETY: the vfio core's own read, with its own arguments.
     let n = unsafe { bindings::vfio_pci_core_read(vdev, buf, count, ppos) };
-    if n > 0 && trapped(pos, n as usize) && n % 4 == 0 {
-        let mut data = [0u8; 8];
+    // Reads only matter for a reply's first word: a read we cannot follow
+    // simply goes unseen (the reply stays pending, nothing is logged).
+    if n > 0 && trapped(pos) && followable(pos, n as usize) {
+        let mut data = [0u8; SNOOP_MAX];
         let len = n as usize;
-        let r = UserSlice::new(UserPtr::from_ptr(buf.cast()), len).reader();
-        let mut r = r;
+        let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast()), len).reader();
         if r.read_slice(&mut data[..len]).is_ok() {
             // SAFETY: vfio calls this for our device.
             let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
@@ -128,17 +138,23 @@ pub(crate) unsafe extern "C" fn ivf_write(
 ) -> isize {
     // SAFETY: `ppos` is the core's position for this call.
     let pos = unsafe { *ppos };
-    let mut data = [0u8; 8];
-    let seen = trapped(pos, count) && count % 4 == 0 && {
+    let mut data = [0u8; SNOOP_MAX];
+    let on_page = trapped(pos);
+    let seen = on_page && followable(pos, count) && {
         let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
         r.read_slice(&mut data[..count]).is_ok()
     };
     // SAFETY: the vfio core's own write, with its own arguments.
     let n = unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) };
-    if seen && n == count as isize {
+    if on_page && n > 0 {
         // SAFETY: vfio calls this for our device.
         let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
-        snoop(ivf, split(pos).1, &data[..count], true);
+        if seen && n == count as isize {
+            snoop(ivf, split(pos).1, &data[..count], true);
+        } else {
+            // A write we cannot follow may have changed mailbox memory.
+            ivf.pf_state().snoop.taint();
+        }
     }
     n
 }

@@ -564,6 +564,9 @@ pub fn replay_log(
     Ok((accepted, sent))
 }
 
+/// A mailbox word the snoop could not see (no message type is all ones).
+const UNKNOWN_WORD: u32 = u32::MAX;
+
 /// Watches a VF's mailbox traffic (as a trap sees it) and keeps the log.
 #[derive(Clone, Debug, Default)]
 pub struct Snoop {
@@ -581,7 +584,8 @@ impl Snoop {
         if off >= map.mbx_mem && off < map.mbx_mem + 4 * MBX_WORDS as u32 && off.is_multiple_of(4) {
             self.shadow[((off - map.mbx_mem) / 4) as usize] = value;
         } else if off == map.mbx_ctrl && value & ctrl::REQ != 0 {
-            self.pending = Some(self.shadow);
+            // A message whose first word is unknown cannot be logged.
+            self.pending = (self.shadow[0] != UNKNOWN_WORD).then_some(self.shadow);
         }
     }
 
@@ -599,6 +603,14 @@ impl Snoop {
                 self.pending = None;
             }
         }
+    }
+
+    /// The VF wrote the mailbox page in a way the snoop cannot follow word
+    /// by word (a long or unaligned access): what it remembered of the
+    /// mailbox memory is unknown now, so the next request is not logged
+    /// unless its words are written again.
+    pub fn taint(&mut self) {
+        self.shadow = [UNKNOWN_WORD; MBX_WORDS];
     }
 
     /// Whether a request is in flight (posted, reply not read).

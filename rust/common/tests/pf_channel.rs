@@ -288,3 +288,22 @@ fn a_request_in_flight_is_not_logged() {
         "not logged until the VF reads the PF's ACK"
     );
 }
+
+#[test]
+fn a_tainted_mailbox_logs_nothing_until_rewritten() {
+    let mut pf = PfModel {
+        snoop: Some(Snoop::default()),
+        ..Default::default()
+    };
+    send(&mut pf, &[msg::RESET]).unwrap();
+    // An access the trap cannot follow word by word taints the snoop...
+    pf.snoop.as_mut().unwrap().taint();
+    pf.write32(M.mbx_ctrl, ctrl::REQ);
+    assert!(
+        !pf.snoop.as_ref().unwrap().in_flight(),
+        "an unknown message is never pending"
+    );
+    // ...until the VF writes a whole message again.
+    send(&mut pf, &[msg::SET_LPE, 1522]).unwrap();
+    assert_eq!(pf.snoop.as_ref().unwrap().log.max_frame, Some(1522));
+}
