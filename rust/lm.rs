@@ -132,11 +132,6 @@ pub(crate) struct Migration {
     resuming: Option<FileRef>,
     /// What quiesce changed (enables, EIMS), until resume undoes it.
     record: Option<QuiesceRecord>,
-    /// MMIO counts of the last save and load (for the figures).
-    pub(crate) last_save: crate::mmio::MmioCounts,
-    pub(crate) last_load: crate::mmio::MmioCounts,
-    /// Mailbox messages the last load replayed.
-    pub(crate) replayed: u32,
 }
 
 impl Migration {
@@ -146,17 +141,6 @@ impl Migration {
             saving: None,
             resuming: None,
             record: None,
-            last_save: crate::mmio::MmioCounts {
-                reads: 0,
-                writes: 0,
-                delays: 0,
-            },
-            last_load: crate::mmio::MmioCounts {
-                reads: 0,
-                writes: 0,
-                delays: 0,
-            },
-            replayed: 0,
         }
     }
 
@@ -306,7 +290,13 @@ fn save_state(ctx: &DevCtx<'_>, mig: &mut Migration, out: &mut KVec<u8>) -> Resu
     let rec = mig.record.ok_or(EINVAL)?;
     let mut bar = ctx.bar0()?;
     let st = hal::save(&mut bar, ctx.map(), &rec);
-    mig.last_save = bar.counts;
+    let c = bar.counts;
+    dev_dbg!(
+        ctx.dev(),
+        "save: {} MMIO reads, {} writes\n",
+        c.reads,
+        c.writes
+    );
     let pf = trap::lock_pf(ctx.pf, ctx.reset_gen);
     if pf.snoop.in_flight() {
         // Documented rule: a request whose reply the guest has not read is
@@ -400,11 +390,18 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
                 dev_err!(ctx.dev(), "PF replay failed: {}\n", Msg(e));
                 Error::from_errno(-e.errno())
             })?;
-        mig.replayed = sent;
+        dev_dbg!(ctx.dev(), "PF replay: {} mailbox messages\n", sent);
         trap::lock_pf(ctx.pf, ctx.reset_gen).snoop.log = accepted;
     }
     let res = hal::load(&mut bar, ctx.map(), &st);
-    mig.last_load = bar.counts;
+    let c = bar.counts;
+    dev_dbg!(
+        ctx.dev(),
+        "load: {} MMIO reads, {} writes, {} polls\n",
+        c.reads,
+        c.writes,
+        c.delays
+    );
     res.map_err(|e| {
         dev_err!(ctx.dev(), "load failed: {}\n", Msg(e));
         Error::from_errno(-e.errno())
