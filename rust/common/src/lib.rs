@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod bytes;
 pub mod crc32c;
+pub mod dirty;
 pub mod hal;
 pub mod ids;
 pub mod mbx;
