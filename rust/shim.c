@@ -109,19 +109,32 @@ static struct net_device *ivf_pf_netdev(struct pci_dev *vf)
 	return NULL;
 }
 
-int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi)
+/* Takes rtnl and finds the VF's PF netdev and VF index; on error, no lock. */
+static struct net_device *ivf_pf_lock(struct pci_dev *vf, int *id)
 {
-	int id = pci_iov_vf_id(vf);
 	struct net_device *nd;
-	int ret = -EOPNOTSUPP;
 
-	if (id < 0)
-		return id;
+	*id = pci_iov_vf_id(vf);
+	if (*id < 0)
+		return ERR_PTR(*id);
 	rtnl_lock();
 	nd = ivf_pf_netdev(vf);
 	if (!nd) {
-		ret = -ENODEV;
-	} else if (nd->netdev_ops->ndo_get_vf_config) {
+		rtnl_unlock();
+		return ERR_PTR(-ENODEV);
+	}
+	return nd;
+}
+
+int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi)
+{
+	struct net_device *nd;
+	int id, ret = -EOPNOTSUPP;
+
+	nd = ivf_pf_lock(vf, &id);
+	if (IS_ERR(nd))
+		return PTR_ERR(nd);
+	if (nd->netdev_ops->ndo_get_vf_config) {
 		memset(ivi, 0, sizeof(*ivi));
 		ivi->vf = id;
 		ret = nd->netdev_ops->ndo_get_vf_config(nd, id, ivi);
@@ -132,19 +145,13 @@ int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi)
 
 int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_info *ivi)
 {
-	int id = pci_iov_vf_id(vf);
 	const struct net_device_ops *ops;
 	struct net_device *nd;
-	int ret = -EOPNOTSUPP;
+	int id, ret = -EOPNOTSUPP;
 
-	if (id < 0)
-		return id;
-	rtnl_lock();
-	nd = ivf_pf_netdev(vf);
-	if (!nd) {
-		rtnl_unlock();
-		return -ENODEV;
-	}
+	nd = ivf_pf_lock(vf, &id);
+	if (IS_ERR(nd))
+		return PTR_ERR(nd);
 	ops = nd->netdev_ops;
 	switch (field) {
 	case 0:
