@@ -299,16 +299,8 @@ pub fn save(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> DeviceSta
     for q in 0..map.max_queue_pairs {
         let i = q as usize;
         let (r, t) = (&map.rx, &map.tx);
-        let rx_en = if rec.rx_enabled & (1 << q) != 0 {
-            DCTL_ENABLE
-        } else {
-            0
-        };
-        let tx_en = if rec.tx_enabled & (1 << q) != 0 {
-            DCTL_ENABLE
-        } else {
-            0
-        };
+        let enable = |mask: u32| if mask & (1 << q) != 0 { DCTL_ENABLE } else { 0 };
+        let (rx_en, tx_en) = (enable(rec.rx_enabled), enable(rec.tx_enabled));
         s.rx[i] = RxQueue {
             bal: io.read32(map.rxq(r.bal, q)),
             bah: io.read32(map.rxq(r.bah, q)),

@@ -39,11 +39,6 @@ impl Family {
             _ => None,
         }
     }
-
-    /// The name of the PF driver whose VFs form this family.
-    pub const fn pf_driver(self) -> &'static str {
-        self.name()
-    }
 }
 
 /// One supported VF device ID.

@@ -115,6 +115,17 @@ fn mac_words(m: &[u8; 6]) -> (u32, u32) {
     )
 }
 
+/// Whether `reply0` is the PF doing request type `kind`: its type with ACK,
+/// or for RESET also NACK, which igb answers when it has no MAC for the VF
+/// (the reset happened all the same; SET_MAC_ADDR follows).
+pub fn accepted(kind: u32, reply0: u32) -> bool {
+    let done = match kind {
+        msg::RESET => msg::ACK | msg::NACK,
+        _ => msg::ACK,
+    };
+    reply0 & msg::TYPE_MASK == kind && reply0 & done != 0
+}
+
 /// A message to send on replay: `len` words of `words`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Message {
@@ -155,13 +166,7 @@ impl MbxLog {
     /// whether the log changed. Only an ACK of the same type counts.
     pub fn observe(&mut self, family: Family, req: &[u32; MBX_WORDS], reply0: u32) -> bool {
         let kind = req[0] & msg::TYPE_MASK;
-        // igb answers RESET with NACK when it has no MAC for the VF: the
-        // reset happened all the same.
-        let done = match kind {
-            msg::RESET => reply0 & (msg::ACK | msg::NACK) != 0,
-            _ => reply0 & msg::ACK != 0,
-        };
-        if reply0 & msg::TYPE_MASK != kind || !done {
+        if !accepted(kind, reply0) {
             return false;
         }
         let info = (req[0] >> msg::INFO_SHIFT) & 0xff;
@@ -500,7 +505,7 @@ impl<'a, IO: RegIo> VfMailbox<'a, IO> {
     }
 
     /// Sends `m`, waits for the reply and acknowledges it; returns the
-    /// reply's words. An ACK is success; anything else is refused.
+    /// reply's words when the PF did the request ([`accepted`]).
     pub fn exchange(&mut self, m: &Message) -> Result<[u32; MBX_WORDS], MbxError> {
         let kind = m.kind();
         self.lock(kind)?;
@@ -519,7 +524,7 @@ impl<'a, IO: RegIo> VfMailbox<'a, IO> {
             *w = self.io.read32(self.map.mbx_mem + 4 * i as u32);
         }
         self.io.write32(self.map.mbx_ctrl, ctrl::ACK);
-        if reply[0] & msg::TYPE_MASK != kind || reply[0] & msg::ACK == 0 {
+        if !accepted(kind, reply[0]) {
             return Err(MbxError::Refused {
                 kind,
                 reply: reply[0],
@@ -541,20 +546,7 @@ pub fn replay_log(
     let mut accepted = MbxLog::default();
     let mut sent = 0;
     log.replay(family, |m| {
-        let reply = match mbx.exchange(m) {
-            Ok(r) => r,
-            // igb answers RESET with NACK when it has no MAC for the VF: the
-            // reset is done all the same, and SET_MAC_ADDR follows.
-            Err(MbxError::Refused {
-                kind: msg::RESET,
-                reply,
-            }) if reply & msg::TYPE_MASK == msg::RESET && reply & msg::NACK != 0 => {
-                let mut r = [0; MBX_WORDS];
-                r[0] = msg::RESET | msg::ACK;
-                r
-            }
-            Err(e) => return Err(e),
-        };
+        let reply = mbx.exchange(m)?;
         let mut req = [0u32; MBX_WORDS];
         copy_into(&mut req, &m.words[..m.len]);
         accepted.observe(family, &req, reply[0]);

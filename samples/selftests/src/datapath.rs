@@ -185,7 +185,7 @@ fn continuity_across_migration() -> Outcome {
     let vfs = host::need_vfs(2)?;
     let pf = PfPort::open()?;
     let src = s(Device::open_cdev(vfs[0]))?;
-    let (memory, stream, mac, src_state) = {
+    let (memory, stream, src_state) = {
         let mut g = s(Guest::start(&src, None))?;
         exchange_rx(&pf, &mut g, 0..40)?;
         exchange_tx(&pf, &mut g, 7)?;
@@ -193,13 +193,12 @@ fn continuity_across_migration() -> Outcome {
         let mut fd = s(src.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
         let mut stream = Vec::new();
         s(read_data(&mut fd, &mut stream))?;
-        (g.memory().to_vec(), stream, g.mac(), g.state())
+        (g.memory().to_vec(), stream, g.state())
     };
     // The source VF is closed: its FLR makes the PF drop its filters.
     drop(src);
     let dst = s(Device::open_cdev(vfs[1]))?;
     // No handshake here: the PF channel replays the VF's RESET and MAC.
-    let _ = mac;
     let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
     s(write_data(&mut fd, &stream))?;
     s(dst.set_mig_state(mig::STOP))?;

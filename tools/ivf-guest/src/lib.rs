@@ -265,15 +265,6 @@ impl<'d> Guest<'d> {
         Ok(g)
     }
 
-    /// Asks the PF to filter `mac` for this VF.
-    pub fn set_mac(&mut self, mac: [u8; 6]) -> Result<(), GuestError> {
-        mailbox::set_mac(&self.bar, mac)?;
-        let mut st = self.state();
-        st.mac[..6].copy_from_slice(&mac);
-        self.set_state(st);
-        Ok(())
-    }
-
     fn setup_rings(&mut self) {
         for i in 0..RING_SIZE {
             self.arm_rx(i);

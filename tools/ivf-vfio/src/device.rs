@@ -556,11 +556,6 @@ impl Device {
         }
         Ok(())
     }
-
-    /// The raw device fd, for ioctls this crate does not wrap.
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
-    }
 }
 
 fn not_vfio(bdf: Bdf, driver: &Option<String>) -> Error {
