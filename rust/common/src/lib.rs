@@ -24,3 +24,4 @@ pub mod mbx;
 pub mod regs;
 pub mod state;
 pub mod stream;
+pub mod tracker;

@@ -49,6 +49,10 @@ pub struct RegMap {
     pub ivar_count: u32,
     /// MSI-X vectors of a VF; one EITR and one EIMS bit each.
     pub vectors: u32,
+    /// SRRCTL packet buffer size field (bits from 0, in KiB units).
+    pub srrctl_bsize_pkt_mask: u32,
+    /// SRRCTL header buffer size field (bits from 8, in 64-byte units).
+    pub srrctl_bsize_hdr_mask: u32,
 }
 
 /// Offsets of one queue's registers (queue 0; add `RegMap::queue_stride * n`).
@@ -112,6 +116,8 @@ pub const IGB: RegMap = RegMap {
     max_queue_pairs: 2,
     ivar_count: 1,
     vectors: 3,
+    srrctl_bsize_pkt_mask: 0x7f,
+    srrctl_bsize_hdr_mask: 0xf,
 };
 
 /// ixgbe family (82599, X540, X550, X550EM) VF register map.
@@ -151,6 +157,8 @@ pub const IXGBE: RegMap = RegMap {
     max_queue_pairs: 8,
     ivar_count: 4,
     vectors: 3,
+    srrctl_bsize_pkt_mask: 0x1f,
+    srrctl_bsize_hdr_mask: 0x3f,
 };
 
 /// The register map of `family`.

@@ -1,0 +1,713 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The dirty tracker: which guest pages a VF may have written by DMA, for a
+//! NIC with no logging hardware (Documentation/dirty-tracking.rst).
+//!
+//! A VF writes guest memory in four ways: RX packet (and header) buffers,
+//! RX descriptor write-back, TX descriptor write-back and TX head
+//! write-back. Ring pages are known from the queue registers and reported
+//! every time. RX buffer addresses are overwritten by the write-back, so
+//! they are captured when the guest posts them: the RX tail page is
+//! trapped, and [`Tracker::rx_write`] reads the newly posted descriptors
+//! before the tail write reaches the device. A buffer stays tracked until
+//! the hardware head has passed it; it is then marked in the bitmap, which
+//! a report reads and clears. A report taken while a queue is disabled (the
+//! device stopped) marks every buffer still posted on it.
+//!
+//! Whenever the tracker cannot know (a descriptor it cannot read, a tail
+//! past the ring, a ring moved under a running queue) it falls back to
+//! "every logged page is dirty" until logging stops: sound, never silent.
+//!
+//! Work is bounded: a trap reads at most one ring of descriptors, a report
+//! walks the bitmap of the requested window; memory is one bitmap of at
+//! most [`MAX_BITS`] bits plus [`MAX_SLOTS`] slots per queue, sized when
+//! logging starts.
+
+use super::dirty::{Range, RangeError, Ranges, MAX_RANGES};
+use super::hal::RegIo;
+use super::regs::{RegMap, DCTL_ENABLE};
+
+/// Queues tracked (the most any family has).
+pub const MAX_QUEUES: usize = 8;
+/// Most descriptors of an RX ring the tracker follows; a bigger ring makes
+/// it fall back to "all dirty". The VF drivers' maximum is 4096.
+pub const MAX_SLOTS: u32 = 4096;
+/// Most bits of the dirty bitmap (2 MiB); beyond, the page size grows.
+pub const MAX_BITS: u64 = 1 << 24;
+/// Bytes of one descriptor (both families, RX and TX).
+pub const DESC_LEN: u64 = 16;
+/// Bound on one packet buffer when SRRCTL does not give its size: the
+/// largest buffer size field of either family.
+const MAX_PKT_BUF: u64 = 127 << 10;
+/// Bound on one header buffer when SRRCTL does not give its size.
+const MAX_HDR_BUF: u64 = 63 << 6;
+/// Descriptors read from guest memory at a time (one stack buffer).
+const READ_BATCH: usize = 32;
+
+/// Reads guest memory by IOVA through the device's IOMMU domain.
+pub trait DmaRead {
+    /// Fills `buf` from `iova`; false if any part is not readable.
+    fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool;
+}
+
+/// A posted RX descriptor's buffers, as read at post time.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    /// Packet buffer IOVA.
+    pub pkt: u64,
+    /// Header buffer IOVA (split modes only), else 0.
+    pub hdr: u64,
+}
+
+/// A descriptor ring: base IOVA and descriptor count.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Ring {
+    base: u64,
+    count: u32,
+}
+
+impl Ring {
+    fn read(io: &mut impl RegIo, bal: u32, bah: u32, len: u32) -> Ring {
+        let base = u64::from(io.read32(bal)) | (u64::from(io.read32(bah)) << 32);
+        let count = io.read32(len) / DESC_LEN as u32;
+        Ring { base, count }
+    }
+
+    fn bytes(&self) -> u64 {
+        u64::from(self.count) * DESC_LEN
+    }
+}
+
+/// What the tracker knows of one RX queue.
+#[derive(Copy, Clone, Debug, Default)]
+struct RxQueue {
+    ring: Ring,
+    srrctl: u32,
+    enabled: bool,
+    /// Oldest posted descriptor the hardware head has not passed (as last
+    /// seen); slots `head..tail` hold captured buffers.
+    head: u32,
+    /// One past the last captured descriptor (the tail as forwarded).
+    tail: u32,
+}
+
+impl RxQueue {
+    /// Whether the tracker can follow this ring.
+    fn followable(&self) -> bool {
+        self.ring.count > 0 && self.ring.count <= MAX_SLOTS
+    }
+
+    fn posted(&self) -> u32 {
+        ring_dist(self.head, self.tail, self.ring.count)
+    }
+}
+
+/// A TX queue's write targets: its ring and its head write-back word.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct TxTargets {
+    ring: Ring,
+    /// Head write-back address (0: disabled).
+    head_wb: u64,
+}
+
+/// Counters, for the benchmark and the sysfs `dirty_stats` file.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// RX tail writes seen while logging.
+    pub traps: u64,
+    /// Descriptors read at post time.
+    pub descriptors: u64,
+    /// Most descriptors one trap read.
+    pub max_descriptors_per_trap: u32,
+    /// Reports served (calls of [`Tracker::report`]).
+    pub reports: u64,
+    /// Times the tracker fell back to "all dirty" (0 or 1 per session).
+    pub taints: u64,
+}
+
+/// Why the tracker fell back to "all dirty" (for the kernel log).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Taint {
+    /// (queue, IOVA): a descriptor could not be read through the IOMMU.
+    Unreadable(u32, u64),
+    /// (queue, tail): a tail past the ring's end, or one that overtakes
+    /// the head.
+    BadTail(u32, u32),
+    /// (queue, head): the hardware head is outside the posted descriptors.
+    BadHead(u32, u32),
+    /// (queue, descriptors): a ring larger than [`MAX_SLOTS`] in use.
+    Ring(u32, u32),
+    /// (queue): ring, head or buffer sizes changed while the queue ran.
+    Moved(u32),
+    /// (BAR0 offset): an RX page write the tracker cannot follow.
+    Access(u32),
+}
+
+/// The register an RX page offset names.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum RxReg {
+    Tail(u32),
+    /// Base, length, head, buffer sizes or enable of a queue.
+    Config(u32),
+    Other,
+}
+
+/// Distance from `from` forward to `to` on a ring of `count`.
+fn ring_dist(from: u32, to: u32, count: u32) -> u32 {
+    if count == 0 {
+        0
+    } else if to >= from {
+        to - from
+    } else {
+        count - from + to
+    }
+}
+
+/// The bitmap's layout: each logged range's first bit at `page_shift`.
+#[derive(Clone, Debug)]
+struct Layout {
+    page_shift: u32,
+    first_bit: [u64; MAX_RANGES],
+}
+
+impl Layout {
+    fn new(ranges: &Ranges, page_shift: u32) -> Layout {
+        let mut first_bit = [0u64; MAX_RANGES];
+        let mut bits = 0u64;
+        for (slot, r) in first_bit.iter_mut().zip(ranges.as_slice()) {
+            *slot = bits;
+            bits += pages_spanned(r, page_shift);
+        }
+        Layout {
+            page_shift,
+            first_bit,
+        }
+    }
+}
+
+/// Pages of `1 << shift` bytes that range `r` touches.
+fn pages_spanned(r: &Range, shift: u32) -> u64 {
+    let last = r.iova + (r.len - 1);
+    (last >> shift) - (r.iova >> shift) + 1
+}
+
+/// Page size and bitmap words a logging request needs: `page_size` if the
+/// bitmap fits in [`MAX_BITS`], else the smallest power of two that fits.
+pub fn layout_for(ranges: &Ranges) -> (u64, usize) {
+    let mut shift = ranges.page_size().trailing_zeros();
+    loop {
+        let bits: u64 = ranges
+            .as_slice()
+            .iter()
+            .map(|r| pages_spanned(r, shift))
+            .sum();
+        if bits <= MAX_BITS || shift >= 63 {
+            return (1 << shift, bits.div_ceil(64) as usize);
+        }
+        shift += 1;
+    }
+}
+
+/// One logging session of one VF.
+///
+/// `B` is the bitmap storage (at least [`layout_for`]'s words, zeroed) and
+/// `S` the slots (`map.max_queue_pairs * MAX_SLOTS`); the kernel passes
+/// vmalloc'ed vectors, the host tests `Vec`s.
+pub struct Tracker<B, S> {
+    map: &'static RegMap,
+    ranges: Ranges,
+    layout: Layout,
+    bitmap: B,
+    slots: S,
+    rx: [RxQueue; MAX_QUEUES],
+    /// TX targets as last sampled (written pages are reported from both
+    /// the previous and the current sample).
+    tx: [TxTargets; MAX_QUEUES],
+    tainted: Option<Taint>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl<B, S> Tracker<B, S>
+where
+    B: core::ops::DerefMut<Target = [u64]>,
+    S: core::ops::DerefMut<Target = [Slot]>,
+{
+    /// Storage the caller must provide for `map`: (bitmap words, slots).
+    pub fn storage(map: &RegMap, ranges: &Ranges) -> (usize, usize) {
+        let queues = (map.max_queue_pairs as usize).min(MAX_QUEUES);
+        (layout_for(ranges).1, queues * MAX_SLOTS as usize)
+    }
+
+    /// Starts a session over `ranges` and captures what is already posted.
+    /// Fails only if the storage is too small.
+    pub fn start(
+        map: &'static RegMap,
+        ranges: Ranges,
+        bitmap: B,
+        slots: S,
+        io: &mut impl RegIo,
+        dma: &mut impl DmaRead,
+    ) -> Result<Self, RangeError> {
+        let (page_size, words) = layout_for(&ranges);
+        let (_, want_slots) = Self::storage(map, &ranges);
+        if bitmap.len() < words || slots.len() < want_slots {
+            return Err(RangeError::Count(ranges.as_slice().len()));
+        }
+        let layout = Layout::new(&ranges, page_size.trailing_zeros());
+        let mut t = Tracker {
+            map,
+            ranges,
+            layout,
+            bitmap,
+            slots,
+            rx: [RxQueue::default(); MAX_QUEUES],
+            tx: [TxTargets::default(); MAX_QUEUES],
+            tainted: None,
+            stats: Stats::default(),
+        };
+        t.bitmap.fill(0);
+        for q in 0..t.queues() {
+            t.sync_rx(io, q);
+            let hw_tail = io.read32(t.map.rxq(t.map.rx.tail, q));
+            // Descriptors between the head and the tail are the device's;
+            // one already written back (DD) landed before logging began.
+            t.capture(dma, q, hw_tail, true);
+            t.tx[q as usize] = t.read_tx(io, q);
+        }
+        Ok(t)
+    }
+
+    /// The page size of the bitmap (may exceed the one asked for).
+    pub fn page_size(&self) -> u64 {
+        1 << self.layout.page_shift
+    }
+
+    /// Why the tracker reports everything, if it does.
+    pub fn taint(&self) -> Option<Taint> {
+        self.tainted
+    }
+
+    fn queues(&self) -> u32 {
+        self.map.max_queue_pairs.min(MAX_QUEUES as u32)
+    }
+
+    fn set_taint(&mut self, why: Taint) {
+        if self.tainted.is_none() {
+            self.tainted = Some(why);
+            self.stats.taints += 1;
+        }
+    }
+
+    /// What a write at `off` of the RX page addresses.
+    fn classify(&self, off: u32) -> RxReg {
+        let r = &self.map.rx;
+        let Some(rel) = off.checked_sub(r.bal) else {
+            return RxReg::Other;
+        };
+        let q = rel / self.map.queue_stride;
+        if q >= self.queues() {
+            return RxReg::Other;
+        }
+        let reg = r.bal + rel % self.map.queue_stride;
+        if reg == r.tail {
+            RxReg::Tail(q)
+        } else if [r.bal, r.bah, r.len, r.head, r.dctl, r.aux].contains(&reg) {
+            RxReg::Config(q)
+        } else {
+            RxReg::Other
+        }
+    }
+
+    /// A 32-bit write of `value` at BAR0 offset `off` on the trapped RX
+    /// page. `forward` performs it on the device; the tracker calls it
+    /// exactly once, after capturing what a tail write posts (so the device
+    /// never sees a buffer the tracker has not recorded) or before
+    /// re-reading a queue whose configuration the write changes.
+    pub fn rx_write(
+        &mut self,
+        io: &mut impl RegIo,
+        dma: &mut impl DmaRead,
+        off: u32,
+        value: u32,
+        forward: impl FnOnce(),
+    ) {
+        match self.classify(off) {
+            RxReg::Tail(q) => {
+                self.stats.traps += 1;
+                self.complete(io, q);
+                self.capture(dma, q, value, false);
+                forward();
+            }
+            RxReg::Config(q) => {
+                // The queue may have been enabled by the driver's own resume:
+                // ask the device, not the last sample.
+                let was_enabled = io.read32(self.map.rxq(self.map.rx.dctl, q)) & DCTL_ENABLE != 0;
+                self.complete(io, q);
+                forward();
+                self.resync(io, dma, q, was_enabled);
+            }
+            RxReg::Other => forward(),
+        }
+    }
+
+    /// A write on the RX page the tracker cannot follow (not one aligned
+    /// 32-bit register): it may have changed anything.
+    pub fn rx_write_unfollowable(&mut self, off: u32, forward: impl FnOnce()) {
+        self.set_taint(Taint::Access(off));
+        forward();
+    }
+
+    /// The device was reset (FLR): its queues are off, nothing posted
+    /// before can be written any more. Marks what may have been, starts over.
+    pub fn on_reset(&mut self, io: &mut impl RegIo) {
+        for q in 0..self.queues() {
+            self.spill(q);
+            self.mark_ring(self.rx[q as usize].ring);
+            let q_rx = &mut self.rx[q as usize];
+            *q_rx = RxQueue::default();
+            self.sync_rx(io, q);
+        }
+    }
+
+    /// Reads queue `q`'s configuration; the posted span restarts at the
+    /// hardware head.
+    fn sync_rx(&mut self, io: &mut impl RegIo, q: u32) {
+        let m = self.map;
+        let r = &m.rx;
+        let ring = Ring::read(io, m.rxq(r.bal, q), m.rxq(r.bah, q), m.rxq(r.len, q));
+        let srrctl = io.read32(m.rxq(r.aux, q));
+        let enabled = io.read32(m.rxq(r.dctl, q)) & DCTL_ENABLE != 0;
+        let head = io.read32(m.rxq(r.head, q));
+        let head = if head < ring.count { head } else { 0 };
+        self.rx[q as usize] = RxQueue {
+            ring,
+            srrctl,
+            enabled,
+            head,
+            tail: head,
+        };
+    }
+
+    /// Queue `q`'s configuration may have changed (by a trapped write, or
+    /// by the driver itself). Unchanged: nothing to do. Changed while the
+    /// queue ran: the device may still use what it cached, so all dirty.
+    /// Changed while stopped: what was posted may have been written; mark
+    /// it, mark the old ring, and follow the new configuration.
+    fn resync(&mut self, io: &mut impl RegIo, dma: &mut impl DmaRead, q: u32, was_enabled: bool) {
+        let old = self.rx[q as usize];
+        let m = self.map;
+        let hw_tail = io.read32(m.rxq(m.rx.tail, q));
+        self.sync_rx(io, q);
+        let new = self.rx[q as usize];
+        let same = old.ring == new.ring && old.srrctl == new.srrctl;
+        if same && old.head == new.head {
+            // Only the enable bit (or nothing) changed: keep following.
+            self.rx[q as usize] = RxQueue {
+                enabled: new.enabled,
+                ..old
+            };
+            return;
+        }
+        if was_enabled && old.posted() > 0 {
+            self.set_taint(Taint::Moved(q));
+        }
+        self.rx[q as usize] = old;
+        self.spill(q);
+        self.mark_ring(old.ring);
+        self.rx[q as usize] = new;
+        // Descriptors already between the head and the tail (a tail set
+        // before the ring) are the device's from now on.
+        self.capture(dma, q, hw_tail, false);
+    }
+
+    /// Marks every buffer still posted on queue `q` and forgets them.
+    fn spill(&mut self, q: u32) {
+        let rx = self.rx[q as usize];
+        if !rx.followable() {
+            return;
+        }
+        self.mark_slots(q, rx.head, rx.posted());
+        self.rx[q as usize].head = rx.tail;
+    }
+
+    /// Buffers the hardware head has passed are complete: mark them.
+    fn complete(&mut self, io: &mut impl RegIo, q: u32) {
+        let rx = self.rx[q as usize];
+        if !rx.followable() {
+            return;
+        }
+        let hw_head = io.read32(self.map.rxq(self.map.rx.head, q));
+        let done = ring_dist(rx.head, hw_head, rx.ring.count);
+        if hw_head >= rx.ring.count || done > rx.posted() {
+            // The device passed buffers the tracker never saw posted.
+            self.set_taint(Taint::BadHead(q, hw_head));
+            self.spill(q);
+            let head = if hw_head < rx.ring.count { hw_head } else { 0 };
+            self.rx[q as usize].head = head;
+            self.rx[q as usize].tail = head;
+            return;
+        }
+        self.mark_slots(q, rx.head, done);
+        self.rx[q as usize].head = hw_head;
+    }
+
+    /// Records the buffers of descriptors `tail..new_tail` of queue `q`.
+    /// `skip_done`: leave out descriptors already written back (only
+    /// right at the start, when they were written before logging began).
+    fn capture(&mut self, dma: &mut impl DmaRead, q: u32, new_tail: u32, skip_done: bool) {
+        let rx = self.rx[q as usize];
+        if rx.ring.count == 0 {
+            // No ring: a tail write without one posts nothing the device
+            // can use; the ring's setup resyncs.
+            return;
+        }
+        if !rx.followable() {
+            self.set_taint(Taint::Ring(q, rx.ring.count));
+            return;
+        }
+        let add = ring_dist(rx.tail, new_tail, rx.ring.count);
+        if new_tail >= rx.ring.count || rx.posted() + add >= rx.ring.count {
+            self.set_taint(Taint::BadTail(q, new_tail));
+            // Follow what the device will believe, as far as it makes sense.
+            let t = if new_tail < rx.ring.count {
+                new_tail
+            } else {
+                rx.tail
+            };
+            self.rx[q as usize].tail = t;
+            self.rx[q as usize].head = t;
+            return;
+        }
+        self.read_slots(dma, q, add, skip_done);
+        self.stats.descriptors += u64::from(add);
+        self.stats.max_descriptors_per_trap = self.stats.max_descriptors_per_trap.max(add);
+    }
+
+    /// Reads `count` descriptors from the tail of queue `q` into its slots.
+    fn read_slots(&mut self, dma: &mut impl DmaRead, q: u32, count: u32, skip_done: bool) {
+        let rx = self.rx[q as usize];
+        let split = self.header_split(rx.srrctl);
+        let mut buf = [0u8; READ_BATCH * DESC_LEN as usize];
+        let mut i = rx.tail;
+        let mut left = count;
+        while left > 0 {
+            // Contiguous up to the ring's end and the batch size.
+            let n = left.min(rx.ring.count - i).min(READ_BATCH as u32);
+            let iova = rx.ring.base.wrapping_add(u64::from(i) * DESC_LEN);
+            let bytes = &mut buf[..(n as usize) * DESC_LEN as usize];
+            if !dma.read(iova, bytes) {
+                self.set_taint(Taint::Unreadable(q, iova));
+                break;
+            }
+            for (k, d) in bytes.chunks_exact(DESC_LEN as usize).enumerate() {
+                let lo = le64(d, 0);
+                let hi = le64(d, 8);
+                // Written back already (DD in the status word): the buffer
+                // address is gone and the data was written before now.
+                let done = skip_done && hi & 1 != 0;
+                let slot = Slot {
+                    pkt: if done { 0 } else { lo },
+                    hdr: if split && !done { hi } else { 0 },
+                };
+                let idx = q as usize * MAX_SLOTS as usize + (i as usize + k);
+                if let Some(s) = self.slots.get_mut(idx) {
+                    *s = slot;
+                }
+            }
+            i = (i + n) % rx.ring.count;
+            left -= n;
+        }
+        self.rx[q as usize].tail = (rx.tail + count) % rx.ring.count;
+    }
+
+    /// Whether SRRCTL's descriptor type uses a header buffer (anything but
+    /// legacy and advanced one-buffer).
+    fn header_split(&self, srrctl: u32) -> bool {
+        !matches!((srrctl >> 25) & 7, 0 | 1)
+    }
+
+    /// (packet, header) buffer bounds of queue `q`'s descriptors.
+    fn buffer_sizes(&self, srrctl: u32) -> (u64, u64) {
+        let pkt = u64::from(srrctl & self.map.srrctl_bsize_pkt_mask) << 10;
+        let hdr = u64::from((srrctl >> 8) & self.map.srrctl_bsize_hdr_mask) << 6;
+        let pkt = if pkt == 0 { MAX_PKT_BUF } else { pkt };
+        let hdr = if hdr == 0 { MAX_HDR_BUF } else { hdr };
+        (pkt, hdr)
+    }
+
+    /// Marks the buffers of `count` slots of queue `q` from `from`.
+    fn mark_slots(&mut self, q: u32, from: u32, count: u32) {
+        let rx = self.rx[q as usize];
+        let (pkt_len, hdr_len) = self.buffer_sizes(rx.srrctl);
+        for k in 0..count {
+            let i = (from + k) % rx.ring.count;
+            let idx = q as usize * MAX_SLOTS as usize + i as usize;
+            let Some(&s) = self.slots.get(idx) else {
+                continue;
+            };
+            if s.pkt != 0 {
+                self.mark(s.pkt, pkt_len);
+            }
+            if s.hdr != 0 {
+                self.mark(s.hdr, hdr_len);
+            }
+        }
+    }
+
+    fn mark_ring(&mut self, ring: Ring) {
+        if ring.count > 0 {
+            self.mark(ring.base, ring.bytes());
+        }
+    }
+
+    /// Marks the logged pages a DMA write of `len` bytes at `iova` touches.
+    pub fn mark(&mut self, iova: u64, len: u64) {
+        let Some(end) = iova.checked_add(len) else {
+            return;
+        };
+        if len == 0 {
+            return;
+        }
+        let ranges = self.ranges.as_slice();
+        // First range ending after `iova`; ranges are sorted and disjoint.
+        let first = ranges.partition_point(|r| r.iova + r.len <= iova);
+        let shift = self.layout.page_shift;
+        for (i, r) in ranges.iter().enumerate().skip(first) {
+            if r.iova >= end {
+                break;
+            }
+            let lo = iova.max(r.iova);
+            let hi = end.min(r.iova + r.len) - 1;
+            let first_page = r.iova >> shift;
+            for page in (lo >> shift)..=(hi >> shift) {
+                let bit = self.layout.first_bit[i] + (page - first_page);
+                if let Some(w) = self.bitmap.get_mut((bit / 64) as usize) {
+                    *w |= 1 << (bit % 64);
+                }
+            }
+        }
+    }
+
+    /// The TX queue's write targets, from its registers.
+    fn read_tx(&self, io: &mut impl RegIo, q: u32) -> TxTargets {
+        let m = self.map;
+        let t = &m.tx;
+        let ring = Ring::read(io, m.txq(t.bal, q), m.txq(t.bah, q), m.txq(t.len, q));
+        let wbal = io.read32(m.txq(t.aux, q));
+        let wbah = io.read32(m.txq(t.aux + 4, q));
+        let head_wb = if wbal & 1 != 0 {
+            (u64::from(wbah) << 32) | u64::from(wbal & !3)
+        } else {
+            0
+        };
+        TxTargets { ring, head_wb }
+    }
+
+    fn mark_tx(&mut self, t: TxTargets) {
+        self.mark_ring(t.ring);
+        if t.head_wb != 0 {
+            self.mark(t.head_wb, 4);
+        }
+    }
+
+    /// Serves one report window: brings the log up to date with the
+    /// device, then calls `set(iova, len)` for each dirty span inside
+    /// `[iova, iova + len)` and clears it. Spans are clipped to the window
+    /// and the logged ranges; a tainted tracker reports every logged page.
+    pub fn report(
+        &mut self,
+        io: &mut impl RegIo,
+        dma: &mut impl DmaRead,
+        iova: u64,
+        len: u64,
+        mut set: impl FnMut(u64, u64),
+    ) {
+        self.stats.reports += 1;
+        self.refresh(io, dma);
+        let Some(win_end) = iova.checked_add(len) else {
+            return;
+        };
+        let shift = self.layout.page_shift;
+        let ranges = self.ranges.as_slice();
+        let first = ranges.partition_point(|r| r.iova + r.len <= iova);
+        for (i, r) in ranges.iter().enumerate().skip(first) {
+            if r.iova >= win_end {
+                break;
+            }
+            let lo = iova.max(r.iova);
+            let hi = win_end.min(r.iova + r.len);
+            if self.tainted.is_some() {
+                set(lo, hi - lo);
+                continue;
+            }
+            let first_page = r.iova >> shift;
+            let mut page = lo >> shift;
+            let last = (hi - 1) >> shift;
+            while page <= last {
+                let bit = self.layout.first_bit[i] + (page - first_page);
+                let w = (bit / 64) as usize;
+                let word = self.bitmap.get(w).copied().unwrap_or(0);
+                if word == 0 && bit.is_multiple_of(64) && last - page >= 63 {
+                    page += 64; // a clean word: skip it whole
+                    continue;
+                }
+                let mask = 1u64 << (bit % 64);
+                if word & mask != 0 {
+                    let s = (page << shift).max(lo);
+                    let e = (page << shift).saturating_add(1 << shift).min(hi);
+                    set(s, e - s);
+                    if let Some(x) = self.bitmap.get_mut(w) {
+                        *x &= !mask;
+                    }
+                }
+                page += 1;
+            }
+        }
+    }
+
+    /// Before a report: completions, configuration the driver changed
+    /// itself (restore, quiesce), stopped queues' buffers, ring pages.
+    fn refresh(&mut self, io: &mut impl RegIo, dma: &mut impl DmaRead) {
+        for q in 0..self.queues() {
+            let old = self.rx[q as usize];
+            let m = self.map;
+            let ring = Ring::read(
+                io,
+                m.rxq(m.rx.bal, q),
+                m.rxq(m.rx.bah, q),
+                m.rxq(m.rx.len, q),
+            );
+            let srrctl = io.read32(m.rxq(m.rx.aux, q));
+            let enabled = io.read32(m.rxq(m.rx.dctl, q)) & DCTL_ENABLE != 0;
+            if ring != old.ring || srrctl != old.srrctl {
+                self.resync(io, dma, q, old.enabled && enabled);
+            } else {
+                self.rx[q as usize].enabled = enabled;
+                self.complete(io, q);
+            }
+            let rx = self.rx[q as usize];
+            if !rx.enabled {
+                // Stopped: whatever is posted may have been written, and
+                // nothing more will be while it stays stopped.
+                self.mark_slots(q, rx.head, rx.posted());
+            }
+            self.mark_ring(rx.ring);
+            let now = self.read_tx(io, q);
+            let before = self.tx[q as usize];
+            self.mark_tx(now);
+            if before != now {
+                self.mark_tx(before);
+            }
+            self.tx[q as usize] = now;
+        }
+    }
+}
+
+fn le64(d: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = d.get(at + i).copied().unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}
