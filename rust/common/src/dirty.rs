@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Dirty-range math for device DMA logging (`vfio_log_ops`): the logging
-//! ranges a VMM asks for, checked and bounded, and the mapping of DMA
-//! writes (by IOVA and length) onto the pages a report must mark.
+//! ranges a VMM asks for, checked, and the layout of the bounded bitmap
+//! that records their pages (see [`super::tracker`]).
 //!
-//! Groundwork for the dirty tracker: validation happens here, before any
-//! state is kept, so a hostile request costs bounded work.
+//! Validation happens here, before any state is kept, so a hostile request
+//! costs bounded work.
 
 /// Most ranges a logging request may carry (the vfio core's limit).
 pub const MAX_RANGES: usize = 256;
@@ -48,82 +48,63 @@ impl RangeError {
     }
 }
 
-/// A checked logging request: sorted, disjoint, page-aligned ranges.
-#[derive(Clone, Debug)]
-pub struct Ranges {
-    ranges: [Range; MAX_RANGES],
-    count: usize,
-    page_size: u64,
+/// A logged range with the first bit of its pages in the dirty bitmap.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoggedRange {
+    /// The range.
+    pub range: Range,
+    /// Bit of its first page (filled in by [`check`]).
+    pub first_bit: u64,
 }
 
-impl Ranges {
-    /// Checks `ranges` (any order) for `page_size`.
-    pub fn new(ranges: &[Range], page_size: u64) -> Result<Ranges, RangeError> {
-        if ranges.is_empty() || ranges.len() > MAX_RANGES {
-            return Err(RangeError::Count(ranges.len()));
-        }
-        if page_size < MIN_PAGE_SIZE || !page_size.is_power_of_two() {
-            return Err(RangeError::PageSize(page_size));
-        }
-        let mut out = Ranges {
-            ranges: [Range::default(); MAX_RANGES],
-            count: ranges.len(),
-            page_size,
-        };
-        for (slot, r) in out.ranges.iter_mut().zip(ranges) {
-            let aligned = r.iova % page_size == 0 && r.len % page_size == 0;
-            if r.len == 0 || r.end().is_none() || !aligned {
-                return Err(RangeError::Bad(*r));
-            }
-            *slot = *r;
-        }
-        out.ranges[..out.count].sort_unstable_by_key(|r| r.iova);
-        for w in out.ranges[..out.count].windows(2) {
-            // `end` cannot wrap: checked above.
-            if w[0].end().unwrap_or(u64::MAX) > w[1].iova {
-                return Err(RangeError::Overlap(w[0], w[1]));
-            }
-        }
-        Ok(out)
-    }
+/// Most bits of a dirty bitmap (2 MiB of memory); beyond, the page size
+/// grows until the bitmap fits.
+pub const MAX_BITS: u64 = 1 << 24;
 
-    /// The ranges, sorted.
-    pub fn as_slice(&self) -> &[Range] {
-        &self.ranges[..self.count]
-    }
+/// Pages of `1 << shift` bytes that `r` touches.
+pub fn pages_spanned(r: &Range, shift: u32) -> u64 {
+    let last = r.iova + (r.len - 1);
+    (last >> shift) - (r.iova >> shift) + 1
+}
 
-    /// The report's page size.
-    pub fn page_size(&self) -> u64 {
-        self.page_size
+/// Checks a logging request in place: sorts `ranges`, refuses empty,
+/// wrapping, unaligned or overlapping ones and a bad page size, chooses the
+/// bitmap's page size (`page_size`, or the smallest power of two above it
+/// that keeps the bitmap within [`MAX_BITS`]) and fills in each range's
+/// first bit. Returns (page size, bitmap words).
+pub fn check(ranges: &mut [LoggedRange], page_size: u64) -> Result<(u64, usize), RangeError> {
+    if ranges.is_empty() || ranges.len() > MAX_RANGES {
+        return Err(RangeError::Count(ranges.len()));
     }
-
-    /// Whether `iova` lies in a logged range (binary search).
-    pub fn contains(&self, iova: u64) -> bool {
-        let s = self.as_slice();
-        let i = s.partition_point(|r| r.iova <= iova);
-        i > 0 && s[i - 1].end().is_some_and(|e| iova < e)
+    if page_size < MIN_PAGE_SIZE || !page_size.is_power_of_two() {
+        return Err(RangeError::PageSize(page_size));
     }
-
-    /// Calls `mark` with the first IOVA of every logged page that a DMA
-    /// write of `len` bytes at `iova` touches. Work is bounded by the pages
-    /// of the write, which callers bound by the ring's buffer sizes.
-    pub fn pages_of(&self, iova: u64, len: u64, mut mark: impl FnMut(u64)) {
-        if len == 0 {
-            return;
+    for r in ranges.iter() {
+        let r = r.range;
+        let aligned = r.iova % page_size == 0 && r.len % page_size == 0;
+        if r.len == 0 || r.end().is_none() || !aligned {
+            return Err(RangeError::Bad(r));
         }
-        let Some(last) = iova.checked_add(len - 1) else {
-            return;
-        };
-        let mut page = iova & !(self.page_size - 1);
-        loop {
-            if self.contains(page) {
-                mark(page);
-            }
-            match page.checked_add(self.page_size) {
-                Some(next) if next <= last => page = next,
-                _ => break,
-            }
+    }
+    ranges.sort_unstable_by_key(|r| r.range.iova);
+    for w in ranges.windows(2) {
+        // `end` cannot wrap: checked above.
+        if w[0].range.end().unwrap_or(u64::MAX) > w[1].range.iova {
+            return Err(RangeError::Overlap(w[0].range, w[1].range));
         }
+    }
+    let mut shift = page_size.trailing_zeros();
+    loop {
+        let bits: u64 = ranges.iter().map(|r| pages_spanned(&r.range, shift)).sum();
+        if bits <= MAX_BITS || shift >= 63 {
+            let mut next = 0;
+            for r in ranges.iter_mut() {
+                r.first_bit = next;
+                next += pages_spanned(&r.range, shift);
+            }
+            return Ok((1 << shift, bits.div_ceil(64) as usize));
+        }
+        shift += 1;
     }
 }
 
@@ -133,55 +114,44 @@ mod tests {
 
     const P: u64 = 4096;
 
-    #[test]
-    fn validation() {
-        let r = |iova, len| Range { iova, len };
-        assert!(Ranges::new(&[], P).is_err());
-        assert_eq!(
-            Ranges::new(&[r(0, P)], 3000).unwrap_err(),
-            RangeError::PageSize(3000)
-        );
-        assert!(matches!(
-            Ranges::new(&[r(1, P)], P),
-            Err(RangeError::Bad(_))
-        ));
-        assert!(matches!(
-            Ranges::new(&[r(u64::MAX - P + 1, 2 * P)], P),
-            Err(RangeError::Bad(_))
-        ));
-        assert!(matches!(
-            Ranges::new(&[r(4 * P, 2 * P), r(0, 5 * P)], P),
-            Err(RangeError::Overlap(..))
-        ));
-        let ok = Ranges::new(&[r(8 * P, P), r(0, 2 * P)], P).unwrap();
-        assert_eq!(ok.as_slice()[0].iova, 0, "sorted");
-        assert!(ok.contains(P) && !ok.contains(2 * P) && ok.contains(8 * P));
+    fn lr(iova: u64, len: u64) -> LoggedRange {
+        LoggedRange {
+            range: Range { iova, len },
+            first_bit: 0,
+        }
     }
 
     #[test]
-    fn pages_of_a_write() {
-        let ok = Ranges::new(
-            &[Range {
-                iova: 0,
-                len: 4 * P,
-            }],
-            P,
-        )
-        .unwrap();
-        let mut n = 0;
-        let mut first = u64::MAX;
-        ok.pages_of(P - 1, 2, |p| {
-            n += 1;
-            first = first.min(p);
-        });
+    fn validation() {
+        assert!(check(&mut [], P).is_err());
         assert_eq!(
-            (n, first),
-            (2, 0),
-            "a write across a page boundary marks both"
+            check(&mut [lr(0, P)], 3000),
+            Err(RangeError::PageSize(3000))
         );
-        let mut m = 0;
-        ok.pages_of(3 * P, 10 * P, |_| m += 1);
-        assert_eq!(m, 1, "only logged pages are marked");
-        ok.pages_of(u64::MAX - 1, 100, |_| panic!("wrapping write"));
+        assert!(matches!(check(&mut [lr(1, P)], P), Err(RangeError::Bad(_))));
+        assert!(matches!(
+            check(&mut [lr(u64::MAX - P + 1, 2 * P)], P),
+            Err(RangeError::Bad(_))
+        ));
+        assert!(matches!(
+            check(&mut [lr(4 * P, 2 * P), lr(0, 5 * P)], P),
+            Err(RangeError::Overlap(..))
+        ));
+        let mut ok = [lr(8 * P, P), lr(0, 2 * P)];
+        assert_eq!(check(&mut ok, P), Ok((P, 1)));
+        assert_eq!(ok[0].range.iova, 0, "sorted");
+        assert_eq!((ok[0].first_bit, ok[1].first_bit), (0, 2));
+    }
+
+    #[test]
+    fn page_size_grows_to_bound_the_bitmap() {
+        let mut huge = [lr(0, 1 << 46)];
+        let (ps, words) = check(&mut huge, P).unwrap();
+        assert_eq!(ps, 1 << 22);
+        assert!(words as u64 * 64 <= MAX_BITS);
+        let mut many = [lr(0, P), lr(1 << 40, 1 << 40)];
+        let (ps, _) = check(&mut many, P).unwrap();
+        assert_eq!(many[1].first_bit, 1, "the small range keeps one bit");
+        assert!(ps > P);
     }
 }

@@ -20,10 +20,10 @@
 //!
 //! Work is bounded: a trap reads at most one ring of descriptors, a report
 //! walks the bitmap of the requested window; memory is one bitmap of at
-//! most [`MAX_BITS`] bits plus [`MAX_SLOTS`] slots per queue, sized when
+//! most [`dirty::MAX_BITS`] bits plus [`MAX_SLOTS`] slots per queue, sized when
 //! logging starts.
 
-use super::dirty::{Range, RangeError, Ranges, MAX_RANGES};
+use super::dirty::{self, LoggedRange, RangeError};
 use super::hal::RegIo;
 use super::regs::{RegMap, DCTL_ENABLE};
 
@@ -32,8 +32,6 @@ pub const MAX_QUEUES: usize = 8;
 /// Most descriptors of an RX ring the tracker follows; a bigger ring makes
 /// it fall back to "all dirty". The VF drivers' maximum is 4096.
 pub const MAX_SLOTS: u32 = 4096;
-/// Most bits of the dirty bitmap (2 MiB); beyond, the page size grows.
-pub const MAX_BITS: u64 = 1 << 24;
 /// Bytes of one descriptor (both families, RX and TX).
 pub const DESC_LEN: u64 = 16;
 /// Bound on one packet buffer when SRRCTL does not give its size: the
@@ -163,60 +161,16 @@ fn ring_dist(from: u32, to: u32, count: u32) -> u32 {
     }
 }
 
-/// The bitmap's layout: each logged range's first bit at `page_shift`.
-#[derive(Clone, Debug)]
-struct Layout {
-    page_shift: u32,
-    first_bit: [u64; MAX_RANGES],
-}
-
-impl Layout {
-    fn new(ranges: &Ranges, page_shift: u32) -> Layout {
-        let mut first_bit = [0u64; MAX_RANGES];
-        let mut bits = 0u64;
-        for (slot, r) in first_bit.iter_mut().zip(ranges.as_slice()) {
-            *slot = bits;
-            bits += pages_spanned(r, page_shift);
-        }
-        Layout {
-            page_shift,
-            first_bit,
-        }
-    }
-}
-
-/// Pages of `1 << shift` bytes that range `r` touches.
-fn pages_spanned(r: &Range, shift: u32) -> u64 {
-    let last = r.iova + (r.len - 1);
-    (last >> shift) - (r.iova >> shift) + 1
-}
-
-/// Page size and bitmap words a logging request needs: `page_size` if the
-/// bitmap fits in [`MAX_BITS`], else the smallest power of two that fits.
-pub fn layout_for(ranges: &Ranges) -> (u64, usize) {
-    let mut shift = ranges.page_size().trailing_zeros();
-    loop {
-        let bits: u64 = ranges
-            .as_slice()
-            .iter()
-            .map(|r| pages_spanned(r, shift))
-            .sum();
-        if bits <= MAX_BITS || shift >= 63 {
-            return (1 << shift, bits.div_ceil(64) as usize);
-        }
-        shift += 1;
-    }
-}
-
 /// One logging session of one VF.
 ///
-/// `B` is the bitmap storage (at least [`layout_for`]'s words, zeroed) and
-/// `S` the slots (`map.max_queue_pairs * MAX_SLOTS`); the kernel passes
-/// vmalloc'ed vectors, the host tests `Vec`s.
-pub struct Tracker<B, S> {
+/// `R` holds the ranges as [`dirty::check`] left them, `B` the bitmap (at
+/// least the words `check` returned) and `S` the slots (see
+/// [`Tracker::slots_needed`]); the kernel passes vmalloc'ed vectors, the
+/// host tests `Vec`s. The struct itself is small (no arrays of ranges).
+pub struct Tracker<R, B, S> {
     map: &'static RegMap,
-    ranges: Ranges,
-    layout: Layout,
+    ranges: R,
+    page_shift: u32,
     bitmap: B,
     slots: S,
     rx: [RxQueue; MAX_QUEUES],
@@ -228,37 +182,42 @@ pub struct Tracker<B, S> {
     pub stats: Stats,
 }
 
-impl<B, S> Tracker<B, S>
+impl<R, B, S> Tracker<R, B, S>
 where
+    R: core::ops::Deref<Target = [LoggedRange]>,
     B: core::ops::DerefMut<Target = [u64]>,
     S: core::ops::DerefMut<Target = [Slot]>,
 {
-    /// Storage the caller must provide for `map`: (bitmap words, slots).
-    pub fn storage(map: &RegMap, ranges: &Ranges) -> (usize, usize) {
-        let queues = (map.max_queue_pairs as usize).min(MAX_QUEUES);
-        (layout_for(ranges).1, queues * MAX_SLOTS as usize)
+    /// Slots the caller must provide for `map`.
+    pub fn slots_needed(map: &RegMap) -> usize {
+        (map.max_queue_pairs as usize).min(MAX_QUEUES) * MAX_SLOTS as usize
     }
 
-    /// Starts a session over `ranges` and captures what is already posted.
-    /// Fails only if the storage is too small.
+    /// Starts a session over `ranges`, checked by [`dirty::check`] for
+    /// `page_size` (the size it returned), and captures what is already
+    /// posted. Fails if the storage is too small or the ranges unchecked.
     pub fn start(
         map: &'static RegMap,
-        ranges: Ranges,
+        ranges: R,
+        page_size: u64,
         bitmap: B,
         slots: S,
         io: &mut impl RegIo,
         dma: &mut impl DmaRead,
     ) -> Result<Self, RangeError> {
-        let (page_size, words) = layout_for(&ranges);
-        let (_, want_slots) = Self::storage(map, &ranges);
-        if bitmap.len() < words || slots.len() < want_slots {
-            return Err(RangeError::Count(ranges.as_slice().len()));
+        let bits = ranges.last().map_or(0, |r| {
+            r.first_bit + dirty::pages_spanned(&r.range, page_size.trailing_zeros())
+        });
+        if !page_size.is_power_of_two()
+            || (bitmap.len() as u64) < bits.div_ceil(64)
+            || slots.len() < Self::slots_needed(map)
+        {
+            return Err(RangeError::Count(ranges.len()));
         }
-        let layout = Layout::new(&ranges, page_size.trailing_zeros());
         let mut t = Tracker {
             map,
             ranges,
-            layout,
+            page_shift: page_size.trailing_zeros(),
             bitmap,
             slots,
             rx: [RxQueue::default(); MAX_QUEUES],
@@ -280,7 +239,7 @@ where
 
     /// The page size of the bitmap (may exceed the one asked for).
     pub fn page_size(&self) -> u64 {
-        1 << self.layout.page_shift
+        1 << self.page_shift
     }
 
     /// Why the tracker reports everything, if it does.
@@ -569,11 +528,16 @@ where
         if len == 0 {
             return;
         }
-        let ranges = self.ranges.as_slice();
+        let shift = self.page_shift;
         // First range ending after `iova`; ranges are sorted and disjoint.
-        let first = ranges.partition_point(|r| r.iova + r.len <= iova);
-        let shift = self.layout.page_shift;
-        for (i, r) in ranges.iter().enumerate().skip(first) {
+        let first = self
+            .ranges
+            .partition_point(|r| r.range.iova + r.range.len <= iova);
+        for i in first..self.ranges.len() {
+            let LoggedRange {
+                range: r,
+                first_bit,
+            } = self.ranges[i];
             if r.iova >= end {
                 break;
             }
@@ -581,7 +545,7 @@ where
             let hi = end.min(r.iova + r.len) - 1;
             let first_page = r.iova >> shift;
             for page in (lo >> shift)..=(hi >> shift) {
-                let bit = self.layout.first_bit[i] + (page - first_page);
+                let bit = first_bit + (page - first_page);
                 if let Some(w) = self.bitmap.get_mut((bit / 64) as usize) {
                     *w |= 1 << (bit % 64);
                 }
@@ -628,10 +592,15 @@ where
         let Some(win_end) = iova.checked_add(len) else {
             return;
         };
-        let shift = self.layout.page_shift;
-        let ranges = self.ranges.as_slice();
-        let first = ranges.partition_point(|r| r.iova + r.len <= iova);
-        for (i, r) in ranges.iter().enumerate().skip(first) {
+        let shift = self.page_shift;
+        let first = self
+            .ranges
+            .partition_point(|r| r.range.iova + r.range.len <= iova);
+        for i in first..self.ranges.len() {
+            let LoggedRange {
+                range: r,
+                first_bit,
+            } = self.ranges[i];
             if r.iova >= win_end {
                 break;
             }
@@ -645,7 +614,7 @@ where
             let mut page = lo >> shift;
             let last = (hi - 1) >> shift;
             while page <= last {
-                let bit = self.layout.first_bit[i] + (page - first_page);
+                let bit = first_bit + (page - first_page);
                 let w = (bit / 64) as usize;
                 let word = self.bitmap.get(w).copied().unwrap_or(0);
                 if word == 0 && bit.is_multiple_of(64) && last - page >= 63 {

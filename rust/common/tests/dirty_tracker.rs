@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use ivf_common::dirty::{Range, Ranges};
+use ivf_common::dirty::{self, LoggedRange, Range};
 use ivf_common::hal::RegIo;
 use ivf_common::regs::{RegMap, DCTL_ENABLE, IGB, IXGBE};
 use ivf_common::tracker::{DmaRead, Slot, Taint, Tracker, MAX_SLOTS};
@@ -142,11 +142,7 @@ impl Guest {
     }
 
     /// Registers written through the tracker, as the trapped page is.
-    fn write_reg<B, S>(&mut self, t: Option<&mut Tracker<B, S>>, off: u32, value: u32)
-    where
-        B: std::ops::DerefMut<Target = [u64]>,
-        S: std::ops::DerefMut<Target = [Slot]>,
-    {
+    fn write_reg(&mut self, t: Option<&mut T>, off: u32, value: u32) {
         let nic = self.io.0.clone();
         let fwd = move || {
             nic.borrow_mut().regs.insert(off, value);
@@ -187,15 +183,7 @@ impl Guest {
 
     /// Takes what the device wrote back, re-arms with buffer `pick(i)`,
     /// posts with one tail write per descriptor or one per batch.
-    fn poll<B, S>(
-        &mut self,
-        t: &mut Option<Tracker<B, S>>,
-        pick: &mut impl FnMut() -> u64,
-        batched: bool,
-    ) where
-        B: std::ops::DerefMut<Target = [u64]>,
-        S: std::ops::DerefMut<Target = [Slot]>,
-    {
+    fn poll(&mut self, t: &mut Option<T>, pick: &mut impl FnMut() -> u64, batched: bool) {
         let mut last = None;
         loop {
             let mut d = [0u8; 16];
@@ -218,17 +206,24 @@ impl Guest {
     }
 }
 
-type T = Tracker<Vec<u64>, Vec<Slot>>;
+type T = Tracker<Vec<LoggedRange>, Vec<u64>, Vec<Slot>>;
 
 fn start(io: &Io, map: &'static RegMap, ranges: &[Range], page: u64) -> T {
-    let ranges = Ranges::new(ranges, page).unwrap();
-    let (words, slots) = T::storage(map, &ranges);
+    let mut ranges: Vec<LoggedRange> = ranges
+        .iter()
+        .map(|&range| LoggedRange {
+            range,
+            first_bit: 0,
+        })
+        .collect();
+    let (page, words) = dirty::check(&mut ranges, page).unwrap();
     let (mut a, mut b) = (io.clone(), io.clone());
     T::start(
         map,
         ranges,
+        page,
         vec![0; words],
-        vec![Slot::default(); slots],
+        vec![Slot::default(); T::slots_needed(map)],
         &mut a,
         &mut b,
     )
@@ -426,10 +421,7 @@ fn bitmap_page_size_and_windows() {
         iova: 0,
         len: 1 << 46,
     }];
-    let r = Ranges::new(&big, PAGE).unwrap();
-    let (words, slots) = T::storage(&IXGBE, &r);
-    assert!(words * 8 <= 2 << 20, "{words} words");
-    assert_eq!(slots, 8 * MAX_SLOTS as usize);
+    assert_eq!(T::slots_needed(&IXGBE), 8 * MAX_SLOTS as usize);
     let t = start(&nic(&IXGBE), &IXGBE, &big, PAGE);
     assert_eq!(t.page_size(), 1 << 22);
 }
