@@ -7,6 +7,8 @@
 //! Layers, top to bottom:
 //! - [`pci_drv`]: PCI probe/remove, creating and registering the vfio device;
 //! - [`vfio_dev`]: the `vfio_device_ops` of our devices and their state;
+//! - [`lm`]: the migration FSM and its data files; [`trap`]: the trapped
+//!   BAR0 pages; [`dirty`]: device DMA logging; [`pf_admin`]: PF settings;
 //! - [`vfio`]: the bindings to the vfio core and safe wrappers around them;
 //! - [`common`]: the shared no_std crate (IDs, register maps), also built
 //!   on the host for `vfmig` and the tests.
@@ -19,6 +21,7 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub)]
 #[path = "common/src/lib.rs"]
 mod common;
+mod dirty;
 mod lm;
 mod mmio;
 mod pci_drv;
@@ -37,6 +40,10 @@ module! {
         admin_settings_owned_by_destination: bool {
             default: false,
             description: "Do not apply the source PF's VF settings (MAC, VLAN, spoofchk, trust, rate, link state) on the destination: refuse the stream (EREMCHG) where they differ",
+        },
+        device_dirty_tracking: bool {
+            default: true,
+            description: "Default dirty-tracking mode of newly bound VFs (per VF: sysfs dirty_tracking). Y: the driver logs the VF's DMA (vfio_log_ops), trapping the RX tail page of BAR0. N: no trapping and no log_ops; dirty tracking is left to the IOMMU (iommufd) or the VMM",
         },
         fault_inject_quiesce: bool {
             default: false,

@@ -10,6 +10,12 @@
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
+#include <linux/interval_tree.h>
+#include <linux/iommu.h>
+#include <linux/mm.h>
+#include <linux/sysfs.h>
+#include <linux/timekeeping.h>
+#include <linux/uaccess.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
 
@@ -35,12 +41,67 @@ static const struct pci_error_handlers ivf_err_handlers = {
 	.reset_done = ivf_pci_reset_done,
 };
 
+/*
+ * sysfs on each bound VF: dirty_tracking ("device" or "none", settable
+ * while no user has the device open) and dirty_stats (the tracker's
+ * counters). The policy is Rust's; the attribute plumbing is macros.
+ */
+static ssize_t dirty_tracking_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", ivf_dirty_mode_get(to_pci_dev(dev)) ? "device" : "none");
+}
+
+static ssize_t dirty_tracking_store(struct device *dev, struct device_attribute *attr,
+				    const char *buf, size_t count)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(dev);
+	bool device_logging;
+	int ret = count;
+
+	if (sysfs_streq(buf, "device"))
+		device_logging = true;
+	else if (sysfs_streq(buf, "none"))
+		device_logging = false;
+	else
+		return -EINVAL;
+	/* The trapped pages and log_ops are fixed while a user has the device. */
+	mutex_lock(&core->vdev.dev_set->lock);
+	if (core->vdev.open_count)
+		ret = -EBUSY;
+	else
+		ivf_dirty_mode_set(to_pci_dev(dev), device_logging);
+	mutex_unlock(&core->vdev.dev_set->lock);
+	return ret;
+}
+static DEVICE_ATTR_RW(dirty_tracking);
+
+static ssize_t dirty_stats_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct ivf_dirty_stats st;
+
+	ivf_dirty_stats_get(to_pci_dev(dev), &st);
+	return sysfs_emit(buf,
+			  "logging %llu\ntraps %llu\ndescriptors %llu\n"
+			  "max_descriptors_per_trap %llu\ntrap_ns %llu\nreports %llu\ntaints %llu\n",
+			  st.logging, st.traps, st.descriptors, st.max_descriptors_per_trap,
+			  st.trap_ns, st.reports, st.taints);
+}
+static DEVICE_ATTR_RO(dirty_stats);
+
+static struct attribute *ivf_dev_attrs[] = {
+	&dev_attr_dirty_tracking.attr,
+	&dev_attr_dirty_stats.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(ivf_dev);
+
 static struct pci_driver ivf_pci_driver = {
 	.name = KBUILD_MODNAME,
 	.id_table = ivf_pci_table,
 	.probe = ivf_pci_probe,
 	.remove = ivf_pci_remove,
 	.err_handler = &ivf_err_handlers,
+	.dev_groups = ivf_dev_groups,
 	/* vfio owns the device's DMA: the PCI core must not set up a domain. */
 	.driver_managed_dma = true,
 };
@@ -184,4 +245,94 @@ int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_inf
 	}
 	rtnl_unlock();
 	return ret;
+}
+
+/*
+ * Device DMA logging helpers (dirty.rs). iova_bitmap_set is exported in the
+ * IOMMUFD namespace.
+ */
+MODULE_IMPORT_NS("IOMMUFD");
+
+/* Copies the logging ranges (sorted by the interval tree) as iova/length pairs. */
+u32 ivf_log_ranges(struct rb_root_cached *root, u64 *pairs, u32 max)
+{
+	struct interval_tree_node *node;
+	u32 n = 0;
+
+	for (node = interval_tree_iter_first(root, 0, ULONG_MAX); node && n < max;
+	     node = interval_tree_iter_next(node, 0, ULONG_MAX), n++) {
+		pairs[2 * n] = node->start;
+		pairs[2 * n + 1] = node->last - node->start + 1;
+	}
+	return n;
+}
+
+void ivf_log_set(struct iova_bitmap *dirty, unsigned long iova, size_t length)
+{
+	iova_bitmap_set(dirty, iova, length);
+}
+
+/*
+ * Reads guest memory as the VF sees it: through the IOMMU domain the user
+ * attached (type1 container or iommufd), page by page, from the kernel's
+ * direct map, never faulting. The caller holds ivf_dev_lock(), which keeps
+ * the domain attached. Only RAM is read; an IOVA that does not translate,
+ * or translates to anything else, is an error.
+ */
+int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t len)
+{
+	struct iommu_domain *domain;
+
+	lockdep_assert_held(&vdev->vdev.dev_set->lock);
+	domain = iommu_get_domain_for_dev(&vdev->pdev->dev);
+	if (!domain || !(domain->type & __IOMMU_DOMAIN_PAGING) || !domain->ops ||
+	    !domain->ops->iova_to_phys)
+		return -ENODEV;
+	while (len) {
+		size_t n = min_t(size_t, len, PAGE_SIZE - offset_in_page(iova));
+		phys_addr_t phys = iommu_iova_to_phys(domain, iova);
+		unsigned long pfn = PHYS_PFN(phys);
+
+		if (!phys || !pfn_valid(pfn) || !page_is_ram(pfn) ||
+		    copy_from_kernel_nofault(buf, phys_to_virt(phys), n))
+			return -EFAULT;
+		iova += n;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * The tracker's view of the device: dev_set->lock keeps the IOMMU domain
+ * attached (attach and detach take it in both backends), memory_lock keeps
+ * BAR0 decoded, as vfio-pci-core's own accesses. The order is the hot
+ * reset's (dev_set, then memory_lock). Returns 0 with both held, or -EIO
+ * with neither when memory decode is off.
+ */
+int ivf_dev_lock(struct vfio_pci_core_device *vdev)
+{
+	u16 cmd;
+
+	mutex_lock(&vdev->vdev.dev_set->lock);
+	down_read(&vdev->memory_lock);
+	/* As vfio-pci-core decides: the user's command register (a VF has no MSE). */
+	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
+	if ((vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY)) &&
+	    !IS_ERR_OR_NULL(vdev->barmap[0]))
+		return 0;
+	up_read(&vdev->memory_lock);
+	mutex_unlock(&vdev->vdev.dev_set->lock);
+	return -EIO;
+}
+
+void ivf_dev_unlock(struct vfio_pci_core_device *vdev)
+{
+	up_read(&vdev->memory_lock);
+	mutex_unlock(&vdev->vdev.dev_set->lock);
+}
+
+u64 ivf_now_ns(void)
+{
+	return ktime_get_ns();
 }

@@ -7,6 +7,7 @@
 #define IVF_SHIM_H
 
 #include <linux/if_link.h>
+#include <linux/iova_bitmap.h>
 #include <linux/pci.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
@@ -22,7 +23,36 @@ ssize_t ivf_mig_write(struct file *filp, const char __user *buf, size_t len, lof
 long ivf_mig_ioctl(struct file *filp, unsigned int cmd, unsigned long arg);
 int ivf_mig_release(struct inode *inode, struct file *filp);
 
+/* Implemented in Rust (dirty.rs): device DMA logging. */
+int ivf_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges, u32 nnodes,
+		  u64 *page_size);
+int ivf_log_stop(struct vfio_device *vdev);
+int ivf_log_read_and_clear(struct vfio_device *vdev, unsigned long iova, unsigned long length,
+			   struct iova_bitmap *dirty);
+
+/* Counters of the dirty tracker, shown in sysfs (dirty_stats). */
+struct ivf_dirty_stats {
+	u64 traps;
+	u64 descriptors;
+	u64 max_descriptors_per_trap;
+	u64 trap_ns;
+	u64 reports;
+	u64 taints;
+	u64 logging;
+};
+
+/* Implemented in Rust (dirty.rs): the per-device mode and counters. */
+bool ivf_dirty_mode_get(struct pci_dev *pdev);
+void ivf_dirty_mode_set(struct pci_dev *pdev, bool device_logging);
+void ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
+
 /* Implemented in C (shim.c). */
+int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t len);
+u32 ivf_log_ranges(struct rb_root_cached *root, u64 *pairs, u32 max);
+void ivf_log_set(struct iova_bitmap *dirty, unsigned long iova, size_t length);
+int ivf_dev_lock(struct vfio_pci_core_device *vdev);
+void ivf_dev_unlock(struct vfio_pci_core_device *vdev);
+u64 ivf_now_ns(void);
 int ivf_pci_driver_register(void);
 void ivf_pci_driver_unregister(void);
 void ivf_vfio_put_device(struct vfio_device *vdev);

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The trapped BAR0 page: page 0 holds the mailbox in both families, so it
+//! The trapped BAR0 pages. Page 0 holds the mailbox in both families, so it
 //! is left out of the sparse mmap and every access to it comes through
 //! `read`/`write` here. Each access is performed by vfio-pci-core exactly as
 //! for any other user (same width, same read-to-clear effects: those bits
 //! stay the guest's), and then shown to the mailbox [`Snoop`], which keeps
 //! the log of the requests the PF accepted (Documentation/pf-channel.rst).
+//!
+//! In device-logging mode the RX queue page (igb page 2, ixgbe page 1) is
+//! trapped too: its writes go to the dirty tracker (dirty.rs), which reads
+//! what a tail write posts before the device sees it.
 //!
 //! The snoop sees the bytes the user passed or received; a user that
 //! rewrites its own buffer between our copy and the core's can desync its
@@ -22,11 +26,12 @@ use kernel::sync::{Mutex, MutexGuard};
 use crate::common::bytes::copy_into;
 use crate::common::mbx::Snoop;
 use crate::common::regs::RegMap;
+use crate::dirty;
 use crate::vfio::bindings;
 use crate::vfio_dev::IvfDevice;
 
-/// The trapped page of BAR0 (both families keep the mailbox in page 0).
-pub(crate) const TRAPPED_PAGE_END: u64 = 4096;
+/// BAR0 page size of the trapping (the registers' layout unit).
+const PAGE: u64 = 4096;
 /// `VFIO_PCI_OFFSET_SHIFT`: a region's index is the fd offset's top bits.
 const OFFSET_SHIFT: u32 = 40;
 const BAR0: u32 = bindings::VFIO_PCI_BAR0_REGION_INDEX;
@@ -67,10 +72,28 @@ fn split(pos: i64) -> (u32, u64) {
 /// Most bytes of one access the snoop follows: the mailbox memory.
 const SNOOP_MAX: usize = 64;
 
-/// Whether the access touches BAR0's trapped page.
-fn trapped(pos: i64) -> bool {
+/// Whether the access touches BAR0's mailbox page.
+fn on_mailbox_page(ivf: &IvfDevice, pos: i64) -> bool {
     let (index, off) = split(pos);
-    index == BAR0 && off < TRAPPED_PAGE_END
+    index == BAR0 && off / PAGE == u64::from(ivf.regmap().mailbox_page())
+}
+
+/// The BAR0 pages kept out of the mmap: the mailbox page, and the RX queue
+/// page in device-logging mode.
+fn trapped_pages(ivf: &IvfDevice) -> [Option<u64>; 2] {
+    let map = ivf.regmap();
+    let rx = ivf
+        .device_logging()
+        .then_some(u64::from(map.rx_tail_page()));
+    [Some(u64::from(map.mailbox_page())), rx]
+}
+
+/// Whether any trapped page lies in pages `first..first + count` of BAR0.
+fn overlaps_trap(ivf: &IvfDevice, first: u64, count: u64) -> bool {
+    trapped_pages(ivf)
+        .iter()
+        .flatten()
+        .any(|&p| p >= first && p - first < count)
 }
 
 /// Whether the snoop can follow an access of `count` bytes at `pos` word by
@@ -112,13 +135,13 @@ pub(crate) unsafe extern "C" fn ivf_read(
     let n = unsafe { bindings::vfio_pci_core_read(vdev, buf, count, ppos) };
     // Reads only matter for a reply's first word: a read we cannot follow
     // simply goes unseen (the reply stays pending, nothing is logged).
-    if n > 0 && trapped(pos) && followable(pos, n as usize) {
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    if n > 0 && on_mailbox_page(ivf, pos) && followable(pos, n as usize) {
         let mut data = [0u8; SNOOP_MAX];
         let len = n as usize;
         let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast()), len).reader();
         if r.read_slice(&mut data[..len]).is_ok() {
-            // SAFETY: vfio calls this for our device.
-            let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
             snoop(ivf, split(pos).1, &data[..len], false);
         }
     }
@@ -138,25 +161,60 @@ pub(crate) unsafe extern "C" fn ivf_write(
 ) -> isize {
     // SAFETY: `ppos` is the core's position for this call.
     let pos = unsafe { *ppos };
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
     let mut data = [0u8; SNOOP_MAX];
-    let on_page = trapped(pos);
-    let seen = on_page && followable(pos, count) && {
+    let copied = followable(pos, count) && {
         let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
         r.read_slice(&mut data[..count]).is_ok()
     };
+    let (index, off) = split(pos);
+    if index == BAR0 && ivf.device_logging() && off / PAGE == u64::from(ivf.regmap().rx_tail_page())
+    {
+        let seen = copied.then_some(&data[..count]);
+        return match dirty::rx_page_write(ivf, off as u32, seen) {
+            Ok(n) => {
+                // SAFETY: as above; the core advances it the same way.
+                unsafe { *ppos += n as i64 };
+                n
+            }
+            // Not the tracker's: the core's write, under the tracker's lock.
+            // SAFETY: the vfio core's own write, with its own arguments.
+            Err(_guard) => unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) },
+        };
+    }
+    let on_page = on_mailbox_page(ivf, pos);
     // SAFETY: the vfio core's own write, with its own arguments.
     let n = unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) };
     if on_page && n > 0 {
-        // SAFETY: vfio calls this for our device.
-        let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
-        if seen && n == count as isize {
-            snoop(ivf, split(pos).1, &data[..count], true);
+        if copied && n == count as isize {
+            snoop(ivf, off, &data[..count], true);
+            reset_watch(ivf, off, &data[..count]);
         } else {
-            // A write we cannot follow may have changed mailbox memory.
+            // A write we cannot follow may have changed mailbox memory, or
+            // reset the VF.
             ivf.pf_state().snoop.taint();
+            let ctrl = u64::from(ivf.regmap().ctrl);
+            if off <= ctrl && ctrl < off + count as u64 {
+                dirty::vf_reset(ivf);
+            }
         }
     }
     n
+}
+
+/// CTRL.RST (bit 26, both families) resets the VF's queues: the dirty
+/// tracker must know their buffers are no longer the device's.
+const CTRL_RST: u32 = 1 << 26;
+
+fn reset_watch(ivf: &IvfDevice, off: u64, bytes: &[u8]) {
+    let ctrl = u64::from(ivf.regmap().ctrl);
+    for (i, w) in bytes.chunks_exact(4).enumerate() {
+        let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        if off + 4 * i as u64 == ctrl && v & CTRL_RST != 0 {
+            dirty::vf_reset(ivf);
+        }
+    }
 }
 
 /// `mmap`: BAR0's trapped page is never mapped; the rest is the core's.
@@ -168,11 +226,18 @@ pub(crate) unsafe extern "C" fn ivf_mmap(
     vdev: *mut bindings::vfio_device,
     vma: *mut bindings::vm_area_struct,
 ) -> kernel::ffi::c_int {
-    // SAFETY: the core hands us a live VMA for this call.
-    let pgoff = unsafe { (*vma).vm_pgoff } as u64;
+    // SAFETY: the core hands us a live VMA for this call; its start and end
+    // are the active members of their unions.
+    let (pgoff, start, end) = unsafe {
+        let span = &(*vma).__bindgen_anon_1.__bindgen_anon_1;
+        ((*vma).vm_pgoff as u64, span.vm_start, span.vm_end)
+    };
     let index = (pgoff >> (OFFSET_SHIFT - 12)) as u32;
     let page = pgoff & ((1 << (OFFSET_SHIFT - 12)) - 1);
-    if index == BAR0 && page * 4096 < TRAPPED_PAGE_END {
+    let pages = ((end - start) as u64).div_ceil(PAGE);
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    if index == BAR0 && overlaps_trap(ivf, page, pages) {
         // The sparse-mmap capability says which parts map: not this one.
         return EINVAL.to_errno();
     }
@@ -181,7 +246,7 @@ pub(crate) unsafe extern "C" fn ivf_mmap(
 }
 
 /// `get_region_info_caps`: the core's answer, plus for BAR0 a sparse-mmap
-/// capability that leaves out the trapped page.
+/// capability that leaves out the trapped pages.
 ///
 /// # Safety
 ///
@@ -198,21 +263,43 @@ pub(crate) unsafe extern "C" fn ivf_get_region_info_caps(
     if ret != 0 || index != BAR0 || flags & bindings::VFIO_REGION_INFO_FLAG_MMAP == 0 {
         return ret;
     }
-    if size <= TRAPPED_PAGE_END {
+    // SAFETY: vfio calls this for our device.
+    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+    // The mappable areas: BAR0 less the trapped pages (at most 3 areas).
+    let mut areas = [(0u64, 0u64); 3];
+    let mut nr = 0;
+    let mut from = 0u64;
+    let mut traps = trapped_pages(ivf);
+    traps.sort_unstable();
+    for p in Iterator::chain(traps.iter().flatten().map(|p| p * PAGE), [size]) {
+        if p > from && nr < areas.len() {
+            areas[nr] = (from, p.min(size) - from);
+            nr += 1;
+        }
+        from = from.max(p.saturating_add(PAGE));
+        if from >= size {
+            break;
+        }
+    }
+    if nr == 0 {
         // Nothing left to map.
         // SAFETY: as above.
         unsafe { (*info).flags &= !bindings::VFIO_REGION_INFO_FLAG_MMAP };
         return 0;
     }
-    // struct vfio_region_info_cap_sparse_mmap with one area.
-    let mut cap = [0u8; 32];
+    // struct vfio_region_info_cap_sparse_mmap: header, nr_areas, then
+    // (offset, size) pairs.
+    let mut cap = [0u8; 16 + 16 * 3];
     let id = bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
     copy_into(&mut cap[0..2], &id.to_le_bytes());
     copy_into(&mut cap[2..4], &1u16.to_le_bytes()); // version
-    copy_into(&mut cap[8..12], &1u32.to_le_bytes()); // nr_areas
-    copy_into(&mut cap[16..24], &TRAPPED_PAGE_END.to_le_bytes());
-    copy_into(&mut cap[24..32], &(size - TRAPPED_PAGE_END).to_le_bytes());
-    // SAFETY: `cap` is a complete capability of the size we pass; the core
+    copy_into(&mut cap[8..12], &(nr as u32).to_le_bytes());
+    for (i, (o, l)) in areas.iter().take(nr).enumerate() {
+        copy_into(&mut cap[16 + 16 * i..24 + 16 * i], &o.to_le_bytes());
+        copy_into(&mut cap[24 + 16 * i..32 + 16 * i], &l.to_le_bytes());
+    }
+    let len = 16 + 16 * nr;
+    // SAFETY: `cap` holds a complete capability of `len` bytes; the core
     // copies it.
-    unsafe { bindings::vfio_info_add_capability(caps, cap.as_mut_ptr().cast(), cap.len()) }
+    unsafe { bindings::vfio_info_add_capability(caps, cap.as_mut_ptr().cast(), len) }
 }

@@ -12,6 +12,7 @@ use kernel::sync::Mutex;
 
 use crate::common::ids::{self, Family, VfDevice};
 use crate::common::regs::{regmap, RegMap};
+use crate::dirty::{self, DirtyLog};
 use crate::lm::{self, DevCtx, Migration};
 use crate::trap::{self, PfState};
 use crate::vfio::{bindings, vfio_device, vfio_pci_core_device, OpsTable};
@@ -34,6 +35,13 @@ pub(crate) struct IvfDevice {
     pf: Mutex<PfState>,
     /// Resets so far; a log of an older generation is void.
     reset_gen: AtomicU64,
+    /// Device DMA logging (see dirty.rs).
+    dirty: Mutex<DirtyLog>,
+    /// Dirty-tracking mode: the driver logs DMA (RX tail page trapped).
+    /// Changed only while no user has the device open.
+    device_logging: AtomicBool,
+    /// Opens so far; a logging session of an earlier open is void.
+    open_gen: AtomicU64,
 }
 
 impl IvfDevice {
@@ -65,6 +73,42 @@ impl IvfDevice {
             pf: &self.pf,
             reset_gen: &self.reset_gen,
         }
+    }
+
+    /// The vfio-pci-core device.
+    pub(crate) fn core_ptr(&self) -> *mut vfio_pci_core_device {
+        (&raw const self.core).cast_mut()
+    }
+
+    /// The PCI device, for log messages.
+    pub(crate) fn dev(&self) -> &kernel::device::Device {
+        // SAFETY: the PCI device outlives its vfio device.
+        unsafe { kernel::device::Device::from_raw(&raw mut (*self.core.pdev).dev) }
+    }
+
+    /// The logging state, locked.
+    pub(crate) fn dirty_log(&self) -> kernel::sync::MutexGuard<'_, DirtyLog> {
+        self.dirty.lock()
+    }
+
+    /// Whether the driver logs DMA (and traps the RX tail page).
+    pub(crate) fn device_logging(&self) -> bool {
+        self.device_logging.load(Ordering::Acquire)
+    }
+
+    /// Sets the mode; the caller made sure nobody has the device open.
+    pub(crate) fn set_device_logging(&self, on: bool) {
+        self.device_logging.store(on, Ordering::Release);
+    }
+
+    /// Resets so far.
+    pub(crate) fn reset_gen(&self) -> u64 {
+        self.reset_gen.load(Ordering::Acquire)
+    }
+
+    /// Opens so far.
+    pub(crate) fn open_gen(&self) -> u64 {
+        self.open_gen.load(Ordering::Acquire)
     }
 
     /// The VF's register map.
@@ -121,6 +165,10 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> kernel::ffi::c_int 
         (&raw mut (*ivf).vf).write(vf);
         (&raw mut (*ivf).reset_pending).write(AtomicBool::new(false));
         (&raw mut (*ivf).reset_gen).write(AtomicU64::new(0));
+        (&raw mut (*ivf).open_gen).write(AtomicU64::new(0));
+        (&raw mut (*ivf).device_logging).write(AtomicBool::new(dirty::default_device_logging()));
+        let log = kernel::new_mutex!(DirtyLog::default(), "intel_vf_vfio_pci::dirty");
+        pin_init::raw_init(&raw mut (*ivf).dirty, log);
         let pf = kernel::new_mutex!(PfState::default(), "intel_vf_vfio_pci::pf");
         pin_init::raw_init(&raw mut (*ivf).pf, pf);
         let mig = kernel::new_mutex!(Migration::new(), "intel_vf_vfio_pci::mig");
@@ -144,6 +192,7 @@ unsafe extern "C" fn ivf_release_dev(vdev: *mut vfio_device) {
         let ivf = IvfDevice::from_vdev(vdev);
         core::ptr::drop_in_place(&raw mut (*ivf).mig);
         core::ptr::drop_in_place(&raw mut (*ivf).pf);
+        core::ptr::drop_in_place(&raw mut (*ivf).dirty);
         bindings::vfio_pci_core_release_dev(vdev);
     }
 }
@@ -164,6 +213,14 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_i
             return ret;
         }
         bindings::vfio_pci_core_finish_enable(core);
+        (*ivf).open_gen.fetch_add(1, Ordering::AcqRel);
+        // The mode is fixed while open: log_ops only in device-logging mode
+        // (otherwise the DMA_LOGGING features answer ENOTTY).
+        (*vdev).log_ops = if (*ivf).device_logging() {
+            &dirty::IVF_LOG_OPS
+        } else {
+            core::ptr::null()
+        };
         // Opening resets the VF: whatever a previous user left, we start RUNNING.
         (*ivf).mig.lock().reset();
         (*ivf).reset_pending.store(false, Ordering::Release);
@@ -185,6 +242,12 @@ unsafe extern "C" fn ivf_close_device(vdev: *mut vfio_device) {
     // SAFETY: vfio calls this for our device.
     let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
     ivf.mig.lock().reset();
+    // Logging ends with the open. Called under dev_set->lock, which the
+    // tracker takes inside `dirty`: only try; a session left behind is of
+    // an old open generation and dropped at its next use.
+    if let Some(mut log) = ivf.dirty.try_lock() {
+        log.stop();
+    }
     // SAFETY: the core close that `open_device` pairs with.
     unsafe { bindings::vfio_pci_core_close_device(vdev) };
 }

@@ -139,6 +139,8 @@ pub enum Taint {
     Moved(u32),
     /// (BAR0 offset): an RX page write the tracker cannot follow.
     Access(u32),
+    /// The registers could not be read (memory decode off).
+    NoDevice,
 }
 
 /// The register an RX page offset names.
@@ -279,42 +281,34 @@ where
     }
 
     /// A 32-bit write of `value` at BAR0 offset `off` on the trapped RX
-    /// page. `forward` performs it on the device; the tracker calls it
-    /// exactly once, after capturing what a tail write posts (so the device
-    /// never sees a buffer the tracker has not recorded) or before
-    /// re-reading a queue whose configuration the write changes.
-    pub fn rx_write(
-        &mut self,
-        io: &mut impl RegIo,
-        dma: &mut impl DmaRead,
-        off: u32,
-        value: u32,
-        forward: impl FnOnce(),
-    ) {
+    /// page, which the tracker performs on the device itself (through
+    /// `io`): after capturing what a tail write posts, so the device never
+    /// sees a buffer the tracker has not recorded, or before re-reading a
+    /// queue whose configuration the write changes.
+    pub fn rx_write(&mut self, io: &mut impl RegIo, dma: &mut impl DmaRead, off: u32, value: u32) {
         match self.classify(off) {
             RxReg::Tail(q) => {
                 self.stats.traps += 1;
                 self.complete(io, q);
                 self.capture(dma, q, value, false);
-                forward();
+                io.write32(off, value);
             }
             RxReg::Config(q) => {
                 // The queue may have been enabled by the driver's own resume:
                 // ask the device, not the last sample.
                 let was_enabled = io.read32(self.map.rxq(self.map.rx.dctl, q)) & DCTL_ENABLE != 0;
                 self.complete(io, q);
-                forward();
+                io.write32(off, value);
                 self.resync(io, dma, q, was_enabled);
             }
-            RxReg::Other => forward(),
+            RxReg::Other => io.write32(off, value),
         }
     }
 
-    /// A write on the RX page the tracker cannot follow (not one aligned
-    /// 32-bit register): it may have changed anything.
-    pub fn rx_write_unfollowable(&mut self, off: u32, forward: impl FnOnce()) {
-        self.set_taint(Taint::Access(off));
-        forward();
+    /// Falls back to "every logged page is dirty" for the rest of the
+    /// session: an RX page write it cannot follow, registers it cannot read.
+    pub fn give_up(&mut self, why: Taint) {
+        self.set_taint(why);
     }
 
     /// The device was reset (FLR): its queues are off, nothing posted
@@ -587,8 +581,17 @@ where
         len: u64,
         mut set: impl FnMut(u64, u64),
     ) {
+        // Tainted: everything is reported, the device need not be asked.
+        if self.tainted.is_none() {
+            self.refresh(io, dma);
+        }
+        self.emit(iova, len, &mut set);
+    }
+
+    /// The report part of [`Self::report`]: the bitmap (or everything, if
+    /// tainted) inside the window, cleared as it goes.
+    pub fn emit(&mut self, iova: u64, len: u64, set: &mut impl FnMut(u64, u64)) {
         self.stats.reports += 1;
-        self.refresh(io, dma);
         let Some(win_end) = iova.checked_add(len) else {
             return;
         };

@@ -143,17 +143,13 @@ impl Guest {
 
     /// Registers written through the tracker, as the trapped page is.
     fn write_reg(&mut self, t: Option<&mut T>, off: u32, value: u32) {
-        let nic = self.io.0.clone();
-        let fwd = move || {
-            nic.borrow_mut().regs.insert(off, value);
-        };
         match t {
             Some(t) if off / 4096 == IGB.rx_tail_page() => {
                 let mut io = self.io.clone();
                 let mut dma = self.io.clone();
-                t.rx_write(&mut io, &mut dma, off, value, fwd);
+                t.rx_write(&mut io, &mut dma, off, value);
             }
-            _ => fwd(),
+            _ => self.io.write32(off, value),
         }
     }
 
