@@ -8,6 +8,7 @@
 //! Usage: `ivf-selftests [--list] [NAME-SUBSTRING...]`
 
 mod datapath;
+mod dirty;
 mod host;
 mod ktap;
 mod migration;
@@ -33,6 +34,7 @@ fn all_tests() -> Vec<&'static Test> {
     let mut tests = skeleton::TESTS.to_vec();
     tests.extend_from_slice(migration::TESTS);
     tests.extend_from_slice(datapath::TESTS);
+    tests.extend_from_slice(dirty::TESTS);
     tests.push(&Test {
         name: "kernel_log_clean",
         run: kernel_log_clean,

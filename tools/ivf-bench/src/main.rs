@@ -5,8 +5,15 @@
 //! quiesce, save, load and resume, counted by running the very HAL code the
 //! module runs (rust/common/src/hal.rs) over a register model of each
 //! family's VF, with enable handshakes that take 3 reads.
+//!
+//! `ivf-bench rx-trap`, run in the test VM (`tools/vm/run -- target/release/ivf-bench
+//! rx-trap`), measures instead what trapping a VF's RX tail page for dirty
+//! tracking costs the guest's reception ([`rxtrap`]).
 
 mod model;
+mod rxtrap;
+
+use std::process::ExitCode;
 
 use ivf_common::hal::{self, DeviceState};
 use ivf_common::ids::Family;
@@ -54,7 +61,68 @@ fn frame_bytes(family: Family, map: &RegMap, queue_pairs: u32) -> (usize, usize)
     (compat, state)
 }
 
-fn main() {
+const USAGE: &str = "\
+usage: ivf-bench                 figures of the migration core (any machine)
+       ivf-bench rx-trap [--vf BDF] [--frames N]
+                                 RX tail trap cost, in the test VM:
+                                 tools/vm/run -- target/release/ivf-bench rx-trap";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {
+            model_figures();
+            ExitCode::SUCCESS
+        }
+        Some("rx-trap") => {
+            let opts = match rx_trap_options(&args[1..]) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("ivf-bench: {e}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            match rxtrap::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ivf-bench rx-trap: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("ivf-bench: unknown command '{other}'\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn rx_trap_options(args: &[String]) -> Result<rxtrap::Options, String> {
+    let mut opts = rxtrap::Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--vf" => opts.vf = Some(value()?.parse()?),
+            "--frames" => {
+                let v = value()?;
+                opts.frames = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(format!("--frames: '{v}' is not a positive number"))?;
+            }
+            other => return Err(format!("unknown option '{other}'")),
+        }
+    }
+    Ok(opts)
+}
+
+fn model_figures() {
     println!("intel_vf_vfio_pci figures (counts, not timings: they hold on any machine)");
     println!();
     println!("stream bytes (compatibility frame + state frame)");

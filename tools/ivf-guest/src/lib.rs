@@ -18,9 +18,14 @@
 //! | 0x02000   | TX ring |
 //! | 0x04000   | RX buffers, [`BUF_SIZE`] each |
 //! | 0x24000   | TX buffers |
+//!
+//! The guest also records which pages of that memory its CPU wrote
+//! ([`Guest::take_cpu_dirty`]), as KVM's dirty log tells a VMM: with the
+//! device's DMA dirty log, that is every page a migration must copy again.
 
 mod mailbox;
 mod mem;
+pub mod pf;
 
 use std::time::{Duration, Instant};
 
@@ -45,11 +50,21 @@ pub const ETHERTYPE_FROM_GUEST: u16 = 0x88b6;
 /// Bytes of every test frame (header, sequence number, pattern).
 pub const FRAME_LEN: usize = 128;
 
-const STATE_OFF: usize = 0;
-const RX_RING_OFF: usize = 0x1000;
-const TX_RING_OFF: usize = 0x2000;
-const RX_BUF_OFF: usize = 0x4000;
-const TX_BUF_OFF: usize = 0x24000;
+/// Offset of [`GuestState`] in the DMA memory.
+pub const STATE_OFF: usize = 0;
+/// Offset of the RX descriptor ring.
+pub const RX_RING_OFF: usize = 0x1000;
+/// Offset of the TX descriptor ring.
+pub const TX_RING_OFF: usize = 0x2000;
+/// Offset of the RX buffers; descriptor `i` owns [`rx_buf_off`]`(i)`.
+pub const RX_BUF_OFF: usize = 0x4000;
+/// Offset of the TX buffers.
+pub const TX_BUF_OFF: usize = 0x24000;
+/// Page size of the CPU dirty log (and of the layout above).
+pub const PAGE_SIZE: usize = 4096;
+/// Pages of the DMA memory.
+pub const MEM_PAGES: usize = MEM_SIZE / PAGE_SIZE;
+const DIRTY_WORDS: usize = MEM_PAGES.div_ceil(64);
 const STATE_MAGIC: u64 = 0x5453_4555_4746_5649; // "IVFGUEST"
 
 const MAP: &RegMap = &IGB;
@@ -221,11 +236,51 @@ pub fn pf_handshake(dev: &Device, mac: Option<[u8; 6]>) -> Result<[u8; 6], Guest
     Ok(mac)
 }
 
+/// A set of pages of the DMA memory (the CPU dirty log).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PageSet([u64; DIRTY_WORDS]);
+
+impl PageSet {
+    /// Adds the pages of `len` bytes at offset `off` (clipped to the memory).
+    fn mark(&mut self, off: usize, len: usize) {
+        if len == 0 || off >= MEM_SIZE {
+            return;
+        }
+        let last = (off + len - 1).min(MEM_SIZE - 1) / PAGE_SIZE;
+        for page in off / PAGE_SIZE..=last {
+            self.0[page / 64] |= 1 << (page % 64);
+        }
+    }
+
+    /// The pages, ascending; empties the set.
+    fn take(&mut self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (w, word) in self.0.iter_mut().enumerate() {
+            let mut bits = std::mem::take(word);
+            while bits != 0 {
+                out.push(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+        out
+    }
+}
+
+/// Offset in the DMA memory of RX descriptor `i`'s buffer.
+pub const fn rx_buf_off(i: u32) -> usize {
+    RX_BUF_OFF + (i * BUF_SIZE) as usize
+}
+
 /// The guest driver bound to one VF.
 pub struct Guest<'d> {
     dev: &'d Device,
     bar: Bar,
     mem: DmaMem,
+    /// Pages of `mem` the CPU wrote since the last [`Guest::take_cpu_dirty`].
+    cpu_dirty: PageSet,
+    /// Whether [`Guest::poll_rx`] gives descriptors back with one RDT write
+    /// per poll instead of one per descriptor.
+    rx_batched: bool,
 }
 
 impl<'d> Guest<'d> {
@@ -237,7 +292,7 @@ impl<'d> Guest<'d> {
         dev.dma_map(mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
         dev.enable_bus_master()?;
         let mac = pf_handshake(dev, mac)?;
-        let mut g = Guest { dev, bar, mem };
+        let mut g = Guest::new(dev, bar, mem);
         let mut st = GuestState {
             magic: STATE_MAGIC,
             ..GuestState::default()
@@ -256,13 +311,43 @@ impl<'d> Guest<'d> {
         let bar = dev.map_bar(0)?;
         let mut mem = DmaMem::new(MEM_SIZE)?;
         mem.bytes_mut().copy_from_slice(memory);
-        let g = Guest { dev, bar, mem };
+        let mut g = Guest::new(dev, bar, mem);
+        g.mark_cpu_dirty(0, MEM_SIZE);
         if g.state().magic != STATE_MAGIC {
             return Err(GuestError::NotAGuest);
         }
         dev.dma_map(g.mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
         dev.enable_bus_master()?;
         Ok(g)
+    }
+
+    fn new(dev: &'d Device, bar: Bar, mem: DmaMem) -> Self {
+        Guest {
+            dev,
+            bar,
+            mem,
+            cpu_dirty: PageSet::default(),
+            rx_batched: false,
+        }
+    }
+
+    /// Records a CPU write of `len` bytes at offset `off` of the DMA memory.
+    fn mark_cpu_dirty(&mut self, off: usize, len: usize) {
+        self.cpu_dirty.mark(off, len);
+    }
+
+    /// The pages (indices into the DMA memory, ascending) the guest's CPU
+    /// wrote since the last call, which clears the record. A VMM learns the
+    /// same from KVM's dirty log; the device's DMA writes are not in it.
+    pub fn take_cpu_dirty(&mut self) -> Vec<usize> {
+        self.cpu_dirty.take()
+    }
+
+    /// Whether [`Guest::poll_rx`] gives the descriptors of one poll back
+    /// with a single RDT write (`true`), or each with its own (`false`, the
+    /// default, as the samples were written).
+    pub fn set_rx_batched(&mut self, batched: bool) {
+        self.rx_batched = batched;
     }
 
     fn setup_rings(&mut self) {
@@ -298,6 +383,7 @@ impl<'d> Guest<'d> {
     }
 
     fn set_state(&mut self, st: GuestState) {
+        self.mark_cpu_dirty(STATE_OFF, size_of::<GuestState>());
         let bytes = &mut self.mem.bytes_mut()[STATE_OFF..STATE_OFF + size_of::<GuestState>()];
         // SAFETY: as in `state`.
         unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast(), st) }
@@ -308,19 +394,40 @@ impl<'d> Guest<'d> {
         self.state().mac[..6].try_into().expect("6 bytes")
     }
 
-    fn desc(&mut self, ring_off: usize, i: u32) -> &mut [u8] {
+    fn desc(&self, ring_off: usize, i: u32) -> &[u8] {
         let o = ring_off + i as usize * 16;
+        &self.mem.bytes()[o..o + 16]
+    }
+
+    /// A descriptor to write (the CPU dirty log records its page).
+    fn desc_mut(&mut self, ring_off: usize, i: u32) -> &mut [u8] {
+        let o = ring_off + i as usize * 16;
+        self.mark_cpu_dirty(o, 16);
         &mut self.mem.bytes_mut()[o..o + 16]
     }
 
     fn arm_rx(&mut self, i: u32) {
-        let addr = IOVA_BASE + (RX_BUF_OFF as u64) + u64::from(i * BUF_SIZE);
-        let d = self.desc(RX_RING_OFF, i);
+        self.set_rx_desc(i, IOVA_BASE + rx_buf_off(i) as u64);
+    }
+
+    /// Writes RX descriptor `i` (modulo the ring) as a read descriptor for
+    /// a buffer at `addr`, without posting it. The driver only ever uses its
+    /// own buffers; tests of hostile guests point descriptors anywhere.
+    pub fn set_rx_desc(&mut self, i: u32, addr: u64) {
+        let d = self.desc_mut(RX_RING_OFF, i % RING_SIZE);
         d[0..8].copy_from_slice(&addr.to_le_bytes());
         d[8..16].copy_from_slice(&0u64.to_le_bytes());
     }
 
-    /// Processes every received descriptor; re-arms and re-posts each.
+    /// Re-arms every RX descriptor with its own buffer (not posted).
+    pub fn rearm_rx_ring(&mut self) {
+        for i in 0..RING_SIZE {
+            self.arm_rx(i);
+        }
+    }
+
+    /// Processes every received descriptor; re-arms and re-posts each (one
+    /// RDT write each, or one for the poll: [`Guest::set_rx_batched`]).
     pub fn poll_rx(&mut self) -> Vec<Received> {
         let mut out = Vec::new();
         let mut st = self.state();
@@ -351,9 +458,16 @@ impl<'d> Guest<'d> {
             st.rx_next = (i + 1) % RING_SIZE;
             // Give the descriptor back: the tail trails the next one to read.
             self.set_state(st);
-            self.bar.write32(MAP.rx.tail as usize, i);
+            if !self.rx_batched {
+                self.bar.write32(MAP.rx.tail as usize, i);
+            }
         }
         self.set_state(st);
+        if self.rx_batched {
+            if let Some(last) = out.last() {
+                self.bar.write32(MAP.rx.tail as usize, last.desc);
+            }
+        }
         out
     }
 
@@ -407,11 +521,12 @@ impl<'d> Guest<'d> {
         let i = st.tx_next;
         let frame = make_frame(dst, self.mac(), ETHERTYPE_FROM_GUEST, st.tx_seq);
         let off = TX_BUF_OFF + (i * BUF_SIZE) as usize;
+        self.mark_cpu_dirty(off, FRAME_LEN);
         self.mem.bytes_mut()[off..off + FRAME_LEN].copy_from_slice(&frame);
         let addr = IOVA_BASE + off as u64;
         // Advanced data descriptor: DTYP data, DEXT, IFCS, EOP, RS.
         let cmd = 0x0030_0000 | 0x2000_0000 | 0x0200_0000 | 0x0100_0000 | 0x0800_0000;
-        let d = self.desc(TX_RING_OFF, i);
+        let d = self.desc_mut(TX_RING_OFF, i);
         d[0..8].copy_from_slice(&addr.to_le_bytes());
         d[8..12].copy_from_slice(&(cmd | FRAME_LEN as u32).to_le_bytes());
         d[12..16].copy_from_slice(&((FRAME_LEN as u32) << 14).to_le_bytes());
@@ -444,5 +559,33 @@ impl Drop for Guest<'_> {
     /// The guest goes away: its memory leaves the device's IOMMU mapping.
     fn drop(&mut self) {
         let _ = self.dev.dma_unmap(MEM_SIZE as u64, IOVA_BASE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_set_marks_every_page_a_write_touches() {
+        let mut set = PageSet::default();
+        set.mark(STATE_OFF, size_of::<GuestState>());
+        set.mark(RX_RING_OFF + 63 * 16, 16);
+        set.mark(PAGE_SIZE * 5 - 1, 2);
+        set.mark(MEM_SIZE - 1, 100);
+        set.mark(MEM_SIZE, 10);
+        set.mark(7, 0);
+        assert_eq!(set.take(), vec![0, 1, 4, 5, MEM_PAGES - 1]);
+        assert!(set.take().is_empty(), "take empties the set");
+        set.mark(0, MEM_SIZE);
+        assert_eq!(set.take(), (0..MEM_PAGES).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn layout_is_unchanged() {
+        assert_eq!(size_of::<GuestState>(), 64);
+        assert_eq!(rx_buf_off(RING_SIZE - 1) + BUF_SIZE as usize, TX_BUF_OFF);
+        assert!(TX_BUF_OFF + (RING_SIZE * BUF_SIZE) as usize <= MEM_SIZE);
+        assert_eq!(MEM_PAGES, 128);
     }
 }

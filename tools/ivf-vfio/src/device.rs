@@ -388,6 +388,113 @@ impl Device {
         Ok(u64::from_le_bytes(out))
     }
 
+    /// `VFIO_DEVICE_FEATURE` with a structured payload; returns the payload
+    /// as the kernel left it (GET answers, SET outputs such as a page size).
+    fn feature_of<T: Copy>(&self, flags: u32, data: T, what: &str) -> Result<T> {
+        let mut feat = VfioDeviceFeatureOf::<T> {
+            argsz: argsz::<VfioDeviceFeatureOf<T>>(),
+            flags,
+            data,
+        };
+        ioctl(&self.fd, VFIO_DEVICE_FEATURE, &mut feat, what)?;
+        Ok(feat.data)
+    }
+
+    /// Probes `VFIO_DEVICE_FEATURE_DMA_LOGGING_START` (SET): whether the
+    /// device offers DMA dirty logging; `false` when the kernel answers
+    /// ENOTTY (no logging ops, or the device's dirty tracking mode is "none").
+    pub fn log_probe(&self) -> Result<bool> {
+        match self.feature(
+            VFIO_DEVICE_FEATURE_PROBE
+                | VFIO_DEVICE_FEATURE_SET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+            [0u8; 0],
+            &format!("{}: probe DMA logging", self.bdf),
+        ) {
+            Ok(_) => Ok(true),
+            Err(e) if e.errno() == Some(libc::ENOTTY) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_START`: the device logs its DMA
+    /// writes to `ranges` (IOVA, length) at `page_size` granularity; returns
+    /// the page size the driver chose (it may be larger than asked). The
+    /// errno is kept: EBUSY (already logging), EINVAL (bad ranges), E2BIG
+    /// (too many ranges), ENOTTY (no logging).
+    pub fn log_start(&self, ranges: &[(u64, u64)], page_size: u64) -> Result<u64> {
+        let what = format!(
+            "{}: start DMA logging ({} ranges, page size {page_size:#x})",
+            self.bdf,
+            ranges.len()
+        );
+        let raw: Vec<VfioDmaLoggingRange> = ranges
+            .iter()
+            .map(|&(iova, length)| VfioDmaLoggingRange { iova, length })
+            .collect();
+        let num_ranges = u32::try_from(raw.len())
+            .map_err(|_| Error::new(what.clone(), io::Error::from_raw_os_error(libc::E2BIG)))?;
+        let ctl = VfioDmaLoggingControl {
+            page_size,
+            num_ranges,
+            reserved: 0,
+            // The kernel reads the ranges during the ioctl; `raw` outlives it.
+            ranges: raw.as_ptr() as u64,
+        };
+        let out = self.feature_of(
+            VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
+            ctl,
+            &what,
+        )?;
+        Ok(out.page_size)
+    }
+
+    /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP` (SET, no payload).
+    pub fn log_stop(&self) -> Result<()> {
+        self.feature(
+            VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+            [0u8; 0],
+            &format!("{}: stop DMA logging", self.bdf),
+        )
+        .map(|_| ())
+    }
+
+    /// `VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT` (GET): the pages of
+    /// `[iova, iova + len)` the device dirtied since the last report (the
+    /// kernel clears what it reports). Bit `i` of the returned words (LSB
+    /// first) is the page at `iova + i * page_size`; see [`dirty_iovas`].
+    /// The bitmap is zeroed before the call. The errno is kept: EINVAL when
+    /// not logging, ENOTTY when the device has no logging.
+    pub fn log_report(&self, iova: u64, len: u64, page_size: u64) -> Result<Vec<u64>> {
+        let what = format!(
+            "{}: DMA logging report of {len:#x} bytes at {iova:#x}, page size {page_size:#x}",
+            self.bdf
+        );
+        // A bad page size is the kernel's to refuse; size the bitmap sanely.
+        let pages = len.div_ceil(page_size.max(1));
+        let words = pages.div_ceil(64).max(1);
+        if words > MAX_REPORT_WORDS {
+            return Err(Error::new(
+                format!("{what}: a bitmap of {words} words; report a smaller range"),
+                io::Error::from_raw_os_error(libc::E2BIG),
+            ));
+        }
+        let mut bitmap = vec![0u64; words as usize];
+        let report = VfioDmaLoggingReport {
+            iova,
+            length: len,
+            page_size,
+            // The kernel writes the bitmap during the ioctl; it outlives it.
+            bitmap: bitmap.as_mut_ptr() as u64,
+        };
+        self.feature_of(
+            VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+            report,
+            &what,
+        )?;
+        Ok(bitmap)
+    }
+
     /// The mmappable areas of region `index`: the sparse-mmap capability's
     /// areas if the region has one, else the whole region.
     pub fn mmap_areas(&self, index: u32) -> Result<Vec<(u64, u64)>> {
@@ -438,12 +545,14 @@ impl Device {
     }
 
     /// Maps BAR `index` into this process: its mmappable areas directly,
-    /// the rest (pages the driver traps) through the region's read/write.
+    /// the rest (pages the driver traps, any number of holes) through the
+    /// region's read/write.
     pub fn map_bar(&self, index: u32) -> Result<Bar> {
         let info = self.region_info(index)?;
         let areas = self.mmap_areas(index)?;
         let mut maps = Vec::new();
-        for (off, len) in areas {
+        // An empty area (between adjacent holes) has nothing to map.
+        for (off, len) in areas.into_iter().filter(|(_, len)| *len != 0) {
             let len = usize::try_from(len).expect("BAR size fits usize");
             // SAFETY: a fresh mapping chosen by the kernel; VFIO checks the
             // offset and length against the region's mmappable areas.
@@ -556,6 +665,25 @@ impl Device {
         }
         Ok(())
     }
+}
+
+/// Largest report bitmap [`Device::log_report`] allocates (64 MiB of words).
+const MAX_REPORT_WORDS: u64 = 8 << 20;
+
+/// The IOVAs of the dirty pages of a [`Device::log_report`] bitmap taken
+/// at `iova` with `page_size`, ascending.
+pub fn dirty_iovas(bitmap: &[u64], iova: u64, page_size: u64) -> Vec<u64> {
+    let mut out = Vec::new();
+    for (w, word) in bitmap.iter().enumerate() {
+        let mut bits = *word;
+        while bits != 0 {
+            let bit = u64::from(bits.trailing_zeros());
+            bits &= bits - 1;
+            let index = w as u64 * 64 + bit;
+            out.push(iova.wrapping_add(index.wrapping_mul(page_size)));
+        }
+    }
+    out
 }
 
 fn not_vfio(bdf: Bdf, driver: &Option<String>) -> Error {
@@ -684,4 +812,24 @@ pub fn write_data(data_fd: &mut File, data: &[u8]) -> Result<()> {
     data_fd
         .write_all(data)
         .map_err(|e| Error::new("writing migration data", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirty_iovas_of_a_bitmap() {
+        assert!(dirty_iovas(&[0, 0], 0x1000, 4096).is_empty());
+        assert_eq!(
+            dirty_iovas(&[0b101, 1 << 63, 1], 0x1000_0000, 4096),
+            vec![
+                0x1000_0000,
+                0x1000_2000,
+                0x1000_0000 + 127 * 4096,
+                0x1000_0000 + 128 * 4096
+            ]
+        );
+        assert_eq!(dirty_iovas(&[0b10], 0, 8192), vec![8192]);
+    }
 }

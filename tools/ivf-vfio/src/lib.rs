@@ -6,7 +6,7 @@
 //! - [`Device`]: a VFIO device opened through the iommufd cdev
 //!   (`/dev/vfio/devices/vfioN` + `/dev/iommu`) or the legacy group and
 //!   container (`/dev/vfio/N` + `/dev/vfio/vfio`): region access, BAR mmap,
-//!   reset, features.
+//!   reset, features, DMA dirty logging ([`dirty_iovas`] reads a report).
 
 #![warn(missing_docs)]
 
@@ -16,5 +16,7 @@ pub mod uapi;
 mod device;
 mod error;
 
-pub use device::{precopy_info, read_data, write_data, Backend, Bar, Device, MigrationFlags};
+pub use device::{
+    dirty_iovas, precopy_info, read_data, write_data, Backend, Bar, Device, MigrationFlags,
+};
 pub use error::{Error, Result};

@@ -212,6 +212,161 @@ pub fn supported_vfs() -> Result<Vec<PciDevice>> {
     Ok(out)
 }
 
+/// How intel_vf_vfio_pci tracks the DMA a device does, per device
+/// (`/sys/bus/pci/devices/<bdf>/dirty_tracking`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum DirtyTracking {
+    /// The driver traps the RX tail page and offers the DMA logging
+    /// features ("device").
+    Device,
+    /// The RX tail page is mapped; the DMA logging features answer ENOTTY
+    /// ("none").
+    None,
+}
+
+impl DirtyTracking {
+    /// The word sysfs uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DirtyTracking::Device => "device",
+            DirtyTracking::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for DirtyTracking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DirtyTracking {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "device" => Ok(DirtyTracking::Device),
+            "none" => Ok(DirtyTracking::None),
+            other => Err(format!(
+                "'{other}' is not a dirty tracking mode (expected device or none)"
+            )),
+        }
+    }
+}
+
+fn dev_file(bdf: Bdf, name: &str) -> PathBuf {
+    pci_root().join(bdf.to_string()).join(name)
+}
+
+fn read_dev_file(bdf: Bdf, name: &str) -> Result<(PathBuf, String)> {
+    let path = dev_file(bdf, name);
+    let text = fs::read_to_string(&path).map_err(|e| {
+        Error::new(
+            format!(
+                "reading {} (is {bdf} bound to intel_vf_vfio_pci?)",
+                path.display()
+            ),
+            e,
+        )
+    })?;
+    Ok((path, text))
+}
+
+fn invalid(path: &Path, why: String) -> Error {
+    Error::new(
+        format!("parsing {}", path.display()),
+        io::Error::new(io::ErrorKind::InvalidData, why),
+    )
+}
+
+/// The dirty tracking mode of `bdf`.
+pub fn dirty_tracking(bdf: Bdf) -> Result<DirtyTracking> {
+    let (path, text) = read_dev_file(bdf, "dirty_tracking")?;
+    text.parse().map_err(|why| invalid(&path, why))
+}
+
+/// Sets the dirty tracking mode of `bdf`; the kernel refuses (EBUSY) while
+/// a VFIO user has the device open. The errno is kept.
+pub fn set_dirty_tracking(bdf: Bdf, mode: DirtyTracking) -> Result<()> {
+    write_dirty_tracking(bdf, mode.name())
+}
+
+/// Writes `text` to `dirty_tracking` of `bdf` as is (tests of bad values).
+pub fn write_dirty_tracking(bdf: Bdf, text: &str) -> Result<()> {
+    let path = dev_file(bdf, "dirty_tracking");
+    fs::write(&path, text)
+        .map_err(|e| Error::new(format!("writing '{text}' to {}", path.display()), e))
+}
+
+/// The counters of `/sys/bus/pci/devices/<bdf>/dirty_stats`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirtyStats {
+    /// RX tail writes the driver trapped.
+    pub traps: u64,
+    /// RX descriptors those traps posted (and the tracker looked at).
+    pub descriptors: u64,
+    /// Most descriptors one trap posted.
+    pub max_descriptors_per_trap: u64,
+    /// Nanoseconds spent in the traps, in total.
+    pub trap_ns: u64,
+    /// DMA logging reports answered.
+    pub reports: u64,
+    /// Times the tracker gave up on precision and marked every logged page.
+    pub taints: u64,
+    /// Whether DMA logging is on.
+    pub logging: bool,
+}
+
+impl DirtyStats {
+    /// Parses the file's "key value" lines; every key must be there,
+    /// unknown keys are ignored.
+    pub fn parse(text: &str) -> std::result::Result<DirtyStats, String> {
+        let mut seen = [None::<u64>; 7];
+        const KEYS: [&str; 7] = [
+            "traps",
+            "descriptors",
+            "max_descriptors_per_trap",
+            "trap_ns",
+            "reports",
+            "taints",
+            "logging",
+        ];
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (key, value) = line
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("line '{line}' is not 'key value'"))?;
+            let Some(i) = KEYS.iter().position(|k| *k == key) else {
+                continue;
+            };
+            let v = value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{key}: '{}' is not a number", value.trim()))?;
+            seen[i] = Some(v);
+        }
+        let get = |i: usize| seen[i].ok_or_else(|| format!("no '{}' line", KEYS[i]));
+        Ok(DirtyStats {
+            traps: get(0)?,
+            descriptors: get(1)?,
+            max_descriptors_per_trap: get(2)?,
+            trap_ns: get(3)?,
+            reports: get(4)?,
+            taints: get(5)?,
+            logging: match get(6)? {
+                0 => false,
+                1 => true,
+                v => return Err(format!("logging: {v} is not 0 or 1")),
+            },
+        })
+    }
+}
+
+/// The dirty tracking counters of `bdf`.
+pub fn dirty_stats(bdf: Bdf) -> Result<DirtyStats> {
+    let (path, text) = read_dev_file(bdf, "dirty_stats")?;
+    DirtyStats::parse(&text).map_err(|why| invalid(&path, why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +402,35 @@ mod tests {
             let err = bad.parse::<Bdf>().unwrap_err();
             assert!(err.contains("not a PCI address"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn parses_dirty_tracking_modes() {
+        assert_eq!("device\n".parse(), Ok(DirtyTracking::Device));
+        assert_eq!("none".parse(), Ok(DirtyTracking::None));
+        assert!("off".parse::<DirtyTracking>().is_err());
+        assert_eq!(DirtyTracking::None.to_string(), "none");
+    }
+
+    #[test]
+    fn parses_dirty_stats() {
+        let text = "traps 12\ndescriptors 40\nmax_descriptors_per_trap 63\n\
+                    trap_ns 123456\nreports 3\ntaints 1\nlogging 1\nfuture_key 7\n";
+        assert_eq!(
+            DirtyStats::parse(text),
+            Ok(DirtyStats {
+                traps: 12,
+                descriptors: 40,
+                max_descriptors_per_trap: 63,
+                trap_ns: 123456,
+                reports: 3,
+                taints: 1,
+                logging: true,
+            })
+        );
+        let missing = text.replace("taints 1\n", "");
+        assert!(DirtyStats::parse(&missing).unwrap_err().contains("taints"));
+        assert!(DirtyStats::parse("traps x").unwrap_err().contains("traps"));
+        assert!(DirtyStats::parse(&text.replace("logging 1", "logging 2")).is_err());
     }
 }

@@ -56,6 +56,8 @@ pub const VFIO_DEVICE_FEATURE_PROBE: u32 = 1 << 18;
 pub const VFIO_DEVICE_FEATURE_MIGRATION: u32 = 1;
 pub const VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: u32 = 2;
 pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_START: u32 = 6;
+pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP: u32 = 7;
+pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: u32 = 8;
 pub const VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: u32 = 9;
 pub const VFIO_MIG_GET_PRECOPY_INFO: libc::c_ulong = io(VFIO_BASE + 21);
 
@@ -161,6 +163,46 @@ pub struct VfioDeviceFeature<const N: usize> {
     pub data: [u8; N],
 }
 
+/// `struct vfio_device_feature` followed by a payload structure `T`
+/// (8-byte aligned payloads start right after `flags`, as in the uAPI).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VfioDeviceFeatureOf<T> {
+    pub argsz: u32,
+    pub flags: u32,
+    pub data: T,
+}
+
+/// `struct vfio_device_feature_dma_logging_control` (DMA_LOGGING_START).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy)]
+pub struct VfioDmaLoggingControl {
+    pub page_size: u64,
+    pub num_ranges: u32,
+    pub reserved: u32,
+    /// User pointer to `num_ranges` [`VfioDmaLoggingRange`]s.
+    pub ranges: u64,
+}
+
+/// `struct vfio_device_feature_dma_logging_range`.
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VfioDmaLoggingRange {
+    pub iova: u64,
+    pub length: u64,
+}
+
+/// `struct vfio_device_feature_dma_logging_report` (DMA_LOGGING_REPORT).
+#[repr(C)]
+#[derive(Default, Debug, Clone, Copy)]
+pub struct VfioDmaLoggingReport {
+    pub iova: u64,
+    pub length: u64,
+    pub page_size: u64,
+    /// User pointer to the bitmap: one bit per page, in u64 words.
+    pub bitmap: u64,
+}
+
 #[repr(C)]
 #[derive(Default, Debug)]
 pub struct VfioIommuType1DmaMap {
@@ -236,5 +278,11 @@ mod tests {
         assert_eq!(size_of::<VfioIommuType1DmaMap>(), 32);
         assert_eq!(size_of::<IommuIoasMap>(), 40);
         assert_eq!(size_of::<IommuIoasUnmap>(), 24);
+        assert_eq!(size_of::<VfioDmaLoggingControl>(), 24);
+        assert_eq!(size_of::<VfioDmaLoggingRange>(), 16);
+        assert_eq!(size_of::<VfioDmaLoggingReport>(), 32);
+        // The payload starts right after argsz and flags.
+        assert_eq!(size_of::<VfioDeviceFeatureOf<VfioDmaLoggingReport>>(), 40);
+        assert_eq!(std::mem::offset_of!(VfioDeviceFeatureOf<u64>, data), 8);
     }
 }
