@@ -279,6 +279,20 @@ unsafe fn start(
     )
     .map_err(|_| EINVAL)?;
     drop(dev);
+    if let Some((base, count, srrctl, on, head, tail)) = tracker.rx_view(0) {
+        dev_info!(
+            ivf.dev(),
+            "dirty tracking: {} ranges, page {:#x}; rx0 ring {:#x} x{} srrctl {:#x} on {} posted {}..{}\n",
+            got,
+            chosen,
+            base,
+            count,
+            srrctl,
+            on,
+            head,
+            tail
+        );
+    }
     note_taint(ivf, None, &tracker);
     log.last = tracker.stats;
     log.trap_ns = 0;
@@ -336,18 +350,16 @@ pub(crate) unsafe extern "C" fn ivf_log_read_and_clear(
     match dev.as_mut() {
         Some(d) => {
             let mut dma = Dma(d.core);
-            s.tracker
-                .report(&mut d.bar, &mut dma, iova as u64, length as u64, set);
+            s.tracker.sync(&mut d.bar, &mut dma);
         }
-        None => {
-            s.tracker.give_up(Taint::NoDevice);
-            s.tracker.emit(iova as u64, length as u64, &mut set);
-        }
+        None => s.tracker.give_up(Taint::NoDevice),
     }
-    note_taint(ivf, before, &s.tracker);
-    let stats = s.tracker.stats;
+    // Setting bits may pin the next part of the user's bitmap (mmap_lock):
+    // not under memory_lock, which page faults on BAR mmaps take.
     drop(dev);
-    log.last = stats;
+    s.tracker.emit(iova as u64, length as u64, &mut set);
+    note_taint(ivf, before, &s.tracker);
+    log.last = s.tracker.stats;
     0
 }
 

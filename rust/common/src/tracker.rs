@@ -244,6 +244,20 @@ where
         1 << self.page_shift
     }
 
+    /// What the tracker follows on RX queue `q`: (ring IOVA, descriptors,
+    /// SRRCTL, enabled, head, tail), for the kernel's debug log.
+    pub fn rx_view(&self, q: u32) -> Option<(u64, u32, u32, bool, u32, u32)> {
+        let r = self.rx.get(q as usize)?;
+        Some((
+            r.ring.base,
+            r.ring.count,
+            r.srrctl,
+            r.enabled,
+            r.head,
+            r.tail,
+        ))
+    }
+
     /// Why the tracker reports everything, if it does.
     pub fn taint(&self) -> Option<Taint> {
         self.tainted
@@ -581,11 +595,17 @@ where
         len: u64,
         mut set: impl FnMut(u64, u64),
     ) {
-        // Tainted: everything is reported, the device need not be asked.
+        self.sync(io, dma);
+        self.emit(iova, len, &mut set);
+    }
+
+    /// The device part of [`Self::report`]: brings the log up to date with
+    /// the device (completions, configuration the driver changed itself,
+    /// stopped queues' buffers, ring pages). Tainted, it has nothing to do.
+    pub fn sync(&mut self, io: &mut impl RegIo, dma: &mut impl DmaRead) {
         if self.tainted.is_none() {
             self.refresh(io, dma);
         }
-        self.emit(iova, len, &mut set);
     }
 
     /// The report part of [`Self::report`]: the bitmap (or everything, if

@@ -330,12 +330,15 @@ fn uapi_calls(vf: Bdf, dev: &Device, pf: &PfPort) -> Outcome {
         far_bits.iter().all(|w| *w == 0),
         "the far range, which nothing maps, is reported dirty: {far_bits:x?}"
     );
+    // The TX ring is reported too: the device writes descriptors back there
+    // whenever the guest sends, which the driver cannot see coming.
     let ring_page = ivf_guest::RX_RING_OFF / PAGE_SIZE;
+    let tx_ring_page = ivf_guest::TX_RING_OFF / PAGE_SIZE;
     let bufs = rx_buf_page(0)..=rx_buf_page(RING_SIZE - 1);
     for p in &seen {
         ensure!(
-            *p == ring_page || bufs.contains(p),
-            "page {p} reported, the device writes only the RX ring (page {ring_page}) and buffers (pages {bufs:?})"
+            *p == ring_page || *p == tx_ring_page || bufs.contains(p),
+            "page {p} reported, the device writes only the RX ring (page {ring_page}), the TX ring (page {tx_ring_page}) and RX buffers (pages {bufs:?})"
         );
     }
     for d in &descs {
