@@ -280,7 +280,7 @@ unsafe fn start(
     .map_err(|_| EINVAL)?;
     drop(dev);
     if let Some((base, count, srrctl, on, head, tail)) = tracker.rx_view(0) {
-        dev_info!(
+        dev_dbg!(
             ivf.dev(),
             "dirty tracking: {} ranges, page {:#x}; rx0 ring {:#x} x{} srrctl {:#x} on {} posted {}..{}\n",
             got,

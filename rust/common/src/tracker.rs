@@ -34,9 +34,9 @@ pub const MAX_QUEUES: usize = 8;
 pub const MAX_SLOTS: u32 = 4096;
 /// Bytes of one descriptor (both families, RX and TX).
 pub const DESC_LEN: u64 = 16;
-/// Bound on one packet buffer when SRRCTL does not give its size: the
-/// largest buffer size field of either family.
-const MAX_PKT_BUF: u64 = 127 << 10;
+/// Bound on one packet buffer when SRRCTL does not give its size (the
+/// PF's RCTL.BSIZE then applies: at most 16 KiB in both families).
+const MAX_PKT_BUF: u64 = 16 << 10;
 /// Bound on one header buffer when SRRCTL does not give its size.
 const MAX_HDR_BUF: u64 = 63 << 6;
 /// Descriptors read from guest memory at a time (one stack buffer).
@@ -87,6 +87,9 @@ struct RxQueue {
     head: u32,
     /// One past the last captured descriptor (the tail as forwarded).
     tail: u32,
+    /// While stopped, its posted buffers have been marked once: a stopped
+    /// queue writes nothing more, so later reports need not repeat them.
+    marked_stopped: bool,
 }
 
 impl RxQueue {
@@ -141,6 +144,20 @@ pub enum Taint {
     Access(u32),
     /// The registers could not be read (memory decode off).
     NoDevice,
+}
+
+/// Where a capture's descriptors come from, which decides what a
+/// written-back one (DD set, address gone) means.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Posting {
+    /// Just posted by a trapped tail write: the device has not seen them.
+    Trapped,
+    /// Owned by a running queue when logging starts: one written back
+    /// landed before logging began and needs no mark.
+    AtStart,
+    /// Owned by a queue that started without a trapped write (the driver's
+    /// own resume): one written back was written unseen, so all dirty.
+    Unseen,
 }
 
 /// The register an RX page offset names.
@@ -230,10 +247,13 @@ where
         t.bitmap.fill(0);
         for q in 0..t.queues() {
             t.sync_rx(io, q);
-            let hw_tail = io.read32(t.map.rxq(t.map.rx.tail, q));
-            // Descriptors between the head and the tail are the device's;
-            // one already written back (DD) landed before logging began.
-            t.capture(dma, q, hw_tail, true);
+            // Descriptors between the head and the tail of a running queue
+            // are the device's; one already written back (DD) landed before
+            // logging began. A stopped queue's are read when it starts.
+            if t.rx[q as usize].enabled {
+                let hw_tail = io.read32(t.map.rxq(t.map.rx.tail, q));
+                t.capture(dma, q, hw_tail, Posting::AtStart);
+            }
             t.tx[q as usize] = t.read_tx(io, q);
         }
         Ok(t)
@@ -304,7 +324,7 @@ where
             RxReg::Tail(q) => {
                 self.stats.traps += 1;
                 self.complete(io, q);
-                self.capture(dma, q, value, false);
+                self.capture(dma, q, value, Posting::Trapped);
                 io.write32(off, value);
             }
             RxReg::Config(q) => {
@@ -353,6 +373,7 @@ where
             enabled,
             head,
             tail: head,
+            marked_stopped: false,
         };
     }
 
@@ -374,18 +395,20 @@ where
                 enabled: new.enabled,
                 ..old
             };
-            return;
+        } else {
+            if was_enabled && old.posted() > 0 {
+                self.set_taint(Taint::Moved(q));
+            }
+            self.rx[q as usize] = old;
+            self.spill(q);
+            self.mark_ring(old.ring);
+            self.rx[q as usize] = new;
         }
-        if was_enabled && old.posted() > 0 {
-            self.set_taint(Taint::Moved(q));
+        // A running queue owns what lies between the head and the tail
+        // (posted while stopped, or before the ring was set up).
+        if new.enabled {
+            self.capture(dma, q, hw_tail, Posting::Trapped);
         }
-        self.rx[q as usize] = old;
-        self.spill(q);
-        self.mark_ring(old.ring);
-        self.rx[q as usize] = new;
-        // Descriptors already between the head and the tail (a tail set
-        // before the ring) are the device's from now on.
-        self.capture(dma, q, hw_tail, false);
     }
 
     /// Marks every buffer still posted on queue `q` and forgets them.
@@ -420,9 +443,7 @@ where
     }
 
     /// Records the buffers of descriptors `tail..new_tail` of queue `q`.
-    /// `skip_done`: leave out descriptors already written back (only
-    /// right at the start, when they were written before logging began).
-    fn capture(&mut self, dma: &mut impl DmaRead, q: u32, new_tail: u32, skip_done: bool) {
+    fn capture(&mut self, dma: &mut impl DmaRead, q: u32, new_tail: u32, how: Posting) {
         let rx = self.rx[q as usize];
         if rx.ring.count == 0 {
             // No ring: a tail write without one posts nothing the device
@@ -446,13 +467,13 @@ where
             self.rx[q as usize].head = t;
             return;
         }
-        self.read_slots(dma, q, add, skip_done);
+        self.read_slots(dma, q, add, how);
         self.stats.descriptors += u64::from(add);
         self.stats.max_descriptors_per_trap = self.stats.max_descriptors_per_trap.max(add);
     }
 
     /// Reads `count` descriptors from the tail of queue `q` into its slots.
-    fn read_slots(&mut self, dma: &mut impl DmaRead, q: u32, count: u32, skip_done: bool) {
+    fn read_slots(&mut self, dma: &mut impl DmaRead, q: u32, count: u32, how: Posting) {
         let rx = self.rx[q as usize];
         let split = self.header_split(rx.srrctl);
         let mut buf = [0u8; READ_BATCH * DESC_LEN as usize];
@@ -472,7 +493,10 @@ where
                 let hi = le64(d, 8);
                 // Written back already (DD in the status word): the buffer
                 // address is gone and the data was written before now.
-                let done = skip_done && hi & 1 != 0;
+                let done = how != Posting::Trapped && hi & 1 != 0;
+                if done && how == Posting::Unseen {
+                    self.set_taint(Taint::Moved(q));
+                }
                 let slot = Slot {
                     pkt: if done { 0 } else { lo },
                     hdr: if split && !done { hi } else { 0 },
@@ -676,13 +700,23 @@ where
                 self.resync(io, dma, q, old.enabled && enabled);
             } else {
                 self.rx[q as usize].enabled = enabled;
+                if enabled && !old.enabled {
+                    // Started by the driver's own resume, not a trapped
+                    // write: the device owns what lies up to its tail.
+                    let hw_tail = io.read32(m.rxq(m.rx.tail, q));
+                    self.capture(dma, q, hw_tail, Posting::Unseen);
+                }
                 self.complete(io, q);
             }
             let rx = self.rx[q as usize];
-            if !rx.enabled {
+            if rx.enabled {
+                self.rx[q as usize].marked_stopped = false;
+            } else if !rx.marked_stopped {
                 // Stopped: whatever is posted may have been written, and
-                // nothing more will be while it stays stopped.
+                // nothing more will be while it stays stopped. The buffers
+                // stay tracked: a restarted queue goes on with them.
                 self.mark_slots(q, rx.head, rx.posted());
+                self.rx[q as usize].marked_stopped = true;
             }
             self.mark_ring(rx.ring);
             let now = self.read_tx(io, q);

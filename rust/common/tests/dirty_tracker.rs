@@ -481,3 +481,40 @@ fn hostile_guest_taints_and_stays_bounded() {
         Some(Taint::Unreadable(0, 0x40))
     ));
 }
+
+#[test]
+fn a_stopped_queue_owns_nothing_until_started() {
+    // Queue 1 left stopped with 5 buffers posted (a previous driver's).
+    let io = nic(&IGB);
+    let mut g = Guest {
+        io: io.clone(),
+        count: 64,
+        next: 0,
+        cpu_dirty: BTreeSet::new(),
+    };
+    g.setup(&IGB, None);
+    let ring = BASE + 3 * PAGE;
+    for i in 0..5u64 {
+        let mut d = [0u8; 16];
+        d[0..8].copy_from_slice(&(BASE + (40 + i) * PAGE).to_le_bytes());
+        g.cpu_write(ring + i * 16, &d);
+    }
+    let mut w = |off: u32, v: u32| g.io.clone().write32(IGB.rxq(off, 1), v);
+    w(IGB.rx.bal, ring as u32);
+    w(IGB.rx.len, 8 * 16);
+    w(IGB.rx.aux, 0x0200_0001);
+    w(IGB.rx.tail, 5);
+    let mut t = start(&io, &IGB, &whole(), PAGE);
+    // Stopped, it writes nothing: its buffers are not the device's.
+    let first = report(&mut t, &io);
+    assert!((40..45).all(|p| !first.contains(&p)), "{first:?}");
+    // Started by the driver's resume (no trapped write), they are: what the
+    // head passed is marked.
+    io.0.borrow_mut()
+        .regs
+        .insert(IGB.rxq(IGB.rx.dctl, 1), DCTL_ENABLE);
+    io.0.borrow_mut().regs.insert(IGB.rxq(IGB.rx.head, 1), 2);
+    let second = report(&mut t, &io);
+    assert!(second.contains(&40) && second.contains(&41) && !second.contains(&42));
+    assert_eq!(t.taint(), None);
+}

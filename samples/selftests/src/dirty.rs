@@ -750,6 +750,12 @@ fn hostile(vf: Bdf, dev: &Device) -> Outcome {
     );
     let after = stats(vf)?;
     ensure!(
+        after.logging && after.taints >= 1,
+        "dirty_stats of the session after RDT = 5000: logging {}, taints {} (want true, >= 1)",
+        after.logging,
+        after.taints
+    );
+    ensure!(
         after.max_descriptors_per_trap < u64::from(RING_SIZE),
         "dirty_stats: max_descriptors_per_trap {} after RDT = 5000",
         after.max_descriptors_per_trap
