@@ -6,7 +6,7 @@
 #   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
 #   make check         install what is missing, run every test (host and VM)
 #   make demo          boot the VM, bind VFs and show what the driver offers
-#   make bench         print the figures (stream bytes, MMIO access counts)
+#   make bench         print the figures (stream bytes, MMIO counts, RX trap cost)
 #   make setup         install build and test dependencies only (idempotent)
 #   make kernel        build (or reuse) the cached test kernel
 #   make modules_install / clean
@@ -63,6 +63,6 @@ demo:
 	$(ROOT)/tools/demo
 
 bench:
-	cargo run --release --locked -q -p ivf-bench
+	$(ROOT)/tools/bench
 
 endif
