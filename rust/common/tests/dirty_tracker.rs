@@ -499,7 +499,7 @@ fn a_stopped_queue_owns_nothing_until_started() {
         d[0..8].copy_from_slice(&(BASE + (40 + i) * PAGE).to_le_bytes());
         g.cpu_write(ring + i * 16, &d);
     }
-    let mut w = |off: u32, v: u32| g.io.clone().write32(IGB.rxq(off, 1), v);
+    let w = |off: u32, v: u32| g.io.clone().write32(IGB.rxq(off, 1), v);
     w(IGB.rx.bal, ring as u32);
     w(IGB.rx.len, 8 * 16);
     w(IGB.rx.aux, 0x0200_0001);
