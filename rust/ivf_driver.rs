@@ -45,6 +45,10 @@ module! {
             default: true,
             description: "Default dirty-tracking mode of newly bound VFs (per VF: sysfs dirty_tracking). Y: the driver logs the VF's DMA (vfio_log_ops), trapping the RX tail page of BAR0. N: no trapping and no log_ops; dirty tracking is left to the IOMMU (iommufd) or the VMM",
         },
+        fault_inject_future_stream: bool {
+            default: false,
+            description: "Testing only: write migration streams of the next major version, as a newer driver would (every destination refuses them)",
+        },
         fault_inject_quiesce: bool {
             default: false,
             description: "Testing only: make every quiesce fail (ETIMEDOUT) to exercise the ERROR state",

@@ -197,7 +197,12 @@ impl DevCtx<'_> {
             let p = self.pdev();
             ((*p).vendor, (*p).device, (*p).revision)
         };
-        header_for(self.vf.family, self.map(), vendor, device, rev)
+        let mut h = header_for(self.vf.family, self.map(), vendor, device, rev);
+        if crate::module_parameters::fault_inject_future_stream.value() {
+            // What a newer driver would write: any destination refuses it.
+            h.major += 1;
+        }
+        h
     }
 
     fn caps(&self) -> DeviceCaps {
