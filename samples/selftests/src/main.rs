@@ -11,6 +11,7 @@ mod datapath;
 mod dirty;
 mod host;
 mod ktap;
+mod livemig;
 mod migration;
 mod pf;
 mod skeleton;
@@ -35,6 +36,7 @@ fn all_tests() -> Vec<&'static Test> {
     tests.extend_from_slice(migration::TESTS);
     tests.extend_from_slice(datapath::TESTS);
     tests.extend_from_slice(dirty::TESTS);
+    tests.extend_from_slice(livemig::TESTS);
     tests.push(&Test {
         name: "kernel_log_clean",
         run: kernel_log_clean,

@@ -27,6 +27,7 @@ mod mailbox;
 mod mem;
 pub mod pf;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ivf_common::regs::{QueueRegs, RegMap, DCTL_ENABLE, IGB};
@@ -95,6 +96,22 @@ pub struct GuestState {
     pub rx_bad: u64,
     /// The MAC address the PF gave us (low 6 bytes).
     pub mac: [u8; 8],
+}
+
+/// Offset of [`RxTally`] in the DMA memory (page 0, after [`GuestState`]).
+pub const TALLY_OFF: usize = 64;
+
+/// What [`Guest::poll_rx_tolerant`] counts besides [`GuestState`]'s
+/// counters, at [`TALLY_OFF`] of the DMA memory (so it migrates too).
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct RxTally {
+    /// Frames never seen: the sum of the sequence gaps.
+    pub lost: u64,
+    /// Frames whose sequence number had been seen already (or older).
+    pub duplicate: u64,
+    /// Frames whose payload did not match their sequence number's pattern.
+    pub corrupt: u64,
 }
 
 /// A frame the guest received.
@@ -271,9 +288,26 @@ pub const fn rx_buf_off(i: u32) -> usize {
     RX_BUF_OFF + (i * BUF_SIZE) as usize
 }
 
+/// The device a guest runs on: borrowed (the samples), or shared with a
+/// VMM that moves the guest between threads ([`Guest::start_shared`]).
+enum DevRef<'d> {
+    Borrowed(&'d Device),
+    Shared(Arc<Device>),
+}
+
+impl std::ops::Deref for DevRef<'_> {
+    type Target = Device;
+    fn deref(&self) -> &Device {
+        match self {
+            DevRef::Borrowed(d) => d,
+            DevRef::Shared(d) => d,
+        }
+    }
+}
+
 /// The guest driver bound to one VF.
 pub struct Guest<'d> {
-    dev: &'d Device,
+    dev: DevRef<'d>,
     bar: Bar,
     mem: DmaMem,
     /// Pages of `mem` the CPU wrote since the last [`Guest::take_cpu_dirty`].
@@ -287,11 +321,15 @@ impl<'d> Guest<'d> {
     /// Brings up a fresh guest on `dev`: DMA memory, PF handshake (RESET,
     /// and SET_MAC_ADDR when `mac` is given), rings, buffers, queues on.
     pub fn start(dev: &'d Device, mac: Option<[u8; 6]>) -> Result<Self, GuestError> {
+        Guest::start_on(DevRef::Borrowed(dev), mac)
+    }
+
+    fn start_on(dev: DevRef<'d>, mac: Option<[u8; 6]>) -> Result<Self, GuestError> {
         let bar = dev.map_bar(0)?;
         let mem = DmaMem::new(MEM_SIZE)?;
         dev.dma_map(mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
         dev.enable_bus_master()?;
-        let mac = pf_handshake(dev, mac)?;
+        let mac = pf_handshake(&dev, mac)?;
         let mut g = Guest::new(dev, bar, mem);
         let mut st = GuestState {
             magic: STATE_MAGIC,
@@ -308,6 +346,10 @@ impl<'d> Guest<'d> {
     /// migration driver's to restore; only the command register is set (Bus
     /// Master), as a VMM restores config space itself.
     pub fn adopt(dev: &'d Device, memory: &[u8]) -> Result<Self, GuestError> {
+        Guest::adopt_on(DevRef::Borrowed(dev), memory)
+    }
+
+    fn adopt_on(dev: DevRef<'d>, memory: &[u8]) -> Result<Self, GuestError> {
         let bar = dev.map_bar(0)?;
         let mut mem = DmaMem::new(MEM_SIZE)?;
         mem.bytes_mut().copy_from_slice(memory);
@@ -316,12 +358,12 @@ impl<'d> Guest<'d> {
         if g.state().magic != STATE_MAGIC {
             return Err(GuestError::NotAGuest);
         }
-        dev.dma_map(g.mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
-        dev.enable_bus_master()?;
+        g.dev.dma_map(g.mem.as_ptr(), MEM_SIZE as u64, IOVA_BASE)?;
+        g.dev.enable_bus_master()?;
         Ok(g)
     }
 
-    fn new(dev: &'d Device, bar: Bar, mem: DmaMem) -> Self {
+    fn new(dev: DevRef<'d>, bar: Bar, mem: DmaMem) -> Self {
         Guest {
             dev,
             bar,
@@ -429,8 +471,37 @@ impl<'d> Guest<'d> {
     /// Processes every received descriptor; re-arms and re-posts each (one
     /// RDT write each, or one for the poll: [`Guest::set_rx_batched`]).
     pub fn poll_rx(&mut self) -> Vec<Received> {
+        self.poll_rx_with(false)
+    }
+
+    /// [`Guest::poll_rx`] for a guest that tolerates loss, as one under a
+    /// live migration must: a sequence gap is counted in [`RxTally::lost`]
+    /// and the frame after it accepted; a frame seen already (or older) is
+    /// a duplicate, one with a wrong payload corrupt: both count in
+    /// `rx_bad` and in the tally, and come back with `intact` false.
+    pub fn poll_rx_tolerant(&mut self) -> Vec<Received> {
+        self.poll_rx_with(true)
+    }
+
+    /// The loss, duplicate and corruption counts of
+    /// [`Guest::poll_rx_tolerant`].
+    pub fn tally(&self) -> RxTally {
+        let bytes = &self.mem.bytes()[TALLY_OFF..TALLY_OFF + size_of::<RxTally>()];
+        // SAFETY: RxTally is plain old data of exactly these bytes.
+        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }
+    }
+
+    fn set_tally(&mut self, t: RxTally) {
+        self.mark_cpu_dirty(TALLY_OFF, size_of::<RxTally>());
+        let bytes = &mut self.mem.bytes_mut()[TALLY_OFF..TALLY_OFF + size_of::<RxTally>()];
+        // SAFETY: as in `tally`.
+        unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast(), t) }
+    }
+
+    fn poll_rx_with(&mut self, tolerant: bool) -> Vec<Received> {
         let mut out = Vec::new();
         let mut st = self.state();
+        let mut tally = self.tally();
         loop {
             let i = st.rx_next;
             let d = self.desc(RX_RING_OFF, i);
@@ -442,7 +513,19 @@ impl<'d> Guest<'d> {
             let off = RX_BUF_OFF + (i * BUF_SIZE) as usize;
             let frame = &self.mem.bytes()[off..off + len.min(BUF_SIZE as usize)];
             let (seq, intact) = check_frame(frame, ETHERTYPE_TO_GUEST).unwrap_or((u64::MAX, false));
-            let intact = intact && seq == st.rx_seq;
+            let intact = if !tolerant {
+                intact && seq == st.rx_seq
+            } else if !intact {
+                tally.corrupt += 1;
+                false
+            } else if seq < st.rx_seq {
+                tally.duplicate += 1;
+                false
+            } else {
+                tally.lost += seq - st.rx_seq;
+                st.rx_seq = seq;
+                true
+            };
             if intact {
                 st.rx_count += 1;
                 st.rx_seq += 1;
@@ -463,6 +546,9 @@ impl<'d> Guest<'d> {
             }
         }
         self.set_state(st);
+        if tolerant && !out.is_empty() {
+            self.set_tally(tally);
+        }
         if self.rx_batched {
             if let Some(last) = out.last() {
                 self.bar.write32(MAP.rx.tail as usize, last.desc);
@@ -508,6 +594,49 @@ impl<'d> Guest<'d> {
         }
     }
 
+    /// Whether [`Guest::post_tx`] may reuse the next TX descriptor: never
+    /// used yet, or written back.
+    pub fn tx_slot_free(&self) -> bool {
+        let st = self.state();
+        if st.tx_count < u64::from(RING_SIZE) {
+            return true;
+        }
+        let d = self.desc(TX_RING_OFF, st.tx_next);
+        u32::from_le_bytes(d[12..16].try_into().unwrap()) & 1 != 0
+    }
+
+    /// Brings the device back under the guest after a reset of the VF
+    /// (VFIO_DEVICE_RESET, FLR) took its registers and the PF's filters,
+    /// as a VF driver's reset handler does: CTRL.RST, mailbox RESET and
+    /// SET_MAC_ADDR of the guest's MAC, Bus Master, then both rings where
+    /// the guest's state says it is (frames the device had written but the
+    /// guest had not read are given up: a loss, not a corruption).
+    pub fn recover_after_reset(&mut self) -> Result<(), GuestError> {
+        let mac = self.mac();
+        pf_handshake(&self.dev, Some(mac))?;
+        self.dev.enable_bus_master()?;
+        let st = self.state();
+        self.rearm_rx_ring();
+        let b = &self.bar;
+        let (r, t) = (&MAP.rx, &MAP.tx);
+        program_ring(b, r, RX_RING_OFF);
+        b.write32(r.aux as usize, SRRCTL);
+        program_ring(b, t, TX_RING_OFF);
+        b.write32(r.head as usize, st.rx_next);
+        b.write32(t.head as usize, st.tx_next);
+        b.write32(t.tail as usize, st.tx_next);
+        b.write32(r.dctl as usize, DCTL_ENABLE);
+        b.write32(t.dctl as usize, DCTL_ENABLE);
+        b.write32(r.tail as usize, (st.rx_next + RING_SIZE - 1) % RING_SIZE);
+        Ok(())
+    }
+
+    /// Whether the guest's RX queue is enabled in the device (a reset
+    /// clears it).
+    pub fn rx_enabled(&self) -> bool {
+        self.bar.read32(MAP.rx.dctl as usize) & DCTL_ENABLE != 0
+    }
+
     /// Whether TX descriptor `i` has been written back (sent).
     pub fn tx_done(&mut self, i: u32) -> bool {
         let d = self.desc(TX_RING_OFF, i);
@@ -551,7 +680,20 @@ impl<'d> Guest<'d> {
 
     /// The device this guest runs on.
     pub fn device(&self) -> &Device {
-        self.dev
+        &self.dev
+    }
+}
+
+impl Guest<'static> {
+    /// [`Guest::start`] on a device the guest shares (a VMM moves such a
+    /// guest to its vCPU thread; the device closes with its last owner).
+    pub fn start_shared(dev: Arc<Device>, mac: Option<[u8; 6]>) -> Result<Self, GuestError> {
+        Guest::start_on(DevRef::Shared(dev), mac)
+    }
+
+    /// [`Guest::adopt`] on a device the guest shares.
+    pub fn adopt_shared(dev: Arc<Device>, memory: &[u8]) -> Result<Self, GuestError> {
+        Guest::adopt_on(DevRef::Shared(dev), memory)
     }
 }
 
@@ -584,6 +726,8 @@ mod tests {
     #[test]
     fn layout_is_unchanged() {
         assert_eq!(size_of::<GuestState>(), 64);
+        assert_eq!(TALLY_OFF, STATE_OFF + size_of::<GuestState>());
+        assert!(TALLY_OFF + size_of::<RxTally>() <= RX_RING_OFF);
         assert_eq!(rx_buf_off(RING_SIZE - 1) + BUF_SIZE as usize, TX_BUF_OFF);
         assert!(TX_BUF_OFF + (RING_SIZE * BUF_SIZE) as usize <= MEM_SIZE);
         assert_eq!(MEM_PAGES, 128);

@@ -51,6 +51,10 @@ impl DmaMem {
     }
 }
 
+// SAFETY: the mapping is owned by the DmaMem alone; `&mut self` guards
+// writes, so it may move to another thread.
+unsafe impl Send for DmaMem {}
+
 impl Drop for DmaMem {
     fn drop(&mut self) {
         // SAFETY: unmapping exactly what `new` mapped.

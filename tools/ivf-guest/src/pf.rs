@@ -23,6 +23,12 @@ impl PfPort {
     pub fn open() -> Result<PfPort, String> {
         let ifname =
             std::env::var("IVF_PF_IF").map_err(|_| "IVF_PF_IF not set (run under tools/vm/run)")?;
+        PfPort::open_iface(&ifname)
+    }
+
+    /// Opens the netdev `ifname` (a PF's).
+    pub fn open_iface(ifname: &str) -> Result<PfPort, String> {
+        let ifname = ifname.to_string();
         let mac_text = std::fs::read_to_string(format!("/sys/class/net/{ifname}/address"))
             .map_err(|e| format!("{ifname}: {e}"))?;
         let mut mac = [0u8; 6];

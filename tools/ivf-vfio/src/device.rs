@@ -767,6 +767,13 @@ impl Bar {
     }
 }
 
+// SAFETY: a Bar owns its mappings and its fd; MMIO through `&self` is
+// volatile and needs no exclusion, so a Bar may move to and be shared with
+// another thread (a VMM's vCPU thread).
+unsafe impl Send for Bar {}
+// SAFETY: as above.
+unsafe impl Sync for Bar {}
+
 impl Drop for Bar {
     fn drop(&mut self) {
         for m in &self.maps {

@@ -7,8 +7,12 @@
 //! Exit codes (stable, documented in `--help` and Documentation/vfmig.rst):
 //! 0 success; 1 other error; 2 usage error; 3 no such PCI device;
 //! 4 device is not a supported VF or not bound to intel_vf_vfio_pci;
-//! 5 device busy (opened by another user); 6 stream invalid or refused.
+//! 5 device busy (opened by another user); 6 stream invalid or refused;
+//! `migrate` also: 7 the source failed mid-migration; 8 the destination
+//! failed after accepting the stream; 9 verification failed; 10 the source
+//! could not be brought back (7, 8 and 6 leave the guest running on SRC).
 
+mod migrate_cmd;
 mod stream_cmds;
 
 use std::process::ExitCode;
@@ -31,7 +35,11 @@ Exit codes:
   3  no such PCI device
   4  not a supported VF, or not bound to intel_vf_vfio_pci
   5  device busy (opened by another user, e.g. QEMU)
-  6  stream invalid, or refused by the device (the message names the field)";
+  6  stream invalid, or refused by the device (the message names the field)
+  7  migrate: the source failed mid-migration (e.g. it was reset); guest back on SRC
+  8  migrate: the destination failed after accepting the stream; guest back on SRC
+  9  migrate: verification failed (memory copy, or payloads corrupt or twice)
+ 10  migrate: the source could not be brought back to running";
 
 #[derive(Parser)]
 #[command(name = "vfmig", version, about = "Live migration of Intel SR-IOV VFs bound to intel_vf_vfio_pci", after_help = EXIT_CODES)]
@@ -114,6 +122,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Live-migrate a running VF guest from SRC to DST, as a VMM does.
+    ///
+    /// vfmig is the VMM: it starts the userspace guest driver (ivf-guest)
+    /// on SRC and runs it in a vCPU thread; then DMA logging on, SRC to
+    /// PRE_COPY with its compatibility frame loaded into DST at once (a DST
+    /// that cannot load SRC refuses before SRC stops), rounds of copying
+    /// the dirty pages (device report + guest CPU writes) until a round is
+    /// at most --threshold pages, then the stop: quiesce, save, last copy,
+    /// load into DST (with the PF mailbox replay), the guest adopted on DST,
+    /// RUNNING. A progress line per round, then a summary: rounds, memory
+    /// and device bytes moved, downtime split, packets lost, verdict. Any
+    /// failure leaves the guest running on SRC (exit codes 5 to 8).
+    ///
+    /// Examples:
+    ///   vfmig migrate 0000:01:10.0 0000:01:10.2
+    ///   vfmig migrate 0000:01:10.0 0000:01:10.2 --traffic eth0 --rate 300 --before 2 --after 2
+    ///   vfmig migrate 0000:01:10.0 0000:01:10.2 --traffic eth0 --json
+    #[command(after_help = EXIT_CODES, verbatim_doc_comment)]
+    Migrate(migrate_cmd::MigrateArgs),
 }
 
 /// What `list` and `info` report for one VF.
@@ -277,6 +304,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Load { bdf, input } => stream_cmds::load(bdf, &input)?,
         Command::Inspect { file, json } => stream_cmds::inspect(&file, json)?,
         Command::Check { file, bdf, json } => stream_cmds::check(&file, bdf, json)?,
+        Command::Migrate(args) => migrate_cmd::migrate(args)?,
     }
     Ok(())
 }
@@ -300,6 +328,32 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn migrate_parses_its_options() {
+        let cli = Cli::try_parse_from([
+            "vfmig",
+            "migrate",
+            "0000:01:10.0",
+            "0000:01:10.2",
+            "--traffic",
+            "eth0",
+            "--rate",
+            "250",
+            "--before",
+            "0.5",
+            "--json",
+            "--inject",
+            "reset-source",
+        ])
+        .map_err(|e| e.to_string())
+        .expect("parsed");
+        assert!(matches!(cli.command, Command::Migrate(_)));
+        let err = Cli::try_parse_from(["vfmig", "migrate", "0000:01:10.0"])
+            .err()
+            .expect("DST is required");
+        assert_eq!(err.exit_code(), 2);
     }
 
     #[test]
