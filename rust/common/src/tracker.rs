@@ -180,6 +180,15 @@ fn ring_dist(from: u32, to: u32, count: u32) -> u32 {
     }
 }
 
+/// The part of one logged range inside a window: `[lo, hi)`, with the
+/// range's first bit and first page.
+struct Span {
+    lo: u64,
+    hi: u64,
+    first_bit: u64,
+    first_page: u64,
+}
+
 /// One logging session of one VF.
 ///
 /// `R` holds the ranges as [`dirty::check`] left them, `B` the bitmap (at
@@ -552,6 +561,32 @@ where
         }
     }
 
+    /// Index of the first logged range ending after `iova` (ranges are
+    /// sorted and disjoint).
+    fn first_range_ending_after(&self, iova: u64) -> usize {
+        self.ranges
+            .partition_point(|r| r.range.iova + r.range.len <= iova)
+    }
+
+    /// The part of logged range `i` inside `[start, end)`, if range `i`
+    /// exists and begins before `end` (callers walk up from
+    /// [`Self::first_range_ending_after`] until `None`).
+    fn span(&self, i: usize, start: u64, end: u64) -> Option<Span> {
+        let LoggedRange {
+            range: r,
+            first_bit,
+        } = *self.ranges.get(i)?;
+        if r.iova >= end {
+            return None;
+        }
+        Some(Span {
+            lo: start.max(r.iova),
+            hi: end.min(r.iova + r.len),
+            first_bit,
+            first_page: r.iova >> self.page_shift,
+        })
+    }
+
     /// Marks the logged pages a DMA write of `len` bytes at `iova` touches.
     pub fn mark(&mut self, iova: u64, len: u64) {
         let Some(end) = iova.checked_add(len) else {
@@ -561,23 +596,11 @@ where
             return;
         }
         let shift = self.page_shift;
-        // First range ending after `iova`; ranges are sorted and disjoint.
-        let first = self
-            .ranges
-            .partition_point(|r| r.range.iova + r.range.len <= iova);
-        for i in first..self.ranges.len() {
-            let LoggedRange {
-                range: r,
-                first_bit,
-            } = self.ranges[i];
-            if r.iova >= end {
-                break;
-            }
-            let lo = iova.max(r.iova);
-            let hi = end.min(r.iova + r.len) - 1;
-            let first_page = r.iova >> shift;
-            for page in (lo >> shift)..=(hi >> shift) {
-                let bit = first_bit + (page - first_page);
+        let mut i = self.first_range_ending_after(iova);
+        while let Some(sp) = self.span(i, iova, end) {
+            i += 1;
+            for page in (sp.lo >> shift)..=((sp.hi - 1) >> shift) {
+                let bit = sp.first_bit + (page - sp.first_page);
                 if let Some(w) = self.bitmap.get_mut((bit / 64) as usize) {
                     *w |= 1 << (bit % 64);
                 }
@@ -640,24 +663,19 @@ where
             return;
         };
         let shift = self.page_shift;
-        let first = self
-            .ranges
-            .partition_point(|r| r.range.iova + r.range.len <= iova);
-        for i in first..self.ranges.len() {
-            let LoggedRange {
-                range: r,
-                first_bit,
-            } = self.ranges[i];
-            if r.iova >= win_end {
-                break;
-            }
-            let lo = iova.max(r.iova);
-            let hi = win_end.min(r.iova + r.len);
+        let mut i = self.first_range_ending_after(iova);
+        while let Some(Span {
+            lo,
+            hi,
+            first_bit,
+            first_page,
+        }) = self.span(i, iova, win_end)
+        {
+            i += 1;
             if self.tainted.is_some() {
                 set(lo, hi - lo);
                 continue;
             }
-            let first_page = r.iova >> shift;
             let mut page = lo >> shift;
             let last = (hi - 1) >> shift;
             while page <= last {

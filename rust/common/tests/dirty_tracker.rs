@@ -128,6 +128,15 @@ struct Guest {
 }
 
 impl Guest {
+    fn new(io: &Io, count: u32) -> Guest {
+        Guest {
+            io: io.clone(),
+            count,
+            next: 0,
+            cpu_dirty: BTreeSet::new(),
+        }
+    }
+
     fn cpu_write(&mut self, iova: u64, data: &[u8]) {
         self.io.0.borrow_mut().write_mem(iova, data);
         self.cpu_dirty.insert((iova - BASE) / PAGE);
@@ -275,12 +284,7 @@ fn op() -> impl Strategy<Value = Op> {
 /// precision numerators and denominators).
 fn migrate(ops: &[Op], count: u32, seed: u64, log_early: bool) -> (usize, u64, u64) {
     let io = nic(&IGB);
-    let mut g = Guest {
-        io: io.clone(),
-        count,
-        next: 0,
-        cpu_dirty: BTreeSet::new(),
-    };
+    let mut g = Guest::new(&io, count);
     let mut t: Option<T> = None;
     if log_early {
         t = Some(start(&io, &IGB, &whole(), PAGE));
@@ -425,12 +429,7 @@ fn bitmap_page_size_and_windows() {
 #[test]
 fn hostile_guest_taints_and_stays_bounded() {
     let io = nic(&IGB);
-    let mut g = Guest {
-        io: io.clone(),
-        count: 64,
-        next: 0,
-        cpu_dirty: BTreeSet::new(),
-    };
+    let mut g = Guest::new(&io, 64);
     g.setup(&IGB, None);
     let mut t = Some(start(&io, &IGB, &whole(), PAGE));
     // Descriptors pointing anywhere, tails wrapping the ring fast.
@@ -451,12 +450,7 @@ fn hostile_guest_taints_and_stays_bounded() {
 
     // A tail past the ring taints too.
     let io = nic(&IGB);
-    let mut g = Guest {
-        io: io.clone(),
-        count: 64,
-        next: 0,
-        cpu_dirty: BTreeSet::new(),
-    };
+    let mut g = Guest::new(&io, 64);
     g.setup(&IGB, None);
     let mut t = Some(start(&io, &IGB, &whole(), PAGE));
     g.write_reg(t.as_mut(), IGB.rx.tail, 5000);
@@ -464,12 +458,7 @@ fn hostile_guest_taints_and_stays_bounded() {
 
     // A ring the IOMMU cannot read taints.
     let io = nic(&IGB);
-    let mut g = Guest {
-        io: io.clone(),
-        count: 64,
-        next: 0,
-        cpu_dirty: BTreeSet::new(),
-    };
+    let mut g = Guest::new(&io, 64);
     g.setup(&IGB, None);
     let mut t = Some(start(&io, &IGB, &whole(), PAGE));
     g.write_reg(t.as_mut(), IGB.rx.dctl, 0);
@@ -486,12 +475,7 @@ fn hostile_guest_taints_and_stays_bounded() {
 fn a_stopped_queue_owns_nothing_until_started() {
     // Queue 1 left stopped with 5 buffers posted (a previous driver's).
     let io = nic(&IGB);
-    let mut g = Guest {
-        io: io.clone(),
-        count: 64,
-        next: 0,
-        cpu_dirty: BTreeSet::new(),
-    };
+    let mut g = Guest::new(&io, 64);
     g.setup(&IGB, None);
     let ring = BASE + 3 * PAGE;
     for i in 0..5u64 {
