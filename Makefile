@@ -5,6 +5,7 @@
 #   make               build the module against the cached test kernel
 #   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
 #   make check         install what is missing, run every test (host and VM)
+#   make check-qemu    QEMU live-migrates a nested guest with a VF, in the VM
 #   make demo          boot the VM, bind VFs and show what the driver offers
 #   make bench         print the figures (stream bytes, MMIO counts, RX trap cost)
 #   make setup         install build and test dependencies only (idempotent)
@@ -28,7 +29,7 @@ ifeq ($(origin KDIR),undefined)
 KDIR = $(shell $(ROOT)/tools/kernel/build)
 endif
 
-.PHONY: all module modules modules_install clean setup kernel check demo bench
+.PHONY: all module modules modules_install clean setup kernel check check-qemu demo bench
 
 all: module
 
@@ -58,6 +59,9 @@ kernel: setup
 
 check:
 	$(ROOT)/tools/check
+
+check-qemu:
+	$(ROOT)/tools/check --qemu-only
 
 demo:
 	$(ROOT)/tools/demo
