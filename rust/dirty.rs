@@ -42,6 +42,19 @@ pub(crate) struct DirtyLog {
 }
 
 impl DirtyLog {
+    /// Whether a session of the device's current open runs (one of an
+    /// earlier open is dropped).
+    fn active(&mut self, ivf: &IvfDevice) -> bool {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.open_gen != ivf.open_gen())
+        {
+            self.stop();
+        }
+        self.session.is_some()
+    }
+
     /// Ends any session (log_stop, close).
     pub(crate) fn stop(&mut self) {
         if let Some(s) = self.session.take() {
@@ -101,12 +114,8 @@ fn session<'a>(
     log: &'a mut DirtyLog,
     dev: Option<&mut DevLock>,
 ) -> Option<&'a mut Session> {
-    if log
-        .session
-        .as_ref()
-        .is_some_and(|s| s.open_gen != ivf.open_gen())
-    {
-        log.stop();
+    if !log.active(ivf) {
+        return None;
     }
     let s = log.session.as_mut()?;
     let now = ivf.reset_gen();
@@ -133,23 +142,25 @@ fn note_taint(ivf: &IvfDevice, before: Option<Taint>, t: &VfTracker) {
     }
 }
 
-/// A write to BAR0's RX tail page, `count` bytes at `off`, already copied
-/// from the user into `data` when `data` is `Some` (an aligned run of
-/// 32-bit registers). Returns `None` when the tracker does not handle it
-/// (no session, or an access it cannot follow): the caller forwards it
-/// through vfio-pci-core, still holding the returned guard.
+/// A write to BAR0's RX queue page at `off`, already copied from the user
+/// into `data` when `data` is `Some` (an aligned run of 32-bit registers).
+/// The tracker performs it and returns the bytes written; or, when there
+/// is no session or the access cannot be followed, it returns the locked
+/// log and the caller forwards the access through vfio-pci-core while
+/// holding it (so a session starting meanwhile sees the result).
 pub(crate) fn rx_page_write<'a>(
     ivf: &'a IvfDevice,
     off: u32,
     data: Option<&[u8]>,
 ) -> core::result::Result<isize, kernel::sync::MutexGuard<'a, DirtyLog>> {
     let mut log = ivf.dirty_log();
-    let mut dev = DevLock::take(ivf);
+    if !log.active(ivf) {
+        return Err(log);
+    }
     let start = bindings_now();
+    let mut dev = DevLock::take(ivf);
     let Some(s) = session(ivf, &mut log, dev.as_mut()) else {
         drop(dev);
-        // No session: the core forwards it, under our lock so that a
-        // session starting meanwhile sees its result.
         return Err(log);
     };
     let before = s.tracker.taint();
@@ -262,7 +273,7 @@ unsafe fn start(
         GFP_KERNEL,
     )?;
     let mut log = ivf.dirty_log();
-    if session(ivf, &mut log, None).is_some() {
+    if log.active(ivf) {
         // One session at a time (uAPI: no second start before a stop).
         return Err(EBUSY);
     }
