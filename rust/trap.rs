@@ -148,7 +148,8 @@ pub(crate) unsafe extern "C" fn ivf_read(
     n
 }
 
-/// `write`: page 0 of BAR0 shown to the snoop, then written by the core.
+/// `write`: the RX queue page goes to the dirty tracker (in device-logging
+/// mode); the mailbox page is written by the core, then shown to the snoop.
 ///
 /// # Safety
 ///
@@ -169,9 +170,13 @@ pub(crate) unsafe extern "C" fn ivf_write(
         r.read_slice(&mut data[..count]).is_ok()
     };
     let (index, off) = split(pos);
-    if index == BAR0 && ivf.device_logging() && off / PAGE == u64::from(ivf.regmap().rx_tail_page())
-    {
-        let seen = copied.then_some(&data[..count]);
+    let rx_page = u64::from(ivf.regmap().rx_tail_page()) * PAGE;
+    let end = off.saturating_add(count as u64);
+    if index == BAR0 && ivf.device_logging() && off < rx_page + PAGE && end > rx_page {
+        // Only an access wholly inside the page can be followed; any other
+        // that touches it taints the tracker (and the core performs it).
+        let inside = off >= rx_page && end <= rx_page + PAGE;
+        let seen = (copied && inside).then_some(&data[..count]);
         return match dirty::rx_page_write(ivf, off as u32, seen) {
             Ok(n) => {
                 // SAFETY: as above; the core advances it the same way.
