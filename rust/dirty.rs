@@ -172,7 +172,9 @@ pub(crate) fn rx_page_write<'a>(
             Some(_) => Taint::Access(off),
         });
         note_taint(ivf, before, &s.tracker);
+        let stats = s.tracker.stats;
         drop(dev);
+        log.last = stats;
         return Err(log);
     };
     let mut dma = Dma(d.core);

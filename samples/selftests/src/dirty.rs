@@ -368,6 +368,22 @@ fn uapi_calls(vf: Bdf, dev: &Device, pf: &PfPort) -> Outcome {
         );
     }
     s(dev.log_stop())?;
+
+    // A write from the mapped page 1 spilling onto the trapped RX page
+    // could move a tail unseen: the session reports everything from then on.
+    s(dev.log_start(&[GUEST_RANGE], PAGE))?;
+    let before = stats(vf)?;
+    s(dev.write_region(0, 0x1ffc, &[0u8; 8]))?;
+    let after = stats(vf)?;
+    let all = report_guest(dev, PAGE)?;
+    s(dev.log_stop())?;
+    ensure!(
+        after.taints == before.taints + 1 && all.len() == MEM_PAGES,
+        "a write across pages 1 and 2: taints {} -> {}, {} of {MEM_PAGES} pages reported",
+        before.taints,
+        after.taints,
+        all.len()
+    );
     println!(
         "# dirty_log_uapi: page size 8192 asked, {ps} chosen; page size 3000 {odd}; {} pages of 40 received frames reported over 3 ranges",
         seen.len()
