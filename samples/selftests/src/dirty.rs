@@ -79,18 +79,6 @@ fn stats(vf: Bdf) -> Result<DirtyStats, String> {
     s(sysfs::dirty_stats(vf))
 }
 
-/// The counters' growth from `a` to `b` (the maximum and flag as in `b`).
-fn delta(a: &DirtyStats, b: &DirtyStats) -> DirtyStats {
-    DirtyStats {
-        traps: b.traps.saturating_sub(a.traps),
-        descriptors: b.descriptors.saturating_sub(a.descriptors),
-        trap_ns: b.trap_ns.saturating_sub(a.trap_ns),
-        reports: b.reports.saturating_sub(a.reports),
-        taints: b.taints.saturating_sub(a.taints),
-        ..*b
-    }
-}
-
 /// Every test here expects the module's default mode on its VF.
 fn need_device_mode(vf: Bdf) -> Outcome {
     ensure_eq!(
@@ -551,7 +539,7 @@ fn logged_stream(
         "dirty_stats: max_descriptors_per_trap {} for a ring of {RING_SIZE}",
         after.max_descriptors_per_trap
     );
-    let d = delta(&before, &after);
+    let d = after.since(&before);
     println!(
         "# dirty_stats over the stream: traps {} descriptors {} max_descriptors_per_trap {} trap_ns {} reports {} taints {}",
         d.traps, d.descriptors, d.max_descriptors_per_trap, d.trap_ns, d.reports, d.taints
@@ -734,7 +722,7 @@ fn hostile(vf: Bdf, dev: &Device) -> Outcome {
         bar.write32(tail, t);
     }
     report_guest(dev, ps).map_err(|e| format!("report after 10000 tail writes: {e}"))?;
-    let mid = delta(&before, &stats(vf)?);
+    let mid = stats(vf)?.since(&before);
     ensure!(
         mid.traps >= 10_000,
         "dirty_stats: {} traps for 10064 RX tail writes",
@@ -782,7 +770,7 @@ fn hostile(vf: Bdf, dev: &Device) -> Outcome {
         bar.write32(tail, k.wrapping_mul(29) % RING_SIZE);
     }
     bar.write32(tail, 70_000);
-    let end = delta(&before, &stats(vf)?);
+    let end = stats(vf)?.since(&before);
     println!(
         "# dirty_log_hostile_guest: {} traps, {} descriptors, max {} per trap, {} taints, {} us in traps; a buffer in the logged unmapped range {}",
         end.traps,

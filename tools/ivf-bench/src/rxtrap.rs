@@ -95,17 +95,6 @@ fn stream(pf: &PfPort, g: &mut Guest<'_>, n: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn delta(a: &DirtyStats, b: &DirtyStats) -> DirtyStats {
-    DirtyStats {
-        traps: b.traps.saturating_sub(a.traps),
-        descriptors: b.descriptors.saturating_sub(a.descriptors),
-        trap_ns: b.trap_ns.saturating_sub(a.trap_ns),
-        reports: b.reports.saturating_sub(a.reports),
-        taints: b.taints.saturating_sub(a.taints),
-        ..*b
-    }
-}
-
 /// Sets `mode` (the VF must be closed), opens the VF, starts a guest and
 /// times `frames` frames after a ring's worth of warm-up.
 fn measure(
@@ -142,7 +131,7 @@ fn measure(
         mode,
         batched,
         elapsed,
-        stats: delta(&before, &after),
+        stats: after.since(&before),
     })
 }
 

@@ -318,6 +318,19 @@ pub struct DirtyStats {
 }
 
 impl DirtyStats {
+    /// The counters' growth since `earlier` (the maximum and the logging
+    /// flag are this sample's).
+    pub fn since(&self, earlier: &DirtyStats) -> DirtyStats {
+        DirtyStats {
+            traps: self.traps.saturating_sub(earlier.traps),
+            descriptors: self.descriptors.saturating_sub(earlier.descriptors),
+            trap_ns: self.trap_ns.saturating_sub(earlier.trap_ns),
+            reports: self.reports.saturating_sub(earlier.reports),
+            taints: self.taints.saturating_sub(earlier.taints),
+            ..*self
+        }
+    }
+
     /// Parses the file's "key value" lines; every key must be there,
     /// unknown keys are ignored.
     pub fn parse(text: &str) -> std::result::Result<DirtyStats, String> {
@@ -410,6 +423,19 @@ mod tests {
         assert_eq!("none".parse(), Ok(DirtyTracking::None));
         assert!("off".parse::<DirtyTracking>().is_err());
         assert_eq!(DirtyTracking::None.to_string(), "none");
+    }
+
+    #[test]
+    fn dirty_stats_growth() {
+        let a = DirtyStats::parse("traps 5\ndescriptors 9\nmax_descriptors_per_trap 4\ntrap_ns 100\nreports 1\ntaints 0\nlogging 1\n").unwrap();
+        let b = DirtyStats::parse("traps 7\ndescriptors 19\nmax_descriptors_per_trap 9\ntrap_ns 160\nreports 4\ntaints 1\nlogging 0\n").unwrap();
+        let d = b.since(&a);
+        assert_eq!(
+            (d.traps, d.descriptors, d.trap_ns, d.reports, d.taints),
+            (2, 10, 60, 3, 1)
+        );
+        assert_eq!((d.max_descriptors_per_trap, d.logging), (9, false));
+        assert_eq!(a.since(&b).traps, 0, "a restarted counter does not wrap");
     }
 
     #[test]
