@@ -35,7 +35,8 @@ struct Session {
 #[derive(Default)]
 pub(crate) struct DirtyLog {
     session: Option<KBox<Session>>,
-    /// Counters of the current session, or the last one.
+    /// Counters of the last session that ended (a running one's are its
+    /// tracker's).
     last: Stats,
     /// Nanoseconds spent in tail traps (capture and forward).
     trap_ns: u64,
@@ -120,13 +121,21 @@ fn session<'a>(
     let s = log.session.as_mut()?;
     let now = ivf.reset_gen();
     if s.reset_gen != now {
-        match dev {
-            Some(d) => s.tracker.on_reset(&mut d.bar),
-            None => s.tracker.give_up(Taint::NoDevice),
-        }
+        s.restart(dev);
         s.reset_gen = now;
     }
     Some(s)
+}
+
+impl Session {
+    /// The VF was reset: the tracker marks what was posted and follows the
+    /// queues afresh, or, without the device to ask, reports everything.
+    fn restart(&mut self, dev: Option<&mut DevLock>) {
+        match dev {
+            Some(d) => self.tracker.on_reset(&mut d.bar),
+            None => self.tracker.give_up(Taint::NoDevice),
+        }
+    }
 }
 
 /// Why a session went "all dirty", once, in the kernel log.
@@ -172,9 +181,7 @@ pub(crate) fn rx_page_write<'a>(
             Some(_) => Taint::Access(off),
         });
         note_taint(ivf, before, &s.tracker);
-        let stats = s.tracker.stats;
         drop(dev);
-        log.last = stats;
         return Err(log);
     };
     let mut dma = Dma(d.core);
@@ -184,9 +191,7 @@ pub(crate) fn rx_page_write<'a>(
             .rx_write(&mut d.bar, &mut dma, off + 4 * i as u32, v);
     }
     note_taint(ivf, before, &s.tracker);
-    let stats = s.tracker.stats;
     drop(dev);
-    log.last = stats;
     log.trap_ns += bindings_now().saturating_sub(start);
     Ok(bytes.len() as isize)
 }
@@ -197,10 +202,7 @@ pub(crate) fn vf_reset(ivf: &IvfDevice) {
     let mut log = ivf.dirty_log();
     let mut dev = DevLock::take(ivf);
     if let Some(s) = session(ivf, &mut log, dev.as_mut()) {
-        match dev.as_mut() {
-            Some(d) => s.tracker.on_reset(&mut d.bar),
-            None => s.tracker.give_up(Taint::NoDevice),
-        }
+        s.restart(dev.as_mut());
     }
 }
 
@@ -307,7 +309,6 @@ unsafe fn start(
         );
     }
     note_taint(ivf, None, &tracker);
-    log.last = tracker.stats;
     log.trap_ns = 0;
     log.session = Some(KBox::new(
         Session {
@@ -372,7 +373,6 @@ pub(crate) unsafe extern "C" fn ivf_log_read_and_clear(
     drop(dev);
     s.tracker.emit(iova as u64, length as u64, &mut set);
     note_taint(ivf, before, &s.tracker);
-    log.last = s.tracker.stats;
     0
 }
 
@@ -421,7 +421,7 @@ pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
     // SAFETY: as above.
     let ivf = unsafe { &*IvfDevice::from_pdev(pdev) };
     let log = ivf.dirty_log();
-    let st = log.last;
+    let st = log.session.as_ref().map_or(log.last, |s| s.tracker.stats);
     let logging = log
         .session
         .as_ref()

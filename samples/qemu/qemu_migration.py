@@ -278,23 +278,27 @@ def main():
     def boot():
         vms["a"] = Vm("a", vf0, guest_dir)
         vms["a"].wait_ticks(3, 400)
-        if "up" not in vms["a"].console():
-            vms["a"].wait_ticks(10, 200)
-        note(f"guest booted on {vf0}: {vms['a'].console().count('guest: eth0')} VF netdev up")
+        deadline = time.time() + 200
+        while "guest: eth0 " not in vms["a"].console():
+            if time.time() > deadline:
+                raise Failure(f"the guest's igbvf did not bring the VF up: {vms['a'].console()[-400:]!r}")
+            time.sleep(1)
+        up = [l for l in vms["a"].console().splitlines() if l.startswith("guest: eth0 ")]
+        note(f"guest booted on {vf0}: {up[0]}")
+
+    def move(src, dst, vf_src, vf_dst):
+        """Migrates the guest in QEMU `src` to a new QEMU `dst` on vf_dst."""
+        if src not in vms:
+            raise Failure(f"no guest in QEMU {src}")
+        vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True)
+        one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, traffic)
+        vms[src].stop()
 
     def there():
-        if "a" not in vms:
-            raise Failure("no source guest")
-        vms["b"] = Vm("b", vf1, guest_dir, incoming=True)
-        one_way(vms["a"], vms["b"], "mig-ab.sock", vf0, traffic)
-        vms["a"].stop()
+        move("a", "b", vf0, vf1)
 
     def back():
-        if "b" not in vms:
-            raise Failure("no guest on VF1")
-        vms["a2"] = Vm("a2", vf0, guest_dir, incoming=True)
-        one_way(vms["b"], vms["a2"], "mig-ba.sock", vf1, traffic)
-        vms["b"].stop()
+        move("b", "a2", vf1, vf0)
 
     def traffic_continues():
         # The guest pings the PF five times a second: each side of each

@@ -39,13 +39,8 @@ pub enum RangeError {
     Bad(Range),
     /// Two ranges overlap (or are not sorted).
     Overlap(Range, Range),
-}
-
-impl RangeError {
-    /// Linux errno (positive): EINVAL for all of them, as the uAPI says.
-    pub const fn errno(&self) -> i32 {
-        22
-    }
+    /// The storage handed to the tracker is too small for the ranges.
+    Storage,
 }
 
 /// A logged range with the first bit of its pages in the dirty bitmap.

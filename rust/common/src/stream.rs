@@ -269,6 +269,17 @@ fn stream_crc(stream: &[u8]) -> u32 {
     crc32c::update(c, &stream[CRC_OFFSET + 4..])
 }
 
+/// Recomputes the CRC of a frame whose bytes were edited after it was
+/// written (tools and tests that forge streams on purpose). A buffer
+/// shorter than a header is left as it is.
+pub fn reseal(frame: &mut [u8]) {
+    if frame.len() < HEADER_LEN {
+        return;
+    }
+    let crc = stream_crc(frame);
+    copy_into(&mut frame[CRC_OFFSET..CRC_OFFSET + 4], &crc.to_le_bytes());
+}
+
 /// Writes a stream into a caller-provided buffer (no allocation).
 pub struct Writer<'a> {
     buf: &'a mut [u8],
@@ -338,8 +349,7 @@ impl<'a> Writer<'a> {
         copy_into(&mut b[24..28], &h.features.to_le_bytes());
         copy_into(&mut b[28..32], &h.total_len.to_le_bytes());
         copy_into(&mut b[32..40], &[0; 8]);
-        let crc = stream_crc(b);
-        copy_into(&mut b[CRC_OFFSET..CRC_OFFSET + 4], &crc.to_le_bytes());
+        reseal(b);
         self.pos
     }
 }

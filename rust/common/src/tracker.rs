@@ -240,7 +240,7 @@ where
             || (bitmap.len() as u64) < bits.div_ceil(64)
             || slots.len() < Self::slots_needed(map)
         {
-            return Err(RangeError::Count(ranges.len()));
+            return Err(RangeError::Storage);
         }
         let mut t = Tracker {
             map,

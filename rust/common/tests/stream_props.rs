@@ -5,8 +5,8 @@
 
 use ivf_common::ids::Family;
 use ivf_common::stream::{
-    self, check_compat, parse, DeviceCaps, Header, StreamError, Writer, MAX_STREAM_LEN,
-    SECTION_MANDATORY,
+    self, check_compat, parse, DeviceCaps, Header, StreamError, Writer, HEADER_LEN, MAX_STREAM_LEN,
+    SECTION_HEADER_LEN, SECTION_MANDATORY,
 };
 use proptest::prelude::*;
 
@@ -198,12 +198,7 @@ fn section_count_and_layout_are_checked() {
     );
     let mut lie = bytes.clone();
     lie[22] = 2;
-    let crc = {
-        let mut z = lie.clone();
-        z[32..36].copy_from_slice(&[0; 4]);
-        ivf_common::crc32c::crc32c(&z)
-    };
-    lie[32..36].copy_from_slice(&crc.to_le_bytes());
+    stream::reseal(&mut lie);
     assert!(matches!(
         parse(&lie).unwrap_err(),
         StreamError::Malformed {
@@ -212,6 +207,24 @@ fn section_count_and_layout_are_checked() {
             expected: 1
         }
     ));
+}
+
+#[test]
+fn reseal_makes_an_edited_frame_check_again() {
+    let h = Header::new(Family::Igb, 0x8086, 0x10ca, 1, 2, 0);
+    let mut bytes = build(h, &[(1, 0, vec![7; 4])]);
+    bytes[HEADER_LEN + SECTION_HEADER_LEN] = 8;
+    assert!(matches!(
+        parse(&bytes).unwrap_err(),
+        StreamError::BadChecksum { .. }
+    ));
+    stream::reseal(&mut bytes);
+    let (_, mut sections) = parse(&bytes).expect("resealed frame parses");
+    assert_eq!(sections.next().unwrap().payload, &[8, 7, 7, 7]);
+    // Too short to hold a header: left alone.
+    let mut short = [1u8; 8];
+    stream::reseal(&mut short);
+    assert_eq!(short, [1; 8]);
 }
 
 #[test]

@@ -407,13 +407,6 @@ fn resume_into_another_vf() -> Outcome {
     Ok(())
 }
 
-/// Rewrites the CRC of a stream whose bytes a test changed on purpose.
-fn reseal(b: &mut [u8]) {
-    b[32..36].copy_from_slice(&[0; 4]);
-    let crc = ivf_common::crc32c::crc32c(b);
-    b[32..36].copy_from_slice(&crc.to_le_bytes());
-}
-
 /// A stream and the errno the destination must refuse it with.
 struct BadStream {
     what: String,
@@ -460,7 +453,7 @@ fn bad_streams(good: &[u8]) -> Vec<BadStream> {
     });
     let mut future = state_frame.to_vec();
     future[8] = 2;
-    reseal(&mut future);
+    stream::reseal(&mut future);
     out.push(BadStream {
         what: "future major 2".into(),
         bytes: future,
@@ -677,7 +670,7 @@ fn precopy_header_refused_before_stop() -> Outcome {
     read_data(&mut f, &mut initial).map_err(|e| e.to_string())?;
     // A destination from the future: our initial bytes with major 2.
     initial[8] = 2;
-    reseal(&mut initial);
+    stream::reseal(&mut initial);
     let mut r = goto(&dst, mig::RESUMING)?.ok_or("no RESUMING fd")?;
     match write_data(&mut r, &initial[..stream::HEADER_LEN]) {
         Err(err) => ensure_eq!(

@@ -114,6 +114,20 @@ pub struct RxTally {
     pub corrupt: u64,
 }
 
+/// A `repr(C)` record of integers that the guest keeps in its DMA memory:
+/// any bytes are a valid value.
+///
+/// # Safety
+///
+/// Implementors must be plain old data: `repr(C)`, integer fields only, no
+/// padding that matters.
+unsafe trait Record: Copy {}
+
+// SAFETY: repr(C), u64/u32/u8 fields only.
+unsafe impl Record for GuestState {}
+// SAFETY: repr(C), u64 fields only.
+unsafe impl Record for RxTally {}
+
 /// A frame the guest received.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
@@ -417,18 +431,28 @@ impl<'d> Guest<'d> {
         Ok(mailbox::set_vlan(&self.bar, vid, true)?)
     }
 
-    /// The guest's bookkeeping.
-    pub fn state(&self) -> GuestState {
-        let bytes = &self.mem.bytes()[STATE_OFF..STATE_OFF + size_of::<GuestState>()];
-        // SAFETY: GuestState is plain old data of exactly these bytes.
+    /// A plain-old-data record at `off` of the DMA memory.
+    fn read_record<T: Record>(&self, off: usize) -> T {
+        let bytes = &self.mem.bytes()[off..off + size_of::<T>()];
+        // SAFETY: `T` is plain old data (`Record`) of exactly these bytes.
         unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }
     }
 
+    /// Writes a record at `off` (the CPU dirty log records its page).
+    fn write_record<T: Record>(&mut self, off: usize, value: T) {
+        self.mark_cpu_dirty(off, size_of::<T>());
+        let bytes = &mut self.mem.bytes_mut()[off..off + size_of::<T>()];
+        // SAFETY: as in `read_record`.
+        unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast(), value) }
+    }
+
+    /// The guest's bookkeeping.
+    pub fn state(&self) -> GuestState {
+        self.read_record(STATE_OFF)
+    }
+
     fn set_state(&mut self, st: GuestState) {
-        self.mark_cpu_dirty(STATE_OFF, size_of::<GuestState>());
-        let bytes = &mut self.mem.bytes_mut()[STATE_OFF..STATE_OFF + size_of::<GuestState>()];
-        // SAFETY: as in `state`.
-        unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast(), st) }
+        self.write_record(STATE_OFF, st);
     }
 
     /// The guest's MAC address.
@@ -486,16 +510,11 @@ impl<'d> Guest<'d> {
     /// The loss, duplicate and corruption counts of
     /// [`Guest::poll_rx_tolerant`].
     pub fn tally(&self) -> RxTally {
-        let bytes = &self.mem.bytes()[TALLY_OFF..TALLY_OFF + size_of::<RxTally>()];
-        // SAFETY: RxTally is plain old data of exactly these bytes.
-        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) }
+        self.read_record(TALLY_OFF)
     }
 
     fn set_tally(&mut self, t: RxTally) {
-        self.mark_cpu_dirty(TALLY_OFF, size_of::<RxTally>());
-        let bytes = &mut self.mem.bytes_mut()[TALLY_OFF..TALLY_OFF + size_of::<RxTally>()];
-        // SAFETY: as in `tally`.
-        unsafe { std::ptr::write_unaligned(bytes.as_mut_ptr().cast(), t) }
+        self.write_record(TALLY_OFF, t);
     }
 
     fn poll_rx_with(&mut self, tolerant: bool) -> Vec<Received> {

@@ -366,21 +366,6 @@ fn vcpu_loop(sh: &VcpuShared) {
 
 /// Whether this process has the VF's vfio cdev or group open already (the
 /// VMM itself, or a test holding it), which `vfio_holders` leaves out.
-fn held_by_us(pci: &PciDevice) -> bool {
-    let mut targets = Vec::new();
-    if let Some(c) = &pci.vfio_cdev {
-        targets.push(std::path::PathBuf::from(format!("/dev/vfio/devices/{c}")));
-    }
-    if let Some(g) = pci.iommu_group {
-        targets.push(std::path::PathBuf::from(format!("/dev/vfio/{g}")));
-    }
-    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
-        return false;
-    };
-    fds.flatten()
-        .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| targets.contains(&t)))
-}
-
 /// Opens a VF bound to the driver, saying who holds it if it is busy.
 pub fn open_vf(bdf: Bdf) -> Result<Device, MigrateError> {
     let step = format!("opening {bdf}");
@@ -406,7 +391,7 @@ pub fn open_vf(bdf: Bdf) -> Result<Device, MigrateError> {
             ),
         ));
     }
-    if held_by_us(&pci) {
+    if pci.held_by_this_process() {
         return Err(MigrateError {
             errno: Some(libc::EBUSY),
             ..MigrateError::new(
@@ -419,33 +404,21 @@ pub fn open_vf(bdf: Bdf) -> Result<Device, MigrateError> {
             )
         });
     }
-    let holders = pci.vfio_holders();
-    if !holders.is_empty() {
-        let who: Vec<String> = holders
-            .iter()
-            .map(|(p, c)| format!("pid {p} ({c})"))
-            .collect();
+    if let Some(who) = pci.vfio_holders_text() {
         return Err(MigrateError {
             errno: Some(libc::EBUSY),
             ..MigrateError::new(
                 ErrorKind::Busy,
                 step,
-                format!("{bdf} is busy, in use by {}", who.join(", ")),
+                format!("{bdf} is busy, in use by {who}"),
             )
         });
     }
     Device::open_cdev(bdf).map_err(|e| {
         if e.errno() == Some(libc::EBUSY) {
-            let who: Vec<String> = pci
-                .vfio_holders()
-                .iter()
-                .map(|(p, c)| format!("pid {p} ({c})"))
-                .collect();
-            let who = if who.is_empty() {
-                "another open file".to_string()
-            } else {
-                who.join(", ")
-            };
+            let who = pci
+                .vfio_holders_text()
+                .unwrap_or_else(|| "another open file".to_string());
             MigrateError {
                 errno: e.errno(),
                 ..MigrateError::new(
@@ -492,12 +465,6 @@ fn copy_pages(shadow: &mut [u8], mem: &[u8], pages: &BTreeSet<usize>) {
 
 /// Rewrites the CRC-32C (bytes 32..36, computed with them zero) of a frame
 /// whose bytes were changed on purpose.
-fn reseal(frame: &mut [u8]) {
-    frame[32..36].copy_from_slice(&[0; 4]);
-    let crc = ivf_common::crc32c::crc32c(frame);
-    frame[32..36].copy_from_slice(&crc.to_le_bytes());
-}
-
 fn us(d: Duration) -> u64 {
     d.as_micros() as u64
 }
@@ -686,11 +653,11 @@ impl Vm {
         match opts.inject {
             Inject::FutureVersion if to_dst.len() >= 36 => {
                 to_dst[8..10].copy_from_slice(&2u16.to_le_bytes());
-                reseal(&mut to_dst);
+                ivf_common::stream::reseal(&mut to_dst);
             }
             Inject::WrongFamily if to_dst.len() >= 36 => {
                 to_dst[14] = ivf_common::ids::Family::Ixgbe as u8;
-                reseal(&mut to_dst);
+                ivf_common::stream::reseal(&mut to_dst);
             }
             _ => {}
         }
@@ -936,15 +903,5 @@ mod tests {
         ];
         let codes: BTreeSet<u8> = all.iter().map(|k| k.exit_code()).collect();
         assert_eq!(codes.len(), all.len());
-    }
-
-    #[test]
-    fn reseal_matches_the_stream_crc() {
-        let mut f = vec![0u8; 64];
-        f[..8].copy_from_slice(b"IVFSTATE");
-        reseal(&mut f);
-        let crc = u32::from_le_bytes(f[32..36].try_into().unwrap());
-        f[32..36].copy_from_slice(&[0; 4]);
-        assert_eq!(crc, ivf_common::crc32c::crc32c(&f));
     }
 }

@@ -152,16 +152,33 @@ impl PciDevice {
 }
 
 impl PciDevice {
-    /// Processes holding this device's vfio cdev or IOMMU group open, as
-    /// (pid, command name). Unreadable /proc entries are skipped.
-    pub fn vfio_holders(&self) -> Vec<(u32, String)> {
-        let mut targets = Vec::new();
+    /// The device nodes through which vfio users hold this device.
+    fn vfio_nodes(&self) -> Vec<PathBuf> {
+        let mut nodes = Vec::new();
         if let Some(c) = &self.vfio_cdev {
-            targets.push(PathBuf::from(format!("/dev/vfio/devices/{c}")));
+            nodes.push(PathBuf::from(format!("/dev/vfio/devices/{c}")));
         }
         if let Some(g) = self.iommu_group {
-            targets.push(PathBuf::from(format!("/dev/vfio/{g}")));
+            nodes.push(PathBuf::from(format!("/dev/vfio/{g}")));
         }
+        nodes
+    }
+
+    /// Whether the process whose `/proc` directory is `proc_dir` has one
+    /// of `nodes` open.
+    fn opened_by(proc_dir: &Path, nodes: &[PathBuf]) -> bool {
+        let Ok(fds) = fs::read_dir(proc_dir.join("fd")) else {
+            return false;
+        };
+        fds.flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| nodes.contains(&t)))
+    }
+
+    /// Processes holding this device's vfio cdev or IOMMU group open, as
+    /// (pid, command name), this process excepted. Unreadable /proc entries
+    /// are skipped.
+    pub fn vfio_holders(&self) -> Vec<(u32, String)> {
+        let nodes = self.vfio_nodes();
         let me = std::process::id();
         let mut out = Vec::new();
         let Ok(procs) = fs::read_dir("/proc") else {
@@ -171,21 +188,28 @@ impl PciDevice {
             let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            if pid == me {
-                continue;
-            }
-            let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
-                continue;
-            };
-            if fds
-                .flatten()
-                .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| targets.contains(&t)))
-            {
+            if pid != me && Self::opened_by(&p.path(), &nodes) {
                 let comm = read_trimmed(&p.path().join("comm")).unwrap_or_default();
                 out.push((pid, comm));
             }
         }
         out
+    }
+
+    /// [`PciDevice::vfio_holders`] for a message: "pid 12 (qemu), ...",
+    /// or `None` if nobody else holds the device.
+    pub fn vfio_holders_text(&self) -> Option<String> {
+        let who: Vec<String> = self
+            .vfio_holders()
+            .iter()
+            .map(|(p, c)| format!("pid {p} ({c})"))
+            .collect();
+        (!who.is_empty()).then(|| who.join(", "))
+    }
+
+    /// Whether this process itself holds the device open through vfio.
+    pub fn held_by_this_process(&self) -> bool {
+        Self::opened_by(Path::new("/proc/self"), &self.vfio_nodes())
     }
 }
 

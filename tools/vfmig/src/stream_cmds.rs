@@ -52,16 +52,8 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
             ),
         ));
     }
-    let holders = pci.vfio_holders();
-    if !holders.is_empty() {
-        let who: Vec<String> = holders
-            .iter()
-            .map(|(p, c)| format!("pid {p} ({c})"))
-            .collect();
-        return Err(Failure::new(
-            5,
-            format!("{bdf} is in use by {}", who.join(", ")),
-        ));
+    if let Some(who) = pci.vfio_holders_text() {
+        return Err(Failure::new(5, format!("{bdf} is in use by {who}")));
     }
     let dev = Device::open_cdev(bdf).map_err(|e| {
         if e.errno() == Some(libc::EBUSY) {
