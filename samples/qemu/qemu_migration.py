@@ -24,8 +24,16 @@ import time
 PF_IP = "10.99.0.1"
 GUEST_IP = "10.99.0.2"
 WORK = "/tmp/qemu-mig"
+# The guest's busybox ping, five echoes a second to the PF.
 SEQ = re.compile(r"from " + re.escape(PF_IP) + r": seq=(\d+)")
 TICK = re.compile(r"guest: tick (\d+)")
+# iputils ping from the test VM to the guest, -D stamped.
+HOST_REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from " + re.escape(GUEST_IP) + r": icmp_seq=(\d+) ")
+PING_INTERVAL = 0.2
+# Echoes either ping may lose across one migration before the gap counts
+# as unbounded: 10 s of traffic. QEMU's downtime here is ~0.3 s; TCG in
+# TCG stretches the rest.
+MAX_LOST = 50
 
 
 class Failure(Exception):
@@ -164,6 +172,63 @@ class Vm:
         self.log.close()
 
 
+class HostPing:
+    """iputils ping from the test VM (the host side) to the guest's address.
+
+    The guest echoes each request's payload back through its own RX and TX
+    buffers, and iputils compares every reply with what it sent ("wrong data
+    byte") and flags duplicates: corruption in guest memory or a buffer the
+    device wrote twice shows here. -D stamps each reply, so the gap across a
+    migration is measured in time as well as in lost echoes."""
+
+    def __init__(self):
+        self.path = f"{WORK}/host-ping.log"
+        self.out = open(self.path, "w")
+        self.proc = subprocess.Popen(
+            ["ping", "-D", "-i", str(PING_INTERVAL), "-W", "2", GUEST_IP],
+            stdout=self.out, stderr=subprocess.STDOUT)
+
+    def text(self):
+        with open(self.path, errors="replace") as f:
+            return f.read()
+
+    def replies(self):
+        """(time, seq) of every reply so far."""
+        out = []
+        for line in self.text().splitlines():
+            m = HOST_REPLY.match(line)
+            if m:
+                out.append((float(m.group(1)), int(m.group(2))))
+        return out
+
+    def bad_lines(self):
+        return [l for l in self.text().splitlines() if "wrong data byte" in l or "DUP!" in l]
+
+    def gap(self, t0, t1):
+        """The longest silence between two replies around [t0, t1] (a
+        migration): (seconds, echoes lost, replies after t1), or None when
+        no reply came after t1."""
+        rs = [r for r in self.replies() if r[0] >= t0 - 5]
+        after = [r for r in rs if r[0] > t1]
+        if not rs or not after:
+            return None
+        worst = (0.0, 0)
+        for (ta, sa), (tb, sb) in zip(rs, rs[1:]):
+            if tb < t0:
+                continue
+            if tb - ta > worst[0]:
+                worst = (tb - ta, sb - sa - 1)
+            if ta > t1:
+                break
+        return worst[0], worst[1], len(after)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+        self.out.close()
+
+
 def dirty_stats(vf):
     with open(f"/sys/bus/pci/devices/{vf}/dirty_stats") as f:
         return dict(line.split() for line in f if line.strip())
@@ -204,14 +269,15 @@ def ping_guest():
         raise Failure(f"the guest does not answer at {GUEST_IP}: {out.strip()[-200:]}")
 
 
-def one_way(src, dst, sock, vf_src, traffic):
+def one_way(src, dst, sock, vf_src, host_ping, traffic):
     """src -> dst; checks the guest goes on on dst, prints the figures.
-    `traffic` collects the ping continuity, checked by its own test."""
+    `traffic` collects what both pings saw across it, checked by its own
+    test so that a stalled data path does not hide the move's result."""
     src.wait_ticks(3, 300)
     stats0 = dirty_stats(vf_src)
     t0 = time.time()
     info = migrate(src, dst, sock)
-    wall = time.time() - t0
+    t1 = time.time()
     if info.get("status") != "completed":
         raise Failure(f"migration {info.get('status')}: {info.get('error-desc', '')}")
     wait_running(dst)
@@ -221,7 +287,7 @@ def one_way(src, dst, sock, vf_src, traffic):
     reports = int(stats1["reports"]) - int(stats0["reports"])
     note(
         f"{src.name} -> {dst.name}: completed; QEMU downtime {info.get('downtime')} ms, total "
-        f"{info.get('total-time')} ms (wall {wall:.1f} s); heartbeat {last_tick} on {src.name}, "
+        f"{info.get('total-time')} ms (wall {t1 - t0:.1f} s); heartbeat {last_tick} on {src.name}, "
         f"{after[0]} next on {dst.name}; RAM {info.get('ram', {}).get('transferred', 0) // 1024} KiB; "
         f"dirty reports served by the driver {max(reports, int(stats1['reports']))}"
     )
@@ -229,8 +295,23 @@ def one_way(src, dst, sock, vf_src, traffic):
         raise Failure("the driver served no dirty report: QEMU did not use device dirty tracking")
     if after[0] != last_tick + 1 and after[0] > last_tick + 60:
         raise Failure(f"heartbeat jumped {last_tick} -> {after[0]}")
-    seq_src, seq_dst = src.seqs(), dst.seqs()
-    traffic.append((src.name, dst.name, max(seq_src, default=None), min(seq_dst, default=None)))
+    # The guest's ping goes on in the migrated process: its next replies
+    # must show on dst, numbered on from the last one src printed.
+    last_seq = max(src.seqs(), default=None)
+    try:
+        dst.wait_seqs(3, 60, after=last_seq if last_seq is not None else -1)
+    except Failure:
+        pass  # reported by qemu_guest_traffic_continues
+    deadline = time.time() + 30
+    while time.time() < deadline and host_ping.gap(t0, t1) is None:
+        time.sleep(0.5)
+    traffic.append({
+        "move": f"{src.name} -> {dst.name}",
+        "last": last_seq,
+        "first": min([q for q in dst.seqs() if last_seq is None or q > last_seq], default=None),
+        "dups": src.console().count("DUP!") + dst.console().count("DUP!"),
+        "host": host_ping.gap(t0, t1),
+    })
     return info
 
 
@@ -257,6 +338,7 @@ def main():
              "qemu_guest_traffic_continues", "qemu_refused_stream_keeps_source_running",
              "qemu_host_kernel_log_clean"]
     traffic = []
+    host_ping = None
     print("KTAP version 1", flush=True)
     print(f"1..{len(tests)}", flush=True)
     results = []
@@ -285,13 +367,26 @@ def main():
             time.sleep(1)
         up = [l for l in vms["a"].console().splitlines() if l.startswith("guest: eth0 ")]
         note(f"guest booted on {vf0}: {up[0]}")
+        # Traffic both ways before anything moves: the guest's echoes to
+        # the PF answered, and the host's echoes to the guest.
+        nonlocal host_ping
+        host_ping = HostPing()
+        vms["a"].wait_seqs(5, 120)
+        deadline = time.time() + 60
+        while len(host_ping.replies()) < 5:
+            if time.time() > deadline:
+                raise Failure(f"the guest does not answer the host's ping: {host_ping.text()[-300:]!r}")
+            time.sleep(0.5)
+        note(f"traffic flows: guest ping replies {len(vms['a'].seqs())}, host ping replies {len(host_ping.replies())}")
 
     def move(src, dst, vf_src, vf_dst):
         """Migrates the guest in QEMU `src` to a new QEMU `dst` on vf_dst."""
         if src not in vms:
             raise Failure(f"no guest in QEMU {src}")
+        if host_ping is None:
+            raise Failure("the guest never booted")
         vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True)
-        one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, traffic)
+        one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, host_ping, traffic)
         vms[src].stop()
 
     def there():
@@ -301,16 +396,39 @@ def main():
         move("b", "a2", vf1, vf0)
 
     def traffic_continues():
-        # The guest pings the PF five times a second: each side of each
-        # migration must show replies, numbered on across it.
+        # Both pings, five echoes a second each way, across each migration:
+        # the guest's replies numbered on with a bounded gap, the host's
+        # replies back within the bound, no payload corrupted, none twice.
         if not traffic:
             raise Failure("no migration happened")
-        for src, dst, last, first in traffic:
-            note(f"ping replies: last seq on {src} {last}, first on {dst} {first}")
+        problems = []
+        for t in traffic:
+            last, first, host = t["last"], t["first"], t["host"]
             if last is None or first is None:
-                raise Failure(f"no ping replies on {src if last is None else dst}: the guest's VF data path does not run")
-            if first <= last or first - last > 100:
-                raise Failure(f"ping seq {last} -> {first}")
+                problems.append(f"{t['move']}: no guest ping replies on the {'source' if last is None else 'destination'}")
+            else:
+                lost = first - last - 1
+                note(f"{t['move']}: guest -> PF ping: last seq {last} before, first {first} after: "
+                     f"{lost} echoes lost, gap {(lost + 1) * PING_INTERVAL * 1000:.0f} ms")
+                if lost > MAX_LOST:
+                    problems.append(f"{t['move']}: guest ping lost {lost} echoes (bound {MAX_LOST})")
+            if host is None:
+                problems.append(f"{t['move']}: the host's ping got no reply after the migration")
+            else:
+                secs, lost, replies_after = host
+                note(f"{t['move']}: host -> guest ping: longest silence {secs * 1000:.0f} ms, "
+                     f"{lost} echoes lost; {replies_after} replies after completion")
+                if lost > MAX_LOST:
+                    problems.append(f"{t['move']}: host ping lost {lost} echoes (bound {MAX_LOST})")
+            if t["dups"]:
+                problems.append(f"{t['move']}: the guest saw {t['dups']} duplicate replies")
+        bad = host_ping.bad_lines() if host_ping else []
+        note(f"host ping: {len(host_ping.replies()) if host_ping else 0} replies, "
+             f"{len(bad)} corrupt or duplicate")
+        if bad:
+            problems.append("host ping: " + " | ".join(bad[:3]))
+        if problems:
+            raise Failure("; ".join(problems))
         ping_guest()
 
     def refused():
@@ -320,6 +438,8 @@ def main():
         # Reloading needs both VFs free: the guest first goes back through
         # a fresh source after the reload. Stop it, reload, boot again.
         src.stop()
+        if host_ping is not None:
+            host_ping.stop()
         reload_module(module, vfs, "fault_inject_future_stream=1")
         vms["s"] = Vm("s", vf0, guest_dir)
         vms["s"].wait_ticks(3, 400)
@@ -330,7 +450,11 @@ def main():
         wait_running(vms["s"])
         last = max(vms["s"].ticks())
         more = vms["s"].wait_ticks(3, 120, after=last)
-        note(f"refused: QEMU says {info.get('error-desc', '')!r}; the guest kept running on the source (heartbeat {last} -> {more[-1]})")
+        # Its VF goes on too: ping replies numbered after the failure.
+        last_seq = max(vms["s"].seqs(), default=-1)
+        seqs = vms["s"].wait_seqs(3, 60, after=last_seq)
+        note(f"refused: QEMU says {info.get('error-desc', '')!r}; the guest kept running on the source "
+             f"(heartbeat {last} -> {more[-1]}, ping seq {last_seq} -> {seqs[-1]})")
         vms["d"].stop()
         vms["s"].stop()
         reload_module(module, vfs)
@@ -351,6 +475,8 @@ def main():
     finally:
         for vm in vms.values():
             vm.stop()
+        if host_ping is not None:
+            host_ping.stop()
     passed = sum(results)
     print(f"# Totals: pass:{passed} fail:{len(results) - passed} xfail:0 xpass:0 skip:0 error:0")
     return 0 if all(results) else 1
