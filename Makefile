@@ -4,8 +4,8 @@
 #
 #   make               build the module against the cached test kernel
 #   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
-#   make check         install what is missing, run every test (host and VM)
-#   make check-qemu    QEMU live-migrates a nested guest with a VF, in the VM
+#   make check         install what is missing, run every test (host, VM, QEMU)
+#   make check-qemu    only the QEMU test: QEMU live-migrates a nested guest with a VF
 #   make demo          boot the VM, bind VFs and show what the driver offers
 #   make bench         print the figures (stream bytes, MMIO counts, RX trap cost)
 #   make setup         install build and test dependencies only (idempotent)

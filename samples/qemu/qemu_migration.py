@@ -27,6 +27,8 @@ WORK = "/tmp/qemu-mig"
 # The guest's busybox ping, five echoes a second to the PF.
 SEQ = re.compile(r"from " + re.escape(PF_IP) + r": seq=(\d+)")
 TICK = re.compile(r"guest: tick (\d+)")
+# The heartbeat also carries igbvf's tx_packets, counted in its TX interrupt.
+TICK_TX = re.compile(r"guest: tick \d+ tx (\d+)")
 # iputils ping from the test VM to the guest, -D stamped.
 HOST_REPLY = re.compile(r"^\[(\d+\.\d+)\] \d+ bytes from " + re.escape(GUEST_IP) + r": icmp_seq=(\d+) ")
 PING_INTERVAL = 0.2
@@ -110,7 +112,8 @@ class Vm:
             "qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "128",
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", f"{guest_dir}/bzImage", "-initrd", f"{guest_dir}/initramfs.cpio.gz",
-            "-append", f"console=ttyS0 quiet ivf.ip={GUEST_IP}/24 ivf.peer={PF_IP} ivf.interval=0.2",
+            "-append", f"console=ttyS0 quiet ivf.ip={GUEST_IP}/24 ivf.peer={PF_IP} ivf.interval={PING_INTERVAL}"
+            + (" ivf.debug" if os.environ.get("IVF_QEMU_DEBUG") else ""),
             "-serial", f"file:{self.serial}",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
             "-device", f"vfio-pci,host={vf},id=vf0",
@@ -133,6 +136,9 @@ class Vm:
 
     def ticks(self):
         return [int(m) for m in TICK.findall(self.console())]
+
+    def tx_counts(self):
+        return [int(m) for m in TICK_TX.findall(self.console())]
 
     def wait_for(self, what, n, timeout, after=-1):
         """Waits until the console shows n ping replies (what="seq") or
@@ -229,6 +235,12 @@ class HostPing:
         self.out.close()
 
 
+def pf_vf_mac(pf_if, index):
+    """The MAC the PF holds for its VF `index` (what `ip link` shows)."""
+    m = re.search(rf"^\s*vf {index}\s+link/ether ([0-9a-f:]+)", sh("ip", "link", "show", pf_if), re.M)
+    return m.group(1) if m else None
+
+
 def dirty_stats(vf):
     with open(f"/sys/bus/pci/devices/{vf}/dirty_stats") as f:
         return dict(line.split() for line in f if line.strip())
@@ -305,12 +317,14 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
     deadline = time.time() + 30
     while time.time() < deadline and host_ping.gap(t0, t1) is None:
         time.sleep(0.5)
+    dst.wait_ticks(6, 120, after=last_tick)
     traffic.append({
         "move": f"{src.name} -> {dst.name}",
         "last": last_seq,
         "first": min([q for q in dst.seqs() if last_seq is None or q > last_seq], default=None),
         "dups": src.console().count("DUP!") + dst.console().count("DUP!"),
         "host": host_ping.gap(t0, t1),
+        "tx": (src.tx_counts()[-1:], dst.tx_counts()),
     })
     return info
 
@@ -339,6 +353,7 @@ def main():
              "qemu_host_kernel_log_clean"]
     traffic = []
     host_ping = None
+    guest_mac = []
     print("KTAP version 1", flush=True)
     print(f"1..{len(tests)}", flush=True)
     results = []
@@ -367,6 +382,7 @@ def main():
             time.sleep(1)
         up = [l for l in vms["a"].console().splitlines() if l.startswith("guest: eth0 ")]
         note(f"guest booted on {vf0}: {up[0]}")
+        guest_mac.append(up[0].split()[2])
         # Traffic both ways before anything moves: the guest's echoes to
         # the PF answered, and the host's echoes to the guest.
         nonlocal host_ping
@@ -388,6 +404,12 @@ def main():
         vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True)
         one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, host_ping, traffic)
         vms[src].stop()
+        # The guest's MAC filter moved with it: the PF holds it for the
+        # destination VF (replayed from the stream's mailbox log).
+        mac = pf_vf_mac(pf_if, vfs.index(vf_dst))
+        if mac != guest_mac[0]:
+            raise Failure(f"the PF holds {mac} for {vf_dst}, not the guest's {guest_mac[0]}")
+        note(f"the PF holds the guest's MAC {mac} for {vf_dst}")
 
     def there():
         move("a", "b", vf0, vf1)
@@ -420,6 +442,13 @@ def main():
                      f"{lost} echoes lost; {replies_after} replies after completion")
                 if lost > MAX_LOST:
                     problems.append(f"{t['move']}: host ping lost {lost} echoes (bound {MAX_LOST})")
+            before, after = t["tx"]
+            if len(after) < 2 or after[-1] <= after[0]:
+                problems.append(f"{t['move']}: the guest's TX completions stopped on the destination "
+                                f"(tx_packets {after[:1]} .. {after[-1:]}): a TX interrupt was lost")
+            else:
+                note(f"{t['move']}: the guest's TX completions go on: tx_packets {before[:1]} before, "
+                     f"{after[0]} -> {after[-1]} over {len(after)} s after")
             if t["dups"]:
                 problems.append(f"{t['move']}: the guest saw {t['dups']} duplicate replies")
         bad = host_ping.bad_lines() if host_ping else []
@@ -429,7 +458,21 @@ def main():
             problems.append("host ping: " + " | ".join(bad[:3]))
         if problems:
             raise Failure("; ".join(problems))
-        ping_guest()
+        if os.environ.get("IVF_QEMU_DEBUG"):
+            print(sh(os.environ["IVF_QEMU_DEBUG"]), flush=True)
+            for vm in vms.values():
+                print(f"# console of {vm.name}:", flush=True)
+                print("\n".join(l for l in vm.console().splitlines() if "seq=" not in l and "tick" not in l)[-6000:], flush=True)
+        try:
+            ping_guest()
+        except Failure as e:
+            live = max(vms.values(), key=lambda vm: vm.proc.poll() is None)
+            raise Failure(f"{e}; host ping tail {host_ping.text()[-300:]!r}; guest console tail "
+                          f"{live.console()[-300:]!r}; PF: {sh('ip', '-s', 'link', 'show', pf_if)[-900:]!r}")
+        neigh = sh("ip", "neigh", "show", GUEST_IP)
+        if guest_mac and guest_mac[0] not in neigh:
+            raise Failure(f"{GUEST_IP} answers from another MAC: {neigh.strip()}")
+        note(f"after both moves {GUEST_IP} answers from {guest_mac[0] if guest_mac else '?'}")
 
     def refused():
         src = vms.get("a2")

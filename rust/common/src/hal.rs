@@ -22,7 +22,9 @@
 //!   buffers; TX has head == tail, so nothing is sent twice); EIMS last, then
 //!   EICS for every unmasked vector, because pending causes cannot be read
 //!   without clearing them: a spurious interrupt costs one empty poll, a lost
-//!   one stalls a queue.
+//!   one stalls a queue. Vectors that auto-masked themselves by firing just
+//!   before the stop (EIAC and EIAM set, EIMS clear) are unmasked and fired
+//!   too: the VMM may have lost that MSI.
 //!
 //! Every poll is bounded by [`POLL_LIMIT`] reads [`POLL_DELAY_US`] apart.
 
@@ -400,9 +402,18 @@ pub fn resume(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> Result<
             io.write32(tail, v);
         }
     }
-    io.write32(map.eims, rec.eims);
-    if rec.eims != 0 {
-        io.write32(map.eics, rec.eims);
+    // A vector set to auto-clear and auto-mask (EIAC and EIAM) that was
+    // masked at quiesce masked itself when it last fired, and that MSI may
+    // never reach the guest: QEMU reads the interrupt eventfd after it has
+    // saved the vCPUs, so a message in flight at the stop is lost, and the
+    // guest, which unmasks the vector in its handler, waits forever. A
+    // driver that masks a vector on purpose clears EIAC (igbvf, ixgbevf),
+    // so those stay masked.
+    let auto = io.read32(map.eiac) & io.read32(map.eiam);
+    let unmask = (rec.eims | auto) & map.vector_mask();
+    io.write32(map.eims, unmask);
+    if unmask != 0 {
+        io.write32(map.eics, unmask);
     }
     Ok(())
 }

@@ -145,6 +145,33 @@ fn resume_after_quiesce_restarts_in_place() {
 }
 
 #[test]
+fn resume_refires_a_vector_that_masked_itself_at_the_stop() {
+    // Vector 1 fired just before the stop and auto-masked itself (EIAC and
+    // EIAM set, EIMS clear); its MSI may be lost in the source VMM, so the
+    // destination must unmask and fire it, or the guest waits forever.
+    let mut src = running_vf();
+    src.set(M.eiac, 0b011);
+    src.set(M.eiam, 0b011);
+    src.set(M.eims, 0b001);
+    let (_, dst) = full_cycle(&mut src);
+    assert_eq!(dst.regs[&M.eims], 0b011, "vector 1 unmasked");
+    assert_eq!(dst.regs[&M.eicr] & 0b011, 0b011, "and fired with vector 0");
+}
+
+#[test]
+fn resume_keeps_vectors_the_guest_masked() {
+    // igbvf_irq_disable: EIMC all, EIAC 0 (EIAM left set). Nothing may fire.
+    let mut src = running_vf();
+    src.set(M.eiac, 0);
+    src.set(M.eiam, 0b111);
+    src.set(M.eims, 0);
+    src.set(M.eicr, 0);
+    let (_, dst) = full_cycle(&mut src);
+    assert_eq!(dst.regs.get(&M.eims).copied().unwrap_or(0), 0);
+    assert_eq!(dst.regs.get(&M.eicr).copied().unwrap_or(0), 0);
+}
+
+#[test]
 fn wedged_tx_fails_within_the_poll_bound() {
     let mut m = running_vf();
     m.stuck_tx = 0b10;
