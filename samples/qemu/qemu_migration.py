@@ -447,8 +447,9 @@ def main():
                 problems.append(f"{t['move']}: the guest's TX completions stopped on the destination "
                                 f"(tx_packets {after[:1]} .. {after[-1:]}): a TX interrupt was lost")
             else:
-                note(f"{t['move']}: the guest's TX completions go on: tx_packets {before[:1]} before, "
-                     f"{after[0]} -> {after[-1]} over {len(after)} s after")
+                note(f"{t['move']}: the guest's TX completions go on: tx_packets "
+                     f"{before[0] if before else '?'} at the source's last heartbeat, "
+                     f"{after[0]} -> {after[-1]} over the destination's first {len(after)}")
             if t["dups"]:
                 problems.append(f"{t['move']}: the guest saw {t['dups']} duplicate replies")
         bad = host_ping.bad_lines() if host_ping else []
