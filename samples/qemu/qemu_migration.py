@@ -449,7 +449,7 @@ def main():
             else:
                 note(f"{t['move']}: the guest's TX completions go on: tx_packets "
                      f"{before[0] if before else '?'} at the source's last heartbeat, "
-                     f"{after[0]} -> {after[-1]} over the destination's first {len(after)}")
+                     f"{after[0]} -> {after[-1]} over the destination's first {len(after)} heartbeats")
             if t["dups"]:
                 problems.append(f"{t['move']}: the guest saw {t['dups']} duplicate replies")
         bad = host_ping.bad_lines() if host_ping else []
