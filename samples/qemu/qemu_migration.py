@@ -300,7 +300,8 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
     note(
         f"{src.name} -> {dst.name}: completed; QEMU downtime {info.get('downtime')} ms, total "
         f"{info.get('total-time')} ms (wall {t1 - t0:.1f} s); heartbeat {last_tick} on {src.name}, "
-        f"{after[0]} next on {dst.name}; RAM {info.get('ram', {}).get('transferred', 0) // 1024} KiB; "
+        f"{after[0]} next on {dst.name}; RAM {info.get('ram', {}).get('transferred', 0) // 1024} KiB, "
+        f"VFIO device state {info.get('vfio', {}).get('transferred', '?')} B; "
         f"dirty reports served by the driver {max(reports, int(stats1['reports']))}"
     )
     if int(stats1["reports"]) == 0 and int(stats0["reports"]) == 0:
