@@ -17,7 +17,9 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use kernel::device::Device;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::sync::Mutex;
 use kernel::types::ForeignOwnable;
 use kernel::uaccess::{UserPtr, UserSlice};
@@ -87,6 +89,9 @@ struct FileData {
     caps: DeviceCaps,
     /// Resume: the first rejection, sticky.
     error: Option<StreamError>,
+    /// The VF, so the kernel log names it (a reference, not the device's
+    /// lifetime: the file may outlive the open).
+    dev: ARef<Device>,
 }
 
 /// A migration data file (`file->private_data`).
@@ -238,6 +243,7 @@ fn new_file(ctx: &DevCtx<'_>, kind: Kind, initial: &[u8], complete: bool) -> Res
                 complete,
                 caps: ctx.caps(),
                 error: None,
+                dev: ctx.dev().into(),
             }),
         }),
         GFP_KERNEL,
@@ -626,7 +632,7 @@ pub(crate) unsafe extern "C" fn ivf_mig_write(
             len: d.buf.len() + len,
             max: MAX_RESUME_LEN,
         };
-        pr_err!("intel_vf_vfio_pci: resume: {}\n", Msg(e));
+        dev_err!(d.dev, "resume: {}\n", Msg(e));
         d.error = Some(e);
         return -(e.errno() as isize);
     }
@@ -640,7 +646,7 @@ pub(crate) unsafe extern "C" fn ivf_mig_write(
         return e.to_errno() as isize;
     }
     if let Err(e) = check_frames(&mut d) {
-        pr_err!("intel_vf_vfio_pci: resume stream refused: {}\n", Msg(e));
+        dev_err!(d.dev, "resume stream refused: {}\n", Msg(e));
         d.error = Some(e);
         return -(e.errno() as isize);
     }

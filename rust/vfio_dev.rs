@@ -225,7 +225,7 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_i
         (*ivf).mig.lock().reset();
         (*ivf).reset_pending.store(false, Ordering::Release);
         pr_debug!(
-            "intel_vf_vfio_pci: opened a {} ({} family)\n",
+            "opened a {} ({} family)\n",
             (*ivf).vf.name,
             (*ivf).vf.family.name()
         );

@@ -489,9 +489,18 @@ def main():
         vms["s"] = Vm("s", vf0, guest_dir)
         vms["s"].wait_ticks(3, 400)
         vms["d"] = Vm("d", vf1, guest_dir, incoming=True)
+        log_from = len(sh("dmesg").splitlines())
         info = migrate(vms["s"], vms["d"], "mig-sd.sock")
         if info.get("status") != "failed":
             raise Failure(f"migration to a refusing destination ended {info.get('status')}")
+        # Failed for the reason injected: the destination's driver refused
+        # the stream's major version, and said so.
+        refusal = [l for l in sh("dmesg").splitlines()[log_from:] if "stream refused" in l]
+        if not any("format major" in l for l in refusal):
+            raise Failure(f"no refusal of the stream's major version in the kernel log: {refusal}")
+        note(f"destination driver: {refusal[0].split('] ', 1)[-1]}")
+        said = [l for l in vms["d"].qemu_log().splitlines() if "error" in l.lower()]
+        note(f"destination QEMU: {said[-1] if said else '(nothing)'}")
         wait_running(vms["s"])
         last = max(vms["s"].ticks())
         more = vms["s"].wait_ticks(3, 120, after=last)
