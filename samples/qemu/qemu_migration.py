@@ -101,8 +101,9 @@ class Qmp:
 class Vm:
     """One QEMU process running (or waiting for) the nested guest."""
 
-    def __init__(self, name, vf, guest_dir, incoming=False):
+    def __init__(self, name, vf, guest_dir, incoming=False, iommufd=False):
         self.name = name
+        self.backend = "iommufd" if iommufd else "group"
         self.serial = f"{WORK}/{name}.serial"
         self.qmp_path = f"{WORK}/{name}.qmp"
         for f in (self.serial, self.qmp_path):
@@ -116,8 +117,14 @@ class Vm:
             + (" ivf.debug" if os.environ.get("IVF_QEMU_DEBUG") else ""),
             "-serial", f"file:{self.serial}",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
-            "-device", f"vfio-pci,host={vf},id=vf0",
         ]
+        # The VF through the legacy group/container, or through iommufd and
+        # the VFIO device cdev: the driver's log_ops serve both.
+        if iommufd:
+            cmd += ["-object", "iommufd,id=iommufd0",
+                    "-device", f"vfio-pci,host={vf},iommufd=iommufd0,id=vf0"]
+        else:
+            cmd += ["-device", f"vfio-pci,host={vf},id=vf0"]
         if incoming:
             cmd += ["-incoming", "defer"]
         self.log = open(f"{WORK}/{name}.log", "w")
@@ -298,7 +305,7 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
     stats1 = dirty_stats(vf_src)
     reports = int(stats1["reports"]) - int(stats0["reports"])
     note(
-        f"{src.name} -> {dst.name}: completed; QEMU downtime {info.get('downtime')} ms, total "
+        f"{src.name} ({src.backend}) -> {dst.name} ({dst.backend}): completed; QEMU downtime {info.get('downtime')} ms, total "
         f"{info.get('total-time')} ms (wall {t1 - t0:.1f} s); heartbeat {last_tick} on {src.name}, "
         f"{after[0]} next on {dst.name}; RAM {info.get('ram', {}).get('transferred', 0) // 1024} KiB, "
         f"VFIO device state {info.get('vfio', {}).get('transferred', '?')} B; "
@@ -396,13 +403,13 @@ def main():
             time.sleep(0.5)
         note(f"traffic flows: guest ping replies {len(vms['a'].seqs())}, host ping replies {len(host_ping.replies())}")
 
-    def move(src, dst, vf_src, vf_dst):
+    def move(src, dst, vf_src, vf_dst, iommufd=False):
         """Migrates the guest in QEMU `src` to a new QEMU `dst` on vf_dst."""
         if src not in vms:
             raise Failure(f"no guest in QEMU {src}")
         if host_ping is None:
             raise Failure("the guest never booted")
-        vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True)
+        vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True, iommufd=iommufd)
         one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, host_ping, traffic)
         vms[src].stop()
         # The guest's MAC filter moved with it: the PF holds it for the
@@ -413,7 +420,9 @@ def main():
         note(f"the PF holds the guest's MAC {mac} for {vf_dst}")
 
     def there():
-        move("a", "b", vf0, vf1)
+        # B takes its VF through iommufd, A and A2 through the legacy
+        # group: both of the driver's DMA paths, and a mixed pair of hosts.
+        move("a", "b", vf0, vf1, iommufd=True)
 
     def back():
         move("b", "a2", vf1, vf0)
