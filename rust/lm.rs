@@ -89,8 +89,8 @@ struct FileData {
     caps: DeviceCaps,
     /// Resume: the first rejection, sticky.
     error: Option<StreamError>,
-    /// The VF, so the kernel log names it (a reference, not the device's
-    /// lifetime: the file may outlive the open).
+    /// The VF's device, so the kernel log names the VF. A counted
+    /// reference: the file may outlive the open and even the binding.
     dev: ARef<Device>,
 }
 
