@@ -325,31 +325,15 @@ impl Device {
     /// `VFIO_DEVICE_FEATURE_MIGRATION` GET: the migration flags, or `None`
     /// when the driver offers no migration (ENOTTY).
     pub fn migration_flags(&self) -> Result<Option<MigrationFlags>> {
-        let mut feat = VfioDeviceFeature::<8> {
-            argsz: argsz::<VfioDeviceFeature<8>>(),
-            flags: VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
-            data: [0; 8],
-        };
-        match ioctl(
-            &self.fd,
-            VFIO_DEVICE_FEATURE,
-            &mut feat,
+        match self.feature(
+            VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
+            [0u8; 8],
             "VFIO_DEVICE_FEATURE(MIGRATION)",
         ) {
-            Ok(_) => Ok(Some(MigrationFlags(u64::from_le_bytes(feat.data)))),
+            Ok(data) => Ok(Some(MigrationFlags(u64::from_le_bytes(data)))),
             Err(e) if e.errno() == Some(libc::ENOTTY) => Ok(None),
             Err(e) => Err(e),
         }
-    }
-
-    fn feature<const N: usize>(&self, flags: u32, data: [u8; N], what: &str) -> Result<[u8; N]> {
-        let mut feat = VfioDeviceFeature::<N> {
-            argsz: argsz::<VfioDeviceFeature<N>>(),
-            flags,
-            data,
-        };
-        ioctl(&self.fd, VFIO_DEVICE_FEATURE, &mut feat, what)?;
-        Ok(feat.data)
     }
 
     /// Moves the migration FSM to `state` (`uapi::mig`); returns the data fd
@@ -388,11 +372,12 @@ impl Device {
         Ok(u64::from_le_bytes(out))
     }
 
-    /// `VFIO_DEVICE_FEATURE` with a structured payload; returns the payload
-    /// as the kernel left it (GET answers, SET outputs such as a page size).
-    fn feature_of<T: Copy>(&self, flags: u32, data: T, what: &str) -> Result<T> {
-        let mut feat = VfioDeviceFeatureOf::<T> {
-            argsz: argsz::<VfioDeviceFeatureOf<T>>(),
+    /// `VFIO_DEVICE_FEATURE` with payload `data` (bytes or a structure);
+    /// returns the payload as the kernel left it (GET answers, SET outputs
+    /// such as a page size or a data fd).
+    fn feature<T: Copy>(&self, flags: u32, data: T, what: &str) -> Result<T> {
+        let mut feat = VfioDeviceFeature::<T> {
+            argsz: argsz::<VfioDeviceFeature<T>>(),
             flags,
             data,
         };
@@ -441,7 +426,7 @@ impl Device {
             // The kernel reads the ranges during the ioctl; `raw` outlives it.
             ranges: raw.as_ptr() as u64,
         };
-        let out = self.feature_of(
+        let out = self.feature(
             VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
             ctl,
             &what,
@@ -487,7 +472,7 @@ impl Device {
             // The kernel writes the bitmap during the ioctl; it outlives it.
             bitmap: bitmap.as_mut_ptr() as u64,
         };
-        self.feature_of(
+        self.feature(
             VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
             report,
             &what,

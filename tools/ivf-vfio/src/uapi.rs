@@ -154,20 +154,12 @@ pub struct VfioDeviceAttachIommufdPt {
     pub pt_id: u32,
 }
 
-/// `struct vfio_device_feature` followed by `N` bytes of payload.
+/// `struct vfio_device_feature` followed by its payload `T`: raw bytes
+/// (`[u8; N]`) or a payload structure (8-byte aligned payloads start right
+/// after `flags`, as in the uAPI).
 #[repr(C)]
 #[derive(Debug)]
-pub struct VfioDeviceFeature<const N: usize> {
-    pub argsz: u32,
-    pub flags: u32,
-    pub data: [u8; N],
-}
-
-/// `struct vfio_device_feature` followed by a payload structure `T`
-/// (8-byte aligned payloads start right after `flags`, as in the uAPI).
-#[repr(C)]
-#[derive(Debug)]
-pub struct VfioDeviceFeatureOf<T> {
+pub struct VfioDeviceFeature<T> {
     pub argsz: u32,
     pub flags: u32,
     pub data: T,
@@ -282,7 +274,7 @@ mod tests {
         assert_eq!(size_of::<VfioDmaLoggingRange>(), 16);
         assert_eq!(size_of::<VfioDmaLoggingReport>(), 32);
         // The payload starts right after argsz and flags.
-        assert_eq!(size_of::<VfioDeviceFeatureOf<VfioDmaLoggingReport>>(), 40);
-        assert_eq!(std::mem::offset_of!(VfioDeviceFeatureOf<u64>, data), 8);
+        assert_eq!(size_of::<VfioDeviceFeature<VfioDmaLoggingReport>>(), 40);
+        assert_eq!(std::mem::offset_of!(VfioDeviceFeature<u64>, data), 8);
     }
 }
