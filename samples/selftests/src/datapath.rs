@@ -11,7 +11,7 @@ use ivf_vfio::uapi::mig;
 use ivf_vfio::{read_data, write_data, Device};
 
 use crate::host;
-use crate::ktap::{Outcome, Test};
+use crate::ktap::{s, Outcome, Test};
 use crate::pf::PfPort;
 use crate::{ensure, ensure_eq};
 
@@ -49,10 +49,6 @@ pub const TESTS: &[&Test] = &[
 
 const MAP: &regs::RegMap = &regs::IGB;
 const WAIT: Duration = Duration::from_secs(5);
-
-fn s<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
 
 /// The PF sends `seqs` to the guest, which must receive exactly them, intact.
 /// Frames go in batches smaller than the ring: a full ring drops (DROP_EN).

@@ -18,7 +18,7 @@ use ivf_vfio::uapi::mig;
 use ivf_vfio::{dirty_iovas, Backend, Device};
 
 use crate::host;
-use crate::ktap::{Outcome, Test};
+use crate::ktap::{s, Outcome, Test};
 use crate::{ensure, ensure_eq};
 
 /// The tests of this file, in run order.
@@ -57,10 +57,6 @@ const IN_FLIGHT: u64 = 20;
 const PRECISION_MIN_PACKETS: u64 = 500;
 /// Lowest acceptable precision of such a round.
 const MIN_PRECISION: f64 = 0.9;
-
-fn s<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
 
 fn errno_text(errno: i32) -> String {
     io::Error::from_raw_os_error(errno).to_string()

@@ -8,6 +8,11 @@ use std::panic::{self, AssertUnwindSafe};
 /// Outcome of one test.
 pub type Outcome = Result<(), String>;
 
+/// Turns any displayable error into a test's failure reason, for `?`.
+pub fn s<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
 /// A named test.
 pub struct Test {
     /// KTAP test name.

@@ -15,7 +15,7 @@ use ivf_vfio::uapi::mig;
 use ivf_vfio::Device;
 
 use crate::host;
-use crate::ktap::{Outcome, Test};
+use crate::ktap::{s, Outcome, Test};
 use crate::{ensure, ensure_eq};
 
 /// The tests of this file, in run order.
@@ -49,10 +49,6 @@ pub const TESTS: &[&Test] = &[
 /// Frames per second, PF to guest and guest to PF: modest, for TCG.
 const RATE: u32 = 300;
 const TX_RATE: u32 = 200;
-
-fn s<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
 
 fn pf_iface() -> Result<String, String> {
     std::env::var("IVF_PF_IF").map_err(|_| "IVF_PF_IF not set (run under tools/vm/run)".into())
