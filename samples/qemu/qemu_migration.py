@@ -284,7 +284,8 @@ def wait_running(vm, timeout=60):
 def ping_guest():
     """The guest's IP and MAC answer from the test VM (ARP, then ICMP)."""
     out = sh("ping", "-c", "3", "-W", "5", GUEST_IP, check=False)
-    if " 0% packet loss" not in out and "3 received" not in out and "2 received" not in out:
+    received = re.search(r"(\d+) received", out)
+    if not received or int(received.group(1)) < 2:
         raise Failure(f"the guest does not answer at {GUEST_IP}: {out.strip()[-200:]}")
 
 
@@ -293,7 +294,6 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
     `traffic` collects what both pings saw across it, checked by its own
     test so that a stalled data path does not hide the move's result."""
     src.wait_ticks(3, 300)
-    stats0 = dirty_stats(vf_src)
     t0 = time.time()
     info = migrate(src, dst, sock)
     t1 = time.time()
@@ -302,18 +302,19 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
     wait_running(dst)
     last_tick = max(src.ticks())
     after = dst.wait_ticks(3, 120, after=last_tick)
-    stats1 = dirty_stats(vf_src)
-    reports = int(stats1["reports"]) - int(stats0["reports"])
+    # The source's counters start at its open, by this QEMU: all its reports
+    # were for this migration.
+    reports = int(dirty_stats(vf_src)["reports"])
     note(
         f"{src.name} ({src.backend}) -> {dst.name} ({dst.backend}): completed; QEMU downtime {info.get('downtime')} ms, total "
         f"{info.get('total-time')} ms (wall {t1 - t0:.1f} s); heartbeat {last_tick} on {src.name}, "
         f"{after[0]} next on {dst.name}; RAM {info.get('ram', {}).get('transferred', 0) // 1024} KiB, "
         f"VFIO device state {info.get('vfio', {}).get('transferred', '?')} B; "
-        f"dirty reports served by the driver {max(reports, int(stats1['reports']))}"
+        f"dirty reports served by the driver {reports}"
     )
-    if int(stats1["reports"]) == 0 and int(stats0["reports"]) == 0:
+    if reports == 0:
         raise Failure("the driver served no dirty report: QEMU did not use device dirty tracking")
-    if after[0] != last_tick + 1 and after[0] > last_tick + 60:
+    if after[0] > last_tick + 60:
         raise Failure(f"heartbeat jumped {last_tick} -> {after[0]}")
     # The guest's ping goes on in the migrated process: its next replies
     # must show on dst, numbered on from the last one src printed.
