@@ -33,11 +33,13 @@ endif
 
 all: module
 
-# Kbuild in KDIR; a clang-built kernel (the KASAN one) needs LLVM=-N too.
+# Kbuild in KDIR with the rustc that built KDIR's kernel (tools/kernel/
+# rust-toolchain); a clang-built kernel (the KASAN one) needs LLVM=-N too.
 define kbuild
 	@kdir='$(KDIR)'; [ -n "$$kdir" ] || exit 1; \
+	toolchain=$$($(ROOT)/tools/kernel/rust-toolchain "$$kdir") || exit 1; \
 	clang=$$(sed -n 's/^CONFIG_CLANG_VERSION=\([0-9]*\)[0-9]\{4\}$$/\1/p' "$$kdir/.config"); \
-	$(MAKE) -C "$$kdir" M=$(ROOT) $${clang:+LLVM=-$$clang} $(1)
+	RUSTUP_TOOLCHAIN=$$toolchain $(MAKE) -C "$$kdir" M=$(ROOT) $${clang:+LLVM=-$$clang} $(1)
 endef
 
 module modules:

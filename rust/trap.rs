@@ -99,7 +99,7 @@ fn overlaps_trap(ivf: &IvfDevice, first: u64, count: u64) -> bool {
 /// Whether the snoop can follow an access of `count` bytes at `pos` word by
 /// word (what VF drivers do); any other access taints it.
 fn followable(pos: i64, count: usize) -> bool {
-    count.is_multiple_of(4) && count <= SNOOP_MAX && split(pos).1.is_multiple_of(4)
+    count % 4 == 0 && count <= SNOOP_MAX && split(pos).1 % 4 == 0
 }
 
 /// Shows `bytes` (what was read or written at `off`) to the snoop, a
@@ -176,7 +176,9 @@ pub(crate) unsafe extern "C" fn ivf_write(
         // Only an access wholly inside the page can be followed; any other
         // that touches it taints the tracker (and the core performs it).
         let inside = off >= rx_page && end <= rx_page + PAGE;
-        let seen = (copied && inside).then_some(&data[..count]);
+        // `then`, not `then_some`: the slice exists only when it was copied
+        // (count <= SNOOP_MAX); `then_some` would slice first and panic.
+        let seen = (copied && inside).then(|| &data[..count]);
         return match dirty::rx_page_write(ivf, off as u32, seen) {
             Ok(n) => {
                 // SAFETY: as above; the core advances it the same way.

@@ -573,7 +573,7 @@ pub struct Snoop {
 impl Snoop {
     /// The VF wrote `value` at BAR0 offset `off`.
     pub fn on_write(&mut self, map: &RegMap, off: u32, value: u32) {
-        if off >= map.mbx_mem && off < map.mbx_mem + 4 * MBX_WORDS as u32 && off.is_multiple_of(4) {
+        if off >= map.mbx_mem && off < map.mbx_mem + 4 * MBX_WORDS as u32 && off % 4 == 0 {
             self.shadow[((off - map.mbx_mem) / 4) as usize] = value;
         } else if off == map.mbx_ctrl && value & ctrl::REQ != 0 {
             // A message whose first word is unknown cannot be logged.

@@ -682,7 +682,7 @@ where
                 let bit = first_bit + (page - first_page);
                 let w = (bit / 64) as usize;
                 let word = self.bitmap.get(w).copied().unwrap_or(0);
-                if word == 0 && bit.is_multiple_of(64) && last - page >= 63 {
+                if word == 0 && bit % 64 == 0 && last - page >= 63 {
                     page += 64; // a clean word: skip it whole
                     continue;
                 }

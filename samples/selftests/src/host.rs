@@ -135,7 +135,7 @@ pub fn unload() -> Result<(), String> {
 
 /// The kernel log lines that mean a bug: warnings, oopses, leaks, sanitizers.
 pub fn kernel_complaints(since_line: usize) -> Vec<String> {
-    const BAD: [&str; 10] = [
+    const BAD: [&str; 11] = [
         "WARNING:",
         "BUG:",
         "Oops",
@@ -146,6 +146,7 @@ pub fn kernel_complaints(since_line: usize) -> Vec<String> {
         "kmemleak",
         "possible circular locking",
         "rust_panic",
+        "panicked at",
     ];
     dmesg_lines()
         .into_iter()

@@ -10,6 +10,7 @@
 mod datapath;
 mod dirty;
 mod host;
+mod hostile;
 mod ktap;
 mod livemig;
 mod migration;
@@ -37,6 +38,7 @@ fn all_tests() -> Vec<&'static Test> {
     tests.extend_from_slice(datapath::TESTS);
     tests.extend_from_slice(dirty::TESTS);
     tests.extend_from_slice(livemig::TESTS);
+    tests.extend_from_slice(hostile::TESTS);
     tests.push(&Test {
         name: "kernel_log_clean",
         run: kernel_log_clean,

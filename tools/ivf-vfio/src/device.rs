@@ -712,7 +712,7 @@ impl Bar {
 
     fn map_of(&self, offset: usize) -> Option<*mut u32> {
         assert!(
-            offset.is_multiple_of(4) && offset + 4 <= self.len,
+            offset % 4 == 0 && offset + 4 <= self.len,
             "register {offset:#x} outside BAR of {:#x}",
             self.len
         );
