@@ -38,8 +38,8 @@ module! {
     license: "GPL",
     params: {
         admin_settings_owned_by_destination: bool {
-            default: false,
-            description: "Do not apply the source PF's VF settings (MAC, VLAN, spoofchk, trust, rate, link state) on the destination: refuse the stream (EREMCHG) where they differ",
+            default: true,
+            description: "Y (default): the destination's administrator owns the VF's settings (MAC, VLAN, spoofchk, trust, rate, link state); a stream whose settings differ is refused (EREMCHG) and nothing is changed. N: apply the stream's settings with ndo_set_vf_* (only where the stream's author is trusted with them)",
         },
         device_dirty_tracking: bool {
             default: true,

@@ -342,12 +342,28 @@ fn compat_frame(ctx: &DevCtx<'_>) -> Result<([u8; COMPAT_FRAME_LEN], usize)> {
     Ok((f, n))
 }
 
+/// Why a load failed.
+enum LoadFailure {
+    /// Refused before anything was changed: the FSM stays in RESUMING.
+    Refused(Error),
+    /// The PF or the device had been changed: the device goes to ERROR,
+    /// which only a reset leaves (a retry must not replay on top).
+    Failed(Error),
+}
+
 /// RESUMING -> STOP: decode the last state frame written and load it.
-fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
-    let file = mig.resuming.as_ref().ok_or(EINVAL)?;
+///
+/// Everything is checked before anything is changed: the frames, the
+/// registers' values, and what the stream's PF settings may change here
+/// (`pf_admin::plan`). Only then the PF's settings, the mailbox replay and
+/// the registers; a failure among those undoes the settings and leaves the
+/// device in ERROR.
+fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> core::result::Result<(), LoadFailure> {
+    use LoadFailure::{Failed, Refused};
+    let file = mig.resuming.as_ref().ok_or(Refused(EINVAL))?;
     let data = file.migf().data.lock();
     if let Some(e) = data.error {
-        return Err(Error::from_errno(-e.errno()));
+        return Err(Refused(Error::from_errno(-e.errno())));
     }
     // Frames were validated as they arrived; bytes past `pos` are a frame
     // that never completed.
@@ -359,14 +375,14 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
             have: data.buf.len() - data.pos,
         };
         dev_err!(ctx.dev(), "resume: {}\n", Msg(e));
-        return Err(Error::from_errno(-e.errno()));
+        return Err(Refused(Error::from_errno(-e.errno())));
     }
     let mut at = 0;
     let mut last = None;
     let mut log = state::PfState::default();
     while at < data.buf.len() {
-        let (frame, len) =
-            state::next_frame(&data.buf[at..]).map_err(|e| Error::from_errno(-e.errno()))?;
+        let (frame, len) = state::next_frame(&data.buf[at..])
+            .map_err(|e| Refused(Error::from_errno(-e.errno())))?;
         if frame.state.is_some() {
             last = frame.state;
             log = frame.pf;
@@ -376,30 +392,43 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
     drop(data);
     let Some(st) = last else {
         dev_err!(ctx.dev(), "resume: the stream has no state frame\n");
-        return Err(ENODATA);
+        return Err(Refused(ENODATA));
     };
     hal::validate(&st, ctx.map()).map_err(|e| {
         dev_err!(ctx.dev(), "resume: {}\n", Msg(e));
-        Error::from_errno(-e.errno())
+        Refused(Error::from_errno(-e.errno()))
     })?;
-    let mut bar = ctx.bar0()?;
+    let admin = match &log.admin {
+        Some(admin) => Some(
+            crate::pf_admin::plan(
+                ctx.dev(),
+                ctx.pdev(),
+                admin,
+                log.mbx.and_then(|m| m.mac),
+                crate::module_parameters::admin_settings_owned_by_destination.value(),
+            )
+            .map_err(Refused)?,
+        ),
+        None => None,
+    };
+    let mut bar = ctx.bar0().map_err(Refused)?;
     // The PF first: the administrator's settings, then the VF's own
     // requests, replayed through its mailbox so the PF driver re-applies its
     // filters; then the registers.
-    if let Some(admin) = &log.admin {
-        crate::pf_admin::apply(
-            ctx.dev(),
-            ctx.pdev(),
-            admin,
-            log.mbx.and_then(|m| m.mac),
-            crate::module_parameters::admin_settings_owned_by_destination.value(),
-        )?;
+    if let Some(plan) = &admin {
+        plan.apply(ctx.dev(), ctx.pdev()).map_err(Failed)?;
     }
+    let undo = |e: Error| {
+        if let Some(plan) = &admin {
+            plan.undo(ctx.dev(), ctx.pdev());
+        }
+        Failed(e)
+    };
     if let Some(log) = log.mbx {
         let (accepted, sent) =
             mbx::replay_log(&mut bar, ctx.map(), ctx.vf.family, &log).map_err(|e| {
                 dev_err!(ctx.dev(), "PF replay failed: {}\n", Msg(e));
-                Error::from_errno(-e.errno())
+                undo(Error::from_errno(-e.errno()))
             })?;
         dev_dbg!(ctx.dev(), "PF replay: {} mailbox messages\n", sent);
         trap::lock_pf(ctx.pf, ctx.reset_gen).snoop.log = accepted;
@@ -415,7 +444,7 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
     );
     res.map_err(|e| {
         dev_err!(ctx.dev(), "load failed: {}\n", Msg(e));
-        Error::from_errno(-e.errno())
+        undo(Error::from_errno(-e.errno()))
     })?;
     mig.record = Some(st.record());
     Ok(())
@@ -453,11 +482,17 @@ fn step(ctx: &DevCtx<'_>, mig: &mut Migration, next: MigState) -> Result<Option<
             new_file(ctx, Kind::Save, &init, true).map(Some)
         }
         (STOP, RESUMING) => new_file(ctx, Kind::Resume, &[], false).map(Some),
-        (RESUMING, STOP) => {
-            load(ctx, mig)?;
-            mig.resuming = None;
-            Ok(None)
-        }
+        (RESUMING, STOP) => match load(ctx, mig) {
+            Ok(()) => {
+                mig.resuming = None;
+                Ok(None)
+            }
+            Err(LoadFailure::Refused(e)) => Err(e),
+            Err(LoadFailure::Failed(e)) => {
+                mig.state = ERROR;
+                Err(e)
+            }
+        },
         _ => {
             dev_err!(ctx.dev(), "unexpected migration arc {} -> {}\n", cur, next);
             Err(EINVAL)
@@ -490,7 +525,7 @@ pub(crate) fn set_state(
             Err(e) => {
                 // A failed device sequence leaves the device unknown: ERROR,
                 // from which only a reset recovers. A refused stream touched
-                // nothing and keeps the state.
+                // nothing and keeps the state (a failed load has set ERROR).
                 if mig.state != RESUMING {
                     mig.state = ERROR;
                 }

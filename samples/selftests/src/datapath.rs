@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
+use ivf_common::admin::{AdminConfig, ADMIN_LEN};
 use ivf_common::regs::{self, DCTL_ENABLE};
+use ivf_common::stream::SECTION_HEADER_LEN;
 use ivf_guest::{Guest, RING_SIZE};
 use ivf_vfio::uapi::mig;
 use ivf_vfio::{read_data, write_data, Device};
@@ -44,6 +46,10 @@ pub const TESTS: &[&Test] = &[
     &Test {
         name: "admin_settings_owned_by_destination",
         run: admin_settings_owned_by_destination,
+    },
+    &Test {
+        name: "hostile_stream_keeps_admin_settings",
+        run: hostile_stream_keeps_admin_settings,
     },
 ];
 
@@ -357,42 +363,54 @@ fn save_vf0_guest(vf0: ivf_vfio::sysfs::Bdf) -> Result<(Vec<u8>, Vec<u8>), Strin
 const SRC_SETTINGS: [&str; 6] = ["spoofchk", "off", "trust", "on", "max_tx_rate", "100"];
 const DEFAULT_SETTINGS: [&str; 6] = ["spoofchk", "on", "trust", "off", "max_tx_rate", "0"];
 
-fn admin_settings_follow_the_vf() -> Outcome {
-    let vfs = host::need_vfs(2)?;
-    ip_vf(0, &SRC_SETTINGS)?;
-    ip_vf(1, &DEFAULT_SETTINGS)?;
-    let (memory, stream) = save_vf0_guest(vfs[0])?;
-    let dst = s(Device::open_cdev(vfs[1]))?;
-    let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
-    s(write_data(&mut fd, &stream))?;
-    s(dst.set_mig_state(mig::STOP))?;
-    let _g = s(Guest::adopt(&dst, &memory))?;
-    s(dst.set_mig_state(mig::RUNNING))?;
-    let (line, _) = pf_view(1, 0)?;
-    for want in ["spoof checking off", "trust on", "max_tx_rate 100Mbps"] {
-        ensure!(line.contains(want), "VF1 at the PF lacks '{want}': {line}");
-    }
-    ip_vf(0, &DEFAULT_SETTINGS)?;
-    ip_vf(1, &DEFAULT_SETTINGS)?;
-    Ok(())
-}
-
-fn admin_settings_owned_by_destination() -> Outcome {
+/// Runs `f` with the module reloaded with `param`, then reloads it with its
+/// defaults, whatever `f` returned.
+fn with_module_param(param: &str, f: impl FnOnce() -> Outcome) -> Outcome {
     let vfs = host::need_vfs(2)?;
     host::unload()?;
     let module = host::module_path();
-    let (ok, out) = host::sh(
-        "insmod",
-        &[
-            module.to_str().unwrap(),
-            "admin_settings_owned_by_destination=1",
-        ],
-    );
-    ensure!(ok, "insmod: {out}");
+    let (ok, out) = host::sh("insmod", &[module.to_str().unwrap(), param]);
+    ensure!(ok, "insmod {param}: {out}");
     let result = (|| {
         for vf in &vfs {
             host::bind_ours(*vf)?;
         }
+        f()
+    })();
+    host::unload()?;
+    host::load_and_bind_all()?;
+    result
+}
+
+/// The destination's administrator let the stream's settings apply
+/// (`admin_settings_owned_by_destination=0`): they follow the VF.
+fn admin_settings_follow_the_vf() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    with_module_param("admin_settings_owned_by_destination=0", || {
+        ip_vf(0, &SRC_SETTINGS)?;
+        ip_vf(1, &DEFAULT_SETTINGS)?;
+        let (memory, stream) = save_vf0_guest(vfs[0])?;
+        let dst = s(Device::open_cdev(vfs[1]))?;
+        let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
+        s(write_data(&mut fd, &stream))?;
+        s(dst.set_mig_state(mig::STOP))?;
+        let _g = s(Guest::adopt(&dst, &memory))?;
+        s(dst.set_mig_state(mig::RUNNING))?;
+        let (line, _) = pf_view(1, 0)?;
+        for want in ["spoof checking off", "trust on", "max_tx_rate 100Mbps"] {
+            ensure!(line.contains(want), "VF1 at the PF lacks '{want}': {line}");
+        }
+        ip_vf(0, &DEFAULT_SETTINGS)?;
+        ip_vf(1, &DEFAULT_SETTINGS)
+    })
+}
+
+/// By default the destination's administrator owns the VF's settings: a
+/// stream whose settings differ is refused, the state stays RESUMING and
+/// nothing changed.
+fn admin_settings_owned_by_destination() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let result = (|| {
         ip_vf(0, &SRC_SETTINGS)?;
         ip_vf(1, &DEFAULT_SETTINGS)?;
         let (_, stream) = save_vf0_guest(vfs[0])?;
@@ -417,8 +435,68 @@ fn admin_settings_owned_by_destination() -> Outcome {
         Ok(())
     })();
     ip_vf(0, &DEFAULT_SETTINGS)?;
-    host::unload()?;
-    host::load_and_bind_all()?;
+    result
+}
+
+/// Byte range of the payload of the first section tagged `tag` in `frame`.
+fn section_payload(frame: &[u8], tag: u16) -> Option<std::ops::Range<usize>> {
+    let mut at = usize::from(ivf_common::stream::parse_header(frame).ok()?.header_len);
+    while at + SECTION_HEADER_LEN <= frame.len() {
+        let t = u16::from_le_bytes([frame[at], frame[at + 1]]);
+        let len = u32::from_le_bytes(frame[at + 4..at + 8].try_into().ok()?) as usize;
+        let payload = at + SECTION_HEADER_LEN..at + SECTION_HEADER_LEN + len;
+        if t == tag {
+            return Some(payload);
+        }
+        at = payload.end;
+    }
+    None
+}
+
+/// A VFIO user forges a stream for its own VF (CRC resealed) that asks for
+/// trust, no spoof checking, no port VLAN and another tenant's MAC: the
+/// load is refused with EREMCHG and the administrator's settings stand.
+fn hostile_stream_keeps_admin_settings() -> Outcome {
+    let vf = host::need_vfs(1)?[0];
+    let other_tenant = "02:00:00:00:99:99";
+    let admin = ["vlan", "100", "spoofchk", "on", "trust", "off"];
+    ip_vf(0, &admin)?;
+    let result = (|| {
+        let dev = s(Device::open_cdev(vf))?;
+        let mut fd = s(dev.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
+        let mut stream = Vec::new();
+        s(read_data(&mut fd, &mut stream))?;
+        drop(fd);
+        s(dev.set_mig_state(mig::STOP))?;
+        let frame = &mut stream[ivf_common::state::COMPAT_FRAME_LEN..];
+        let r = section_payload(frame, ivf_common::state::TAG_PF_ADMIN)
+            .ok_or("no PF_ADMIN section in the saved stream")?;
+        let mut cfg = AdminConfig::decode(&frame[r.clone()]).ok_or("PF_ADMIN does not decode")?;
+        ensure_eq!(cfg.vlan, 100, "the saved port VLAN");
+        cfg.trusted = true;
+        cfg.spoofchk = false;
+        cfg.vlan = 0;
+        cfg.mac = [2, 0, 0, 0, 0x99, 0x99];
+        let mut b = [0u8; ADMIN_LEN];
+        cfg.encode(&mut b);
+        frame[r].copy_from_slice(&b);
+        ivf_common::stream::reseal(frame);
+        let mut fd = s(dev.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
+        s(write_data(&mut fd, &stream))?;
+        match dev.set_mig_state(mig::STOP) {
+            Err(err) => ensure_eq!(err.errno(), Some(libc::EREMCHG), "a forged PF_ADMIN"),
+            Ok(_) => return Err("a forged PF_ADMIN section was loaded".into()),
+        }
+        ensure_eq!(s(dev.mig_state())?, mig::RESUMING, "state after the refusal");
+        let (line, _) = pf_view(0, 0)?;
+        for want in ["vlan 100", "spoof checking on", "trust off"] {
+            ensure!(line.contains(want), "VF0 lost '{want}': {line}");
+        }
+        ensure!(!line.contains(other_tenant), "VF0 took the forged MAC: {line}");
+        Ok(())
+    })();
+    ip_vf(0, &["vlan", "0"])?;
+    ip_vf(0, &DEFAULT_SETTINGS)?;
     result
 }
 
