@@ -51,10 +51,10 @@ pub trait DmaRead {
 /// A posted RX descriptor's buffers, as read at post time.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Slot {
-    /// Packet buffer IOVA.
-    pub pkt: u64,
-    /// Header buffer IOVA (split modes only), else 0.
-    pub hdr: u64,
+    /// Packet buffer IOVA (any value, 0 included, is a buffer).
+    pub pkt: Option<u64>,
+    /// Header buffer IOVA (split modes only).
+    pub hdr: Option<u64>,
 }
 
 /// A descriptor ring: base IOVA and descriptor count.
@@ -107,8 +107,8 @@ impl RxQueue {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 struct TxTargets {
     ring: Ring,
-    /// Head write-back address (0: disabled).
-    head_wb: u64,
+    /// Head write-back address, when TDWBAL enables it (IOVA 0 included).
+    head_wb: Option<u64>,
 }
 
 /// Counters, for the benchmark and the sysfs `dirty_stats` file.
@@ -144,6 +144,9 @@ pub enum Taint {
     Access(u32),
     /// The registers could not be read (memory decode off).
     NoDevice,
+    /// (queue): a descriptor the device owned looked written back (DD),
+    /// at the start of logging or after an unseen queue start.
+    WrittenBack(u32),
 }
 
 /// Where a capture's descriptors come from, which decides what a
@@ -167,6 +170,14 @@ enum RxReg {
     /// Base, length, head, buffer sizes or enable of a queue.
     Config(u32),
     Other,
+}
+
+/// Whether an RX descriptor whose upper quadword is `hi` looks written back
+/// (DD set) in the format SRRCTL selects: bit 32 (the status byte) in the
+/// legacy format, bit 0 (`status_error`) in the advanced formats.
+fn rx_desc_done(srrctl: u32, hi: u64) -> bool {
+    let dd = if (srrctl >> 25) & 7 == 0 { 1 << 32 } else { 1 };
+    hi & dd != 0
 }
 
 /// Distance from `from` forward to `to` on a ring of `count`.
@@ -500,15 +511,18 @@ where
             for (k, d) in bytes.chunks_exact(DESC_LEN as usize).enumerate() {
                 let lo = le64(d, 0);
                 let hi = le64(d, 8);
-                // Written back already (DD in the status word): the buffer
-                // address is gone and the data was written before now.
-                let done = how != Posting::Trapped && hi & 1 != 0;
-                if done && how == Posting::Unseen {
-                    self.set_taint(Taint::Moved(q));
+                // A descriptor the device owns that looks written back (DD):
+                // either the device wrote it back unseen (its buffer address
+                // is gone: at the start, it may have landed after logging
+                // began) or the guest forged the bit on a buffer the device
+                // will still fill. Neither can be followed: all dirty. Its
+                // address is kept all the same.
+                if how != Posting::Trapped && rx_desc_done(rx.srrctl, hi) {
+                    self.set_taint(Taint::WrittenBack(q));
                 }
                 let slot = Slot {
-                    pkt: if done { 0 } else { lo },
-                    hdr: if split && !done { hi } else { 0 },
+                    pkt: Some(lo),
+                    hdr: split.then_some(hi),
                 };
                 let idx = q as usize * MAX_SLOTS as usize + (i as usize + k);
                 if let Some(s) = self.slots.get_mut(idx) {
@@ -546,11 +560,11 @@ where
             let Some(&s) = self.slots.get(idx) else {
                 continue;
             };
-            if s.pkt != 0 {
-                self.mark(s.pkt, pkt_len);
+            if let Some(pkt) = s.pkt {
+                self.mark(pkt, pkt_len);
             }
-            if s.hdr != 0 {
-                self.mark(s.hdr, hdr_len);
+            if let Some(hdr) = s.hdr {
+                self.mark(hdr, hdr_len);
             }
         }
     }
@@ -615,18 +629,14 @@ where
         let ring = Ring::read(io, m.txq(t.bal, q), m.txq(t.bah, q), m.txq(t.len, q));
         let wbal = io.read32(m.txq(t.aux, q));
         let wbah = io.read32(m.txq(t.aux + 4, q));
-        let head_wb = if wbal & 1 != 0 {
-            (u64::from(wbah) << 32) | u64::from(wbal & !3)
-        } else {
-            0
-        };
+        let head_wb = (wbal & 1 != 0).then(|| (u64::from(wbah) << 32) | u64::from(wbal & !3));
         TxTargets { ring, head_wb }
     }
 
     fn mark_tx(&mut self, t: TxTargets) {
         self.mark_ring(t.ring);
-        if t.head_wb != 0 {
-            self.mark(t.head_wb, 4);
+        if let Some(head_wb) = t.head_wb {
+            self.mark(head_wb, 4);
         }
     }
 

@@ -487,12 +487,19 @@ fn hostile_stream_keeps_admin_settings() -> Outcome {
             Err(err) => ensure_eq!(err.errno(), Some(libc::EREMCHG), "a forged PF_ADMIN"),
             Ok(_) => return Err("a forged PF_ADMIN section was loaded".into()),
         }
-        ensure_eq!(s(dev.mig_state())?, mig::RESUMING, "state after the refusal");
+        ensure_eq!(
+            s(dev.mig_state())?,
+            mig::RESUMING,
+            "state after the refusal"
+        );
         let (line, _) = pf_view(0, 0)?;
         for want in ["vlan 100", "spoof checking on", "trust off"] {
             ensure!(line.contains(want), "VF0 lost '{want}': {line}");
         }
-        ensure!(!line.contains(other_tenant), "VF0 took the forged MAC: {line}");
+        ensure!(
+            !line.contains(other_tenant),
+            "VF0 took the forged MAC: {line}"
+        );
         Ok(())
     })();
     ip_vf(0, &["vlan", "0"])?;
