@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::device::Device;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
+use kernel::sync::poll::{PollCondVar, PollTable};
 use kernel::sync::Mutex;
 use kernel::types::ForeignOwnable;
 use kernel::uaccess::{UserPtr, UserSlice};
@@ -34,7 +35,7 @@ use crate::common::state::{
     MAX_FRAME_LEN,
 };
 use crate::common::stream::{self, DeviceCaps, StreamError};
-use crate::mmio::Bar0;
+use crate::mmio::LockedBar0;
 use crate::trap::{self, PfState};
 use crate::vfio::bindings::{self, vfio_device_mig_state as MigState};
 use crate::vfio::vfio_pci_core_device;
@@ -62,8 +63,8 @@ pub(crate) const MIGRATION_FLAGS: u32 = bindings::VFIO_MIGRATION_STOP_COPY
     | bindings::VFIO_MIGRATION_P2P
     | bindings::VFIO_MIGRATION_PRE_COPY;
 
-/// `VFIO_MIG_GET_PRECOPY_INFO`: `_IO(';', 100 + 21)`, a macro in C.
-const VFIO_MIG_GET_PRECOPY_INFO: u32 = (b';' as u32) << 8 | (100 + 21);
+/// `VFIO_MIG_GET_PRECOPY_INFO`, computed by a C macro (shim.h).
+const VFIO_MIG_GET_PRECOPY_INFO: u32 = bindings::ivf_uapi_IVF_VFIO_MIG_GET_PRECOPY_INFO;
 
 /// Most bytes a resume file accepts: a few frames, far above any real stream.
 const MAX_RESUME_LEN: usize = 4 * MAX_FRAME_LEN;
@@ -105,6 +106,9 @@ pub(crate) struct MigFile {
     disabled: AtomicBool,
     #[pin]
     data: Mutex<FileData>,
+    /// Save files: pollers wait here for the STOP_COPY data or the end.
+    #[pin]
+    readable: PollCondVar,
 }
 
 /// The device's reference to one of its data files.
@@ -125,6 +129,7 @@ impl Drop for FileRef {
     /// Ends the file for its user and drops the device's reference.
     fn drop(&mut self) {
         self.migf().disabled.store(true, Ordering::Release);
+        self.migf().readable.notify_all();
         // SAFETY: the reference taken in `new_file` is ours to drop.
         unsafe { kernel::bindings::fput(self.filp.cast()) };
     }
@@ -183,17 +188,10 @@ impl DevCtx<'_> {
         unsafe { kernel::device::Device::from_raw(&raw mut (*self.pdev()).dev) }
     }
 
-    fn bar0(&self) -> Result<Bar0> {
-        // SAFETY: see `pdev`; barmap[0] is set up by vfio_pci_core_enable.
-        let (base, len) = unsafe {
-            let res = &(*self.pdev()).resource[0];
-            ((*self.core).barmap[0], (res.end - res.start + 1) as usize)
-        };
-        if base.is_null() || crate::vfio::from_err_ptr(base).is_err() {
-            return Err(ENODEV);
-        }
-        // SAFETY: an enabled device's BAR0 mapping of `len` bytes.
-        Ok(unsafe { Bar0::new(base, len) })
+    /// BAR0 for one sequence, with memory_lock held: a reset waits for it.
+    fn bar0(&self) -> Result<LockedBar0> {
+        // SAFETY: see `pdev`.
+        unsafe { LockedBar0::lock(self.core) }
     }
 
     fn header(&self) -> stream::Header {
@@ -235,6 +233,7 @@ fn new_file(ctx: &DevCtx<'_>, kind: Kind, initial: &[u8], complete: bool) -> Res
     let migf = KBox::pin_init(
         pin_init!(MigFile {
             disabled: AtomicBool::new(false),
+            readable <- kernel::new_poll_condvar!("intel_vf_vfio_pci::readable"),
             data <- kernel::new_mutex!(FileData {
                 kind,
                 buf,
@@ -273,7 +272,7 @@ fn quiesce(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
         return Err(ETIMEDOUT);
     }
     let mut bar = ctx.bar0()?;
-    match hal::quiesce(&mut bar, ctx.map()) {
+    match hal::quiesce(&mut *bar, ctx.map()) {
         Ok(rec) => {
             mig.record = Some(rec);
             Ok(())
@@ -290,7 +289,7 @@ fn resume(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
         return Ok(());
     };
     let mut bar = ctx.bar0()?;
-    hal::resume(&mut bar, ctx.map(), &rec).map_err(|e| {
+    hal::resume(&mut *bar, ctx.map(), &rec).map_err(|e| {
         dev_err!(ctx.dev(), "resume failed: {}\n", Msg(e));
         Error::from_errno(-e.errno())
     })
@@ -300,8 +299,10 @@ fn resume(ctx: &DevCtx<'_>, mig: &mut Migration) -> Result {
 fn save_state(ctx: &DevCtx<'_>, mig: &mut Migration, out: &mut KVec<u8>) -> Result {
     let rec = mig.record.ok_or(EINVAL)?;
     let mut bar = ctx.bar0()?;
-    let st = hal::save(&mut bar, ctx.map(), &rec);
+    let st = hal::save(&mut *bar, ctx.map(), &rec);
     let c = bar.counts;
+    // memory_lock before the PF mutex and rtnl, and not across them.
+    drop(bar);
     dev_dbg!(
         ctx.dev(),
         "save: {} MMIO reads, {} writes\n",
@@ -411,29 +412,37 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> core::result::Result<(), LoadF
         ),
         None => None,
     };
-    let mut bar = ctx.bar0().map_err(Refused)?;
-    // The PF first: the administrator's settings, then the VF's own
-    // requests, replayed through its mailbox so the PF driver re-applies its
-    // filters; then the registers.
+    // The PF first: the administrator's settings (under rtnl, so before
+    // memory_lock: mig -> rtnl only), then the VF's own requests, replayed
+    // through its mailbox so the PF driver re-applies its filters; then the
+    // registers.
     if let Some(plan) = &admin {
         plan.apply(ctx.dev(), ctx.pdev()).map_err(Failed)?;
     }
-    let undo = |e: Error| {
+    if let Err(e) = load_device(ctx, &st, log.mbx.as_ref()) {
         if let Some(plan) = &admin {
             plan.undo(ctx.dev(), ctx.pdev());
         }
-        Failed(e)
-    };
-    if let Some(log) = log.mbx {
+        return Err(Failed(e));
+    }
+    mig.record = Some(st.record());
+    Ok(())
+}
+
+/// The device part of a load, with memory_lock held: the mailbox replay,
+/// then the registers.
+fn load_device(ctx: &DevCtx<'_>, st: &state::DeviceState, log: Option<&mbx::MbxLog>) -> Result {
+    let mut bar = ctx.bar0()?;
+    if let Some(log) = log {
         let (accepted, sent) =
-            mbx::replay_log(&mut bar, ctx.map(), ctx.vf.family, &log).map_err(|e| {
+            mbx::replay_log(&mut *bar, ctx.map(), ctx.vf.family, log).map_err(|e| {
                 dev_err!(ctx.dev(), "PF replay failed: {}\n", Msg(e));
-                undo(Error::from_errno(-e.errno()))
+                Error::from_errno(-e.errno())
             })?;
         dev_dbg!(ctx.dev(), "PF replay: {} mailbox messages\n", sent);
         trap::lock_pf(ctx.pf, ctx.reset_gen).snoop.log = accepted;
     }
-    let res = hal::load(&mut bar, ctx.map(), &st);
+    let res = hal::load(&mut *bar, ctx.map(), st);
     let c = bar.counts;
     dev_dbg!(
         ctx.dev(),
@@ -444,10 +453,8 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> core::result::Result<(), LoadF
     );
     res.map_err(|e| {
         dev_err!(ctx.dev(), "load failed: {}\n", Msg(e));
-        undo(Error::from_errno(-e.errno()))
-    })?;
-    mig.record = Some(st.record());
-    Ok(())
+        Error::from_errno(-e.errno())
+    })
 }
 
 /// One arc of the FSM. Returns the new data file, if the arc makes one.
@@ -472,6 +479,8 @@ fn step(ctx: &DevCtx<'_>, mig: &mut Migration, next: MigState) -> Result<Option<
             let mut data = file.migf().data.lock();
             data.buf.extend_from_slice(&frame, GFP_KERNEL)?;
             data.complete = true;
+            drop(data);
+            file.migf().readable.notify_all();
             Ok(None)
         }
         (STOP, STOP_COPY) => {
@@ -513,6 +522,9 @@ pub(crate) fn set_state(
         // WARNs when asked for a path from ERROR, so refuse here.
         return Err(EINVAL);
     }
+    // A reset that lands while the arcs run (it waits for their BAR0
+    // sequences, then finds `mig` held) is seen here after them.
+    let gen = ctx.reset_gen.load(Ordering::Acquire);
     let mut out: *mut bindings::file = core::ptr::null_mut();
     while mig.state != new {
         let mut next: MigState = ERROR;
@@ -542,6 +554,20 @@ pub(crate) fn set_state(
             // The user gets the reference the file was created with.
             out = filp;
         }
+    }
+    if ctx.reset_gen.load(Ordering::Acquire) != gen {
+        // The device the arcs ran on is gone: never report success on it.
+        apply_pending_reset(ctx, mig);
+        if !out.is_null() {
+            // SAFETY: the user's reference, which the user will never get.
+            unsafe { kernel::bindings::fput(out.cast()) };
+        }
+        dev_info!(
+            ctx.dev(),
+            "the device was reset during the change to state {}: it is RUNNING\n",
+            new
+        );
+        return Err(EIO);
     }
     Ok(out)
 }
@@ -609,6 +635,10 @@ pub(crate) unsafe extern "C" fn ivf_mig_read(
         } else {
             ENOMSG.to_errno() as isize
         };
+    }
+    if len == 0 {
+        // 0 would read as the end of the stream while data is waiting.
+        return EINVAL.to_errno() as isize;
     }
     let n = left.min(len);
     let mut w = UserSlice::new(UserPtr::from_ptr(ubuf.cast()), n).writer();
@@ -727,6 +757,35 @@ pub(crate) unsafe extern "C" fn ivf_mig_ioctl(
     match w.write_slice(&out) {
         Ok(()) => 0,
         Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// `poll` of a save file: readable while data waits (or at the end, where
+/// `read` returns 0); an ended file (reset, close) is an error. In PRE_COPY
+/// with everything read, a poller sleeps until STOP_COPY adds the state.
+///
+/// # Safety
+///
+/// Called by the VFS for one of our save files.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_mig_poll(
+    filp: *mut bindings::file,
+    table: *mut bindings::poll_table,
+) -> kernel::ffi::c_uint {
+    // SAFETY: per the function's contract.
+    let migf = unsafe { file_data(filp) }.get_ref();
+    // SAFETY: the VFS passes a valid (or null) table and a live file for
+    // the duration of the call.
+    let (table, file) = unsafe { (PollTable::from_raw(table), kernel::fs::File::from_raw_file(filp)) };
+    table.register_wait(file, &migf.readable);
+    if migf.disabled.load(Ordering::Acquire) {
+        return bindings::ivf_uapi_IVF_EPOLLERR;
+    }
+    let d = migf.data.lock();
+    if d.pos < d.buf.len() || d.complete {
+        bindings::ivf_uapi_IVF_EPOLLIN | bindings::ivf_uapi_IVF_EPOLLRDNORM
+    } else {
+        0
     }
 }
 

@@ -125,6 +125,7 @@ void ivf_vfio_put_device(struct vfio_device *vdev)
 static const struct file_operations ivf_save_fops = {
 	.owner = THIS_MODULE,
 	.read = ivf_mig_read,
+	.poll = ivf_mig_poll,
 	.unlocked_ioctl = ivf_mig_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.release = ivf_mig_release,
@@ -324,6 +325,31 @@ int ivf_dev_lock(struct vfio_pci_core_device *vdev)
 	up_read(&vdev->memory_lock);
 	mutex_unlock(&vdev->vdev.dev_set->lock);
 	return -EIO;
+}
+
+/*
+ * BAR0 for a migration sequence (quiesce, save, load, resume, the mailbox
+ * replay): memory_lock held for reading, as vfio-pci-core's own BAR
+ * accesses, so VFIO_DEVICE_RESET and hot resets (which take it for writing
+ * around the FLR) wait for the sequence instead of resetting under it.
+ * Returns 0 with the lock held, or -EIO without it when decode is off.
+ */
+int ivf_memory_lock(struct vfio_pci_core_device *vdev)
+{
+	u16 cmd;
+
+	down_read(&vdev->memory_lock);
+	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
+	if ((vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY)) &&
+	    !IS_ERR_OR_NULL(vdev->barmap[0]))
+		return 0;
+	up_read(&vdev->memory_lock);
+	return -EIO;
+}
+
+void ivf_memory_unlock(struct vfio_pci_core_device *vdev)
+{
+	up_read(&vdev->memory_lock);
 }
 
 void ivf_dev_unlock(struct vfio_pci_core_device *vdev)

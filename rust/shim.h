@@ -9,8 +9,21 @@
 #include <linux/if_link.h>
 #include <linux/iova_bitmap.h>
 #include <linux/pci.h>
+#include <linux/poll.h>
 #include <linux/vfio.h>
 #include <linux/vfio_pci_core.h>
+
+/*
+ * uAPI constants that function-like C macros compute: bindgen evaluates an
+ * enum's values, not such macros, so Rust takes them from here.
+ */
+enum ivf_uapi {
+	IVF_VFIO_MIG_GET_PRECOPY_INFO = VFIO_MIG_GET_PRECOPY_INFO,
+	IVF_VFIO_DEVICE_IOEVENTFD = VFIO_DEVICE_IOEVENTFD,
+	IVF_EPOLLIN = EPOLLIN,
+	IVF_EPOLLRDNORM = EPOLLRDNORM,
+	IVF_EPOLLERR = EPOLLERR,
+};
 
 /* Implemented in Rust (pci_drv.rs). */
 int ivf_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id);
@@ -21,6 +34,7 @@ void ivf_pci_reset_done(struct pci_dev *pdev);
 ssize_t ivf_mig_read(struct file *filp, char __user *buf, size_t len, loff_t *pos);
 ssize_t ivf_mig_write(struct file *filp, const char __user *buf, size_t len, loff_t *pos);
 long ivf_mig_ioctl(struct file *filp, unsigned int cmd, unsigned long arg);
+__poll_t ivf_mig_poll(struct file *filp, struct poll_table_struct *wait);
 int ivf_mig_release(struct inode *inode, struct file *filp);
 
 /* Implemented in Rust (dirty.rs): device DMA logging. */
@@ -51,6 +65,8 @@ int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t 
 u32 ivf_log_ranges(struct rb_root_cached *root, u64 *pairs, u32 max);
 void ivf_log_set(struct iova_bitmap *dirty, unsigned long iova, size_t length);
 int ivf_dev_lock(struct vfio_pci_core_device *vdev);
+int ivf_memory_lock(struct vfio_pci_core_device *vdev);
+void ivf_memory_unlock(struct vfio_pci_core_device *vdev);
 void ivf_dev_unlock(struct vfio_pci_core_device *vdev);
 u64 ivf_now_ns(void);
 int ivf_pci_driver_register(void);

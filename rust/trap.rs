@@ -32,8 +32,8 @@ use crate::vfio_dev::IvfDevice;
 
 /// BAR0 page size of the trapping (the registers' layout unit).
 const PAGE: u64 = 4096;
-/// `VFIO_PCI_OFFSET_SHIFT`: a region's index is the fd offset's top bits.
-const OFFSET_SHIFT: u32 = 40;
+/// A region's index is the fd offset's top bits (`VFIO_PCI_OFFSET_SHIFT`).
+const OFFSET_SHIFT: u32 = bindings::VFIO_PCI_OFFSET_SHIFT;
 const BAR0: u32 = bindings::VFIO_PCI_BAR0_REGION_INDEX;
 
 /// The per-device PF channel state, under the device's `pf` mutex.
@@ -170,8 +170,11 @@ pub(crate) unsafe extern "C" fn ivf_write(
         r.read_slice(&mut data[..count]).is_ok()
     };
     let (index, off) = split(pos);
-    let rx_page = u64::from(ivf.regmap().rx_tail_page()) * PAGE;
+    let map = ivf.regmap();
+    let rx_page = u64::from(map.rx_tail_page()) * PAGE;
+    let mbx_page = u64::from(map.mailbox_page()) * PAGE;
     let end = off.saturating_add(count as u64);
+    let on_mbx_page = index == BAR0 && off < mbx_page + PAGE && end > mbx_page;
     if index == BAR0 && ivf.device_logging() && off < rx_page + PAGE && end > rx_page {
         // Only an access wholly inside the page can be followed; any other
         // that touches it taints the tracker (and the core performs it).
@@ -179,35 +182,48 @@ pub(crate) unsafe extern "C" fn ivf_write(
         // `then`, not `then_some`: the slice exists only when it was copied
         // (count <= SNOOP_MAX); `then_some` would slice first and panic.
         let seen = (copied && inside).then(|| &data[..count]);
-        return match dirty::rx_page_write(ivf, off as u32, seen) {
+        let n = match dirty::rx_page_write(ivf, off as u32, seen) {
             Ok(n) => {
                 // SAFETY: as above; the core advances it the same way.
                 unsafe { *ppos += n as i64 };
                 n
             }
             // Not the tracker's: the core's write, under the tracker's lock.
-            // SAFETY: the vfio core's own write, with its own arguments.
-            Err(_guard) => unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) },
+            Err(guard) => {
+                // SAFETY: the vfio core's own write, with its own arguments.
+                let n = unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) };
+                drop(guard);
+                n
+            }
         };
+        // A write that also spans the mailbox page (the pages are
+        // neighbours on ixgbe) cannot be followed word by word there.
+        if on_mbx_page && n > 0 {
+            unfollowed_mailbox_write(ivf, off, count);
+        }
+        return n;
     }
-    let on_page = on_mailbox_page(ivf, pos);
     // SAFETY: the vfio core's own write, with its own arguments.
     let n = unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) };
-    if on_page && n > 0 {
+    if on_mbx_page && n > 0 {
         if copied && n == count as isize {
             snoop(ivf, off, &data[..count], true);
             reset_watch(ivf, off, &data[..count]);
         } else {
-            // A write we cannot follow may have changed mailbox memory, or
-            // reset the VF.
-            ivf.pf_state().snoop.taint();
-            let ctrl = u64::from(ivf.regmap().ctrl);
-            if off <= ctrl && ctrl < off + count as u64 {
-                dirty::vf_reset(ivf);
-            }
+            unfollowed_mailbox_write(ivf, off, count);
         }
     }
     n
+}
+
+/// A write on the mailbox page that the snoop cannot follow: it may have
+/// changed mailbox memory, or reset the VF.
+fn unfollowed_mailbox_write(ivf: &IvfDevice, off: u64, count: usize) {
+    ivf.pf_state().snoop.taint();
+    let ctrl = u64::from(ivf.regmap().ctrl);
+    if off <= ctrl && ctrl < off.saturating_add(count as u64) {
+        dirty::vf_reset(ivf);
+    }
 }
 
 /// CTRL.RST (bit 26, both families) resets the VF's queues: the dirty
@@ -222,6 +238,62 @@ fn reset_watch(ivf: &IvfDevice, off: u64, bytes: &[u8]) {
             dirty::vf_reset(ivf);
         }
     }
+}
+
+/// `ioctl`: vfio-pci-core's, except that an ioeventfd may not write a
+/// trapped page: the core would write the register itself, past the
+/// mailbox snoop and the dirty tracker (an RDT posted unseen).
+///
+/// # Safety
+///
+/// Called by the vfio core for one of our open devices.
+pub(crate) unsafe extern "C" fn ivf_ioctl(
+    vdev: *mut bindings::vfio_device,
+    cmd: kernel::ffi::c_uint,
+    arg: kernel::ffi::c_ulong,
+) -> kernel::ffi::c_long {
+    if cmd == bindings::ivf_uapi_IVF_VFIO_DEVICE_IOEVENTFD {
+        // SAFETY: vfio calls this for our device.
+        let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+        if let Err(e) = check_ioeventfd(ivf, arg) {
+            return e.to_errno() as kernel::ffi::c_long;
+        }
+    }
+    // SAFETY: the vfio core's own ioctl, with its own arguments.
+    unsafe { bindings::vfio_pci_core_ioctl(vdev, cmd, arg) }
+}
+
+/// Refuses (EPERM) a `VFIO_DEVICE_IOEVENTFD` whose write lands on a trapped
+/// page; anything else, malformed included, is the core's to judge.
+fn check_ioeventfd(ivf: &IvfDevice, arg: kernel::ffi::c_ulong) -> Result {
+    // struct vfio_device_ioeventfd: argsz, flags, offset, data, fd.
+    let mut raw = [0u8; 16];
+    let mut r = UserSlice::new(UserPtr::from_addr(arg as usize), raw.len()).reader();
+    if r.read_slice(&mut raw).is_err() {
+        return Ok(());
+    }
+    let flags = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
+    let mut offset = [0u8; 8];
+    copy_into(&mut offset, &raw[8..16]);
+    let (index, off) = split(u64::from_le_bytes(offset) as i64);
+    let size: u64 = match flags & bindings::VFIO_DEVICE_IOEVENTFD_SIZE_MASK {
+        bindings::VFIO_DEVICE_IOEVENTFD_8 => 1,
+        bindings::VFIO_DEVICE_IOEVENTFD_16 => 2,
+        bindings::VFIO_DEVICE_IOEVENTFD_32 => 4,
+        bindings::VFIO_DEVICE_IOEVENTFD_64 => 8,
+        _ => return Ok(()),
+    };
+    let (first, last) = (off / PAGE, off.saturating_add(size - 1) / PAGE);
+    if index == BAR0 && overlaps_trap(ivf, first, last - first + 1) {
+        dev_info!(
+            ivf.dev(),
+            "ioeventfd at BAR0 {:#x} refused: page {} is trapped (mailbox or RX queues)\n",
+            off,
+            first
+        );
+        return Err(EPERM);
+    }
+    Ok(())
 }
 
 /// `mmap`: BAR0's trapped page is never mapped; the rest is the core's.

@@ -223,6 +223,9 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> kernel::ffi::c_i
         };
         // Opening resets the VF: whatever a previous user left, we start RUNNING.
         (*ivf).mig.lock().reset();
+        // And with an empty mailbox log even where the core could not reset
+        // the VF: one user's MAC and VLANs never travel in the next's stream.
+        (*ivf).pf_state().snoop.reset();
         (*ivf).reset_pending.store(false, Ordering::Release);
         pr_debug!(
             "opened a {} ({} family)\n",
@@ -319,7 +322,7 @@ pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
     release: Some(ivf_release_dev),
     open_device: Some(ivf_open_device),
     close_device: Some(ivf_close_device),
-    ioctl: Some(bindings::vfio_pci_core_ioctl),
+    ioctl: Some(trap::ivf_ioctl),
     get_region_info_caps: Some(trap::ivf_get_region_info_caps),
     device_feature: Some(bindings::vfio_pci_core_ioctl_feature),
     read: Some(trap::ivf_read),

@@ -572,12 +572,20 @@ pub struct Snoop {
 
 impl Snoop {
     /// The VF wrote `value` at BAR0 offset `off`.
+    ///
+    /// Only the PF can make a reply: a VF that writes the mailbox memory
+    /// while its request is pending abandons it (what it reads back may be
+    /// its own words, ACK included), and a request that already carries ACK
+    /// or NACK is one the PF ignores. Neither is logged.
     pub fn on_write(&mut self, map: &RegMap, off: u32, value: u32) {
         if off >= map.mbx_mem && off < map.mbx_mem + 4 * MBX_WORDS as u32 && off % 4 == 0 {
             self.shadow[((off - map.mbx_mem) / 4) as usize] = value;
+            self.pending = None;
         } else if off == map.mbx_ctrl && value & ctrl::REQ != 0 {
             // A message whose first word is unknown cannot be logged.
-            self.pending = (self.shadow[0] != UNKNOWN_WORD).then_some(self.shadow);
+            let first = self.shadow[0];
+            self.pending = (first != UNKNOWN_WORD && first & (msg::ACK | msg::NACK) == 0)
+                .then_some(self.shadow);
         }
     }
 
@@ -603,6 +611,7 @@ impl Snoop {
     /// unless its words are written again.
     pub fn taint(&mut self) {
         self.shadow = [UNKNOWN_WORD; MBX_WORDS];
+        self.pending = None;
     }
 
     /// Whether a request is in flight (posted, reply not read).
@@ -624,6 +633,32 @@ mod tests {
         let mut r = [0; MBX_WORDS];
         r[..w.len()].copy_from_slice(w);
         r
+    }
+
+    #[test]
+    fn a_reply_the_vf_wrote_itself_is_not_logged() {
+        let map = &crate::regs::IGB;
+        let set = [msg::SET_MAC_ADDR, 0x4433_2211, 0x6655];
+        let mut s = Snoop::default();
+        for (i, w) in set.iter().enumerate() {
+            s.on_write(map, map.mbx_mem + 4 * i as u32, *w);
+        }
+        s.on_write(map, map.mbx_ctrl, ctrl::REQ);
+        // The VF forges the PF's ACK in the buffer, then reads it back.
+        s.on_write(map, map.mbx_mem, msg::SET_MAC_ADDR | msg::ACK);
+        s.on_read(map, Family::Igb, map.mbx_mem, msg::SET_MAC_ADDR | msg::ACK);
+        assert_eq!(s.log.mac, None, "a self-written ACK was logged");
+        // A request that carries ACK itself, read back before the PF answers.
+        s.on_write(map, map.mbx_mem, msg::SET_MAC_ADDR | msg::ACK);
+        s.on_write(map, map.mbx_ctrl, ctrl::REQ);
+        assert!(!s.in_flight(), "the PF ignores a request with ACK set");
+        s.on_read(map, Family::Igb, map.mbx_mem, msg::SET_MAC_ADDR | msg::ACK);
+        assert_eq!(s.log.mac, None);
+        // The honest exchange is logged.
+        s.on_write(map, map.mbx_mem, msg::SET_MAC_ADDR);
+        s.on_write(map, map.mbx_ctrl, ctrl::REQ);
+        s.on_read(map, Family::Igb, map.mbx_mem, msg::SET_MAC_ADDR | msg::ACK);
+        assert_eq!(s.log.mac, Some([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]));
     }
 
     #[test]
