@@ -10,6 +10,8 @@
 #   make bench         print the figures (stream bytes, MMIO counts, RX trap cost)
 #   make setup         install build and test dependencies only (idempotent)
 #   make kernel        build (or reuse) the cached test kernel
+#   make dkms-install  install the module with DKMS (KVER=... for another kernel)
+#   make check-fresh   prove tools/setup on a fresh debootstrapped Debian 12
 #   make modules_install / clean
 #
 # The kernel build is cached outside the clone (see tools/kernel/build).
@@ -29,17 +31,23 @@ ifeq ($(origin KDIR),undefined)
 KDIR = $(shell $(ROOT)/tools/kernel/build)
 endif
 
-.PHONY: all module modules modules_install clean setup kernel check check-qemu demo bench
+# What DKMS needs of the tree to build the module (dkms.conf).
+IVF_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(ROOT)/dkms.conf)
+DKMS_FILES := dkms.conf Makefile Kbuild rust tools/kernel/module-env tools/lib/env.sh
+
+.PHONY: all module modules modules_install clean clean-module setup kernel check check-qemu \
+	check-fresh demo bench dkms-install dkms-remove
 
 all: module
 
-# Kbuild in KDIR with the rustc that built KDIR's kernel (tools/kernel/
-# rust-toolchain); a clang-built kernel (the KASAN one) needs LLVM=-N too.
+# Kbuild for KDIR with the toolchain that built KDIR's kernel, preparing
+# the Rust build products where KDIR lacks them (tools/kernel/module-env);
+# a clang-built kernel (the KASAN one) needs LLVM=-N too.
 define kbuild
 	@kdir='$(KDIR)'; [ -n "$$kdir" ] || exit 1; \
-	toolchain=$$($(ROOT)/tools/kernel/rust-toolchain "$$kdir") || exit 1; \
+	args=$$($(ROOT)/tools/kernel/module-env "$$kdir") || exit 1; \
 	clang=$$(sed -n 's/^CONFIG_CLANG_VERSION=\([0-9]*\)[0-9]\{4\}$$/\1/p' "$$kdir/.config"); \
-	RUSTUP_TOOLCHAIN=$$toolchain $(MAKE) -C "$$kdir" M=$(ROOT) $${clang:+LLVM=-$$clang} $(1)
+	$(MAKE) $$args M=$(ROOT) $${clang:+LLVM=-$$clang} $(1)
 endef
 
 module modules:
@@ -47,6 +55,29 @@ module modules:
 
 modules_install:
 	$(call kbuild,modules_install)
+
+# The module's build products only (DKMS's CLEAN; no kernel tree needed).
+clean-module:
+	rm -f $(ROOT)/*.ko $(ROOT)/*.o $(ROOT)/*.mod $(ROOT)/*.mod.c $(ROOT)/modules.order \
+		$(ROOT)/Module.symvers $(ROOT)/.*.cmd $(ROOT)/rust/*.o $(ROOT)/rust/.*.cmd \
+		$(ROOT)/rust/vfio_bindings_generated.rs $(ROOT)/rust/*.d
+
+# Install the module with DKMS for the running kernel (and, AUTOINSTALL, for
+# every kernel installed later): copies the module's sources to
+# /usr/src/intel-vf-vfio-VERSION, then dkms add, build, install.
+dkms-install:
+	rm -rf /usr/src/intel-vf-vfio-$(IVF_VERSION)
+	mkdir -p /usr/src/intel-vf-vfio-$(IVF_VERSION)
+	cd $(ROOT) && cp -r --parents $(DKMS_FILES) /usr/src/intel-vf-vfio-$(IVF_VERSION)/
+	rm -rf /usr/src/intel-vf-vfio-$(IVF_VERSION)/rust/common/target
+	dkms add intel-vf-vfio/$(IVF_VERSION) 2>/dev/null || true
+	dkms install --force intel-vf-vfio/$(IVF_VERSION) $(if $(KVER),-k $(KVER))
+
+dkms-remove:
+	dkms remove intel-vf-vfio/$(IVF_VERSION) --all
+
+check-fresh:
+	$(ROOT)/tools/check-fresh
 
 clean:
 	[ ! -d "$$($(ROOT)/tools/kernel/build --print-dir)" ] || \

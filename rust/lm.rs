@@ -7,7 +7,7 @@
 //! carries a compatibility frame (PRE_COPY's initial bytes) and, at
 //! STOP_COPY, the state frame; a resume file checks every frame as it is
 //! written, so a bad stream is refused at `write()` before anything touches
-//! the device, and loads the last state frame at RESUMING -> STOP.
+//! the device, and loads the state frame at RESUMING -> STOP.
 //!
 //! Locking: the device's `mig` mutex, then a file's own mutex. A file never
 //! touches the device, so it may outlive it. Resets (FLR, VFIO_DEVICE_RESET)
@@ -31,8 +31,8 @@ use crate::common::ids::VfDevice;
 use crate::common::mbx;
 use crate::common::regs::{regmap, RegMap};
 use crate::common::state::{
-    self, decode_frame, header_for, write_compat_frame, write_state_frame, COMPAT_FRAME_LEN,
-    MAX_FRAME_LEN,
+    self, decode_frame, header_for, write_compat_frame, write_state_frame, DeviceShape,
+    FrameSequence, COMPAT_FRAME_LEN, MAX_FRAME_LEN,
 };
 use crate::common::stream::{self, DeviceCaps, StreamError};
 use crate::mmio::LockedBar0;
@@ -88,6 +88,9 @@ struct FileData {
     complete: bool,
     /// Resume: what the device accepts.
     caps: DeviceCaps,
+    /// Resume: the frames accepted so far (one compatibility frame, then
+    /// the state frame), each of this device's shape.
+    seq: FrameSequence,
     /// Resume: the first rejection, sticky.
     error: Option<StreamError>,
     /// The VF's device, so the kernel log names the VF. A counted
@@ -214,6 +217,7 @@ impl DevCtx<'_> {
             family: self.vf.family,
             vendor: h.vendor,
             device: h.device,
+            revision: h.revision,
             max_queue_pairs: h.queue_pairs,
             features: 0,
         }
@@ -241,6 +245,7 @@ fn new_file(ctx: &DevCtx<'_>, kind: Kind, initial: &[u8], complete: bool) -> Res
                 initial_len: initial.len(),
                 complete,
                 caps: ctx.caps(),
+                seq: FrameSequence::new(DeviceShape::of(ctx.map())),
                 error: None,
                 dev: ctx.dev().into(),
             }),
@@ -352,7 +357,7 @@ enum LoadFailure {
     Failed(Error),
 }
 
-/// RESUMING -> STOP: decode the last state frame written and load it.
+/// RESUMING -> STOP: decode the state frame written and load it.
 ///
 /// Everything is checked before anything is changed: the frames, the
 /// registers' values, and what the stream's PF settings may change here
@@ -378,6 +383,13 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> core::result::Result<(), LoadF
         dev_err!(ctx.dev(), "resume: {}\n", Msg(e));
         return Err(Refused(Error::from_errno(-e.errno())));
     }
+    // Every frame was accepted in order; the stream must also be complete:
+    // its compatibility frame, then its state frame (ENODATA otherwise).
+    if let Err(e) = data.seq.finish() {
+        dev_err!(ctx.dev(), "resume: {}\n", Msg(e));
+        return Err(Refused(Error::from_errno(-e.errno())));
+    }
+    // The one state frame (the second frame).
     let mut at = 0;
     let mut last = None;
     let mut log = state::PfState::default();
@@ -431,7 +443,7 @@ fn load(ctx: &DevCtx<'_>, mig: &mut Migration) -> core::result::Result<(), LoadF
 
 /// The device part of a load, with memory_lock held: the mailbox replay,
 /// then the registers.
-fn load_device(ctx: &DevCtx<'_>, st: &state::DeviceState, log: Option<&mbx::MbxLog>) -> Result {
+fn load_device(ctx: &DevCtx<'_>, st: &hal::DeviceState, log: Option<&mbx::MbxLog>) -> Result {
     let mut bar = ctx.bar0()?;
     if let Some(log) = log {
         let (accepted, sent) =
@@ -667,7 +679,9 @@ fn check_frames(d: &mut FileData) -> Result<(), StreamError> {
         if rest.len() < total {
             return Ok(());
         }
-        decode_frame(&rest[..total])?;
+        let frame = decode_frame(&rest[..total])?;
+        // Its place in the stream, and the device's shape.
+        d.seq.accept(&frame)?;
         d.pos += total;
     }
 }
@@ -776,7 +790,12 @@ pub(crate) unsafe extern "C" fn ivf_mig_poll(
     let migf = unsafe { file_data(filp) }.get_ref();
     // SAFETY: the VFS passes a valid (or null) table and a live file for
     // the duration of the call.
-    let (table, file) = unsafe { (PollTable::from_raw(table), kernel::fs::File::from_raw_file(filp)) };
+    let (table, file) = unsafe {
+        (
+            PollTable::from_raw(table),
+            kernel::fs::File::from_raw_file(filp),
+        )
+    };
     table.register_wait(file, &migf.readable);
     if migf.disabled.load(Ordering::Acquire) {
         return bindings::ivf_uapi_IVF_EPOLLERR;

@@ -60,7 +60,9 @@ impl LockedBar0 {
     /// # Safety
     ///
     /// `core` must be an open (enabled) device of ours.
-    pub(crate) unsafe fn lock(core: *mut crate::vfio::vfio_pci_core_device) -> kernel::error::Result<Self> {
+    pub(crate) unsafe fn lock(
+        core: *mut crate::vfio::vfio_pci_core_device,
+    ) -> kernel::error::Result<Self> {
         // SAFETY: per the contract; released in `drop`.
         if unsafe { crate::vfio::bindings::ivf_memory_lock(core) } != 0 {
             return Err(kernel::error::code::ENODEV);

@@ -268,7 +268,7 @@ pub(crate) unsafe extern "C" fn ivf_ioctl(
 fn check_ioeventfd(ivf: &IvfDevice, arg: kernel::ffi::c_ulong) -> Result {
     // struct vfio_device_ioeventfd: argsz, flags, offset, data, fd.
     let mut raw = [0u8; 16];
-    let mut r = UserSlice::new(UserPtr::from_addr(arg as usize), raw.len()).reader();
+    let mut r = UserSlice::new(UserPtr::from_addr(arg), raw.len()).reader();
     if r.read_slice(&mut raw).is_err() {
         return Ok(());
     }

@@ -6,7 +6,10 @@
 use kernel::prelude::*;
 
 /// Raw bindings. Types not defined here come from `kernel::bindings`.
+// `unknown_lints`: newer bindgen marks bitfield accessors with lints
+// (`unnecessary_transmutes`) that the kernel's rustc may predate.
 #[allow(
+    unknown_lints,
     dead_code,
     missing_docs,
     non_camel_case_types,

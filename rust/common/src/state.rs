@@ -6,8 +6,11 @@
 //! The data fd is a sequence of complete v1 streams ("frames"):
 //! in PRE_COPY one *compatibility frame* (header + DEVICE section), which a
 //! destination can check before the source stops; at STOP_COPY one *state
-//! frame* (header + DEVICE + QUEUES + IRQ). A destination loads the last
-//! state frame it received.
+//! frame* (header + DEVICE + QUEUES + IRQ + PF_MBX, and PF_ADMIN when the
+//! source's PF reports its settings). Nothing else: [`decode_frame`] refuses
+//! a frame that is neither, [`FrameSequence`] a stream of other frames than
+//! exactly those two, in that order, or one whose DEVICE section is not the
+//! destination's shape. A destination loads the one state frame.
 
 use super::admin::{AdminConfig, ADMIN_LEN};
 use super::bytes::copy_into;
@@ -203,6 +206,37 @@ pub struct DeviceShape {
     pub ivar_count: u32,
 }
 
+impl DeviceShape {
+    /// The shape of a device with register map `map`: what its DEVICE
+    /// section says.
+    pub const fn of(map: &RegMap) -> DeviceShape {
+        DeviceShape {
+            queue_pairs: map.max_queue_pairs,
+            vectors: map.vectors,
+            ivar_count: map.ivar_count,
+        }
+    }
+}
+
+/// The two kinds of frame.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// DEVICE only: PRE_COPY's initial bytes.
+    Compat,
+    /// DEVICE and the state sections: STOP_COPY's data.
+    State,
+}
+
+impl FrameKind {
+    /// Its name in messages ("compatibility", "state").
+    pub const fn name(self) -> &'static str {
+        match self {
+            FrameKind::Compat => "compatibility",
+            FrameKind::State => "state",
+        }
+    }
+}
+
 /// What a frame held.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
@@ -214,6 +248,17 @@ pub struct Frame {
     pub state: Option<DeviceState>,
     /// What the PF held for the VF, as far as the frame carries it.
     pub pf: PfState,
+}
+
+impl Frame {
+    /// Whether this is a compatibility or a state frame.
+    pub const fn kind(&self) -> FrameKind {
+        if self.state.is_some() {
+            FrameKind::State
+        } else {
+            FrameKind::Compat
+        }
+    }
 }
 
 fn decode_device(p: &[u8]) -> Result<DeviceShape, StreamError> {
@@ -261,7 +306,8 @@ fn decode_queues(p: &[u8], s: &mut DeviceState) -> Result<(), StreamError> {
     g.end()
 }
 
-fn decode_irq(p: &[u8]) -> Result<IrqState, StreamError> {
+/// An IRQ section: the state, its IVAR count and its vector count.
+fn decode_irq(p: &[u8]) -> Result<(IrqState, usize, usize), StreamError> {
     let mut g = Get {
         b: p,
         what: "IRQ section",
@@ -273,43 +319,109 @@ fn decode_irq(p: &[u8]) -> Result<IrqState, StreamError> {
         ivar_misc: g.u32()?,
         ..IrqState::default()
     };
-    let n = g.count(MAX_IVARS)?;
-    for v in &mut irq.ivar[..n] {
+    let ivars = g.count(MAX_IVARS)?;
+    for v in &mut irq.ivar[..ivars] {
         *v = g.u32()?;
     }
-    let n = g.count(MAX_VECTORS)?;
-    for v in &mut irq.eitr[..n] {
+    let vectors = g.count(MAX_VECTORS)?;
+    for v in &mut irq.eitr[..vectors] {
         *v = g.u32()?;
     }
     g.end()?;
-    Ok(irq)
+    Ok((irq, ivars, vectors))
 }
 
-/// Parses one complete frame: stream checks, then sections. Unknown optional
-/// sections are skipped, unknown mandatory ones refused; a state frame needs
-/// both QUEUES and IRQ.
+/// The sections this code knows, in the order a source writes them, with
+/// the field their count is reported under.
+const KNOWN: [(u16, &str); 5] = [
+    (TAG_DEVICE, "DEVICE section count"),
+    (TAG_QUEUES, "QUEUES section count"),
+    (TAG_IRQ, "IRQ section count"),
+    (TAG_PF_MBX, "PF_MBX section count"),
+    (TAG_PF_ADMIN, "PF_ADMIN section count"),
+];
+
+/// Index of a known tag in [`KNOWN`].
+fn known(tag: u16) -> Option<usize> {
+    KNOWN.iter().position(|&(t, _)| t == tag)
+}
+
+/// Refuses a frame that has `KNOWN[i]` `have` times instead of once.
+fn need_one(have: [u8; 5], i: usize) -> Result<(), StreamError> {
+    if have[i] == 1 {
+        return Ok(());
+    }
+    Err(StreamError::Malformed {
+        field: KNOWN[i].1,
+        value: u64::from(have[i]),
+        expected: 1,
+    })
+}
+
+/// Refuses a section count that is not the DEVICE section's.
+fn same_count(field: &'static str, value: usize, device: u32) -> Result<(), StreamError> {
+    if value as u64 == u64::from(device) {
+        return Ok(());
+    }
+    Err(StreamError::Malformed {
+        field,
+        value: value as u64,
+        expected: u64::from(device),
+    })
+}
+
+/// Parses one complete frame: stream checks, then sections.
+///
+/// Accepted are exactly the two frames a source writes, each known section
+/// at most once:
+///
+/// * a compatibility frame: DEVICE;
+/// * a state frame: DEVICE, QUEUES, IRQ and PF_MBX (the source always has
+///   its mailbox log), PF_ADMIN when the source's PF reported its settings;
+///   QUEUES holds as many queue pairs, and IRQ as many IVARs and vectors,
+///   as DEVICE says.
+///
+/// A frame with any of QUEUES, IRQ, PF_MBX or PF_ADMIN is a state frame and
+/// must have all the others but PF_ADMIN. Unknown optional sections are
+/// skipped (a newer minor's), unknown mandatory ones refused. Whether the
+/// frame comes where it does, and is for this device, is
+/// [`FrameSequence`]'s question.
 pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
     let (header, sections) = stream::parse(b)?;
-    let mut shape = None;
+    let mut shape = DeviceShape {
+        queue_pairs: 0,
+        vectors: 0,
+        ivar_count: 0,
+    };
     let mut state = DeviceState::default();
-    let (mut queues, mut irq) = (false, false);
+    let (mut ivars, mut vectors) = (0, 0);
     let mut pf = PfState::default();
+    // How many times each of KNOWN was seen: a second one is refused at once.
+    let mut have = [0u8; 5];
     for Section {
         tag,
         flags,
         payload,
     } in sections
     {
+        let Some(i) = known(tag) else {
+            if flags & SECTION_MANDATORY != 0 {
+                return Err(StreamError::UnknownMandatorySection { tag });
+            }
+            continue;
+        };
+        if have[i] != 0 {
+            return Err(StreamError::Malformed {
+                field: KNOWN[i].1,
+                value: u64::from(have[i]) + 1,
+                expected: 1,
+            });
+        }
+        have[i] = 1;
         match tag {
-            TAG_DEVICE => shape = Some(decode_device(payload)?),
-            TAG_QUEUES => {
-                decode_queues(payload, &mut state)?;
-                queues = true;
-            }
-            TAG_IRQ => {
-                state.irq = decode_irq(payload)?;
-                irq = true;
-            }
+            TAG_DEVICE => shape = decode_device(payload)?,
+            TAG_QUEUES => decode_queues(payload, &mut state)?,
+            TAG_IRQ => (state.irq, ivars, vectors) = decode_irq(payload)?,
             TAG_PF_MBX => {
                 pf.mbx = Some(MbxLog::decode(payload).ok_or(StreamError::Malformed {
                     field: "PF_MBX section",
@@ -317,37 +429,120 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
                     expected: mbx::ENCODED_LEN as u64,
                 })?);
             }
-            TAG_PF_ADMIN => {
+            // TAG_PF_ADMIN, the last of KNOWN.
+            _ => {
                 pf.admin = Some(AdminConfig::decode(payload).ok_or(StreamError::Malformed {
                     field: "PF_ADMIN section",
                     value: payload.len() as u64,
                     expected: ADMIN_LEN as u64,
                 })?);
             }
-            _ if flags & SECTION_MANDATORY != 0 => {
-                return Err(StreamError::UnknownMandatorySection { tag })
-            }
-            _ => {}
         }
     }
-    let shape = shape.ok_or(StreamError::Malformed {
-        field: "DEVICE section count",
-        value: 0,
-        expected: 1,
-    })?;
-    if queues != irq {
-        return Err(StreamError::Malformed {
-            field: "IRQ section count",
-            value: u64::from(irq),
-            expected: u64::from(queues),
-        });
+    need_one(have, 0)?;
+    let is_state = have[1..].iter().any(|&n| n != 0);
+    if is_state {
+        // QUEUES, IRQ, PF_MBX; PF_ADMIN is the one a source may lack.
+        for i in 1..4 {
+            need_one(have, i)?;
+        }
+        same_count(
+            "QUEUES queue pair count",
+            state.queue_pairs as usize,
+            shape.queue_pairs,
+        )?;
+        same_count("IRQ IVAR count", ivars, shape.ivar_count)?;
+        same_count("IRQ vector count", vectors, shape.vectors)?;
     }
     Ok(Frame {
         header,
         shape,
-        state: queues.then_some(state),
+        state: is_state.then_some(state),
         pf,
     })
+}
+
+/// The frame grammar of a resume: one compatibility frame, then one state
+/// frame, then nothing; every frame's DEVICE section the device's shape.
+///
+/// Fed each complete frame in order ([`FrameSequence::accept`]); asked at
+/// the end whether the stream is complete ([`FrameSequence::finish`]). The
+/// first refusal leaves it as it was; a caller keeps that error sticky.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct FrameSequence {
+    device: DeviceShape,
+    frames: u32,
+}
+
+impl FrameSequence {
+    /// Frames in a complete stream.
+    pub const FRAMES: u32 = 2;
+
+    /// No frame yet, for a destination of shape `device`.
+    pub const fn new(device: DeviceShape) -> FrameSequence {
+        FrameSequence { device, frames: 0 }
+    }
+
+    /// Frames accepted so far.
+    pub const fn frames(&self) -> u32 {
+        self.frames
+    }
+
+    /// Whether the state frame is in: any further frame is refused.
+    pub const fn complete(&self) -> bool {
+        self.frames >= Self::FRAMES
+    }
+
+    /// The next frame of the stream, as [`decode_frame`] gave it.
+    ///
+    /// Refused: a frame where the grammar wants another kind, or any frame
+    /// after the state frame ([`StreamError::UnexpectedFrame`]); a DEVICE
+    /// section that is not the device's shape ([`StreamError::WrongDevice`]
+    /// naming "DEVICE queue_pairs", "DEVICE vectors" or "DEVICE ivar_count").
+    pub fn accept(&mut self, frame: &Frame) -> Result<(), StreamError> {
+        let expected = match self.frames {
+            0 => Some(FrameKind::Compat),
+            1 => Some(FrameKind::State),
+            _ => None,
+        };
+        let found = frame.kind();
+        if expected != Some(found) {
+            return Err(StreamError::UnexpectedFrame {
+                index: self.frames + 1,
+                found,
+                expected,
+            });
+        }
+        let (s, d) = (&frame.shape, &self.device);
+        for (field, stream, device) in [
+            ("DEVICE queue_pairs", s.queue_pairs, d.queue_pairs),
+            ("DEVICE vectors", s.vectors, d.vectors),
+            ("DEVICE ivar_count", s.ivar_count, d.ivar_count),
+        ] {
+            if stream != device {
+                return Err(StreamError::WrongDevice {
+                    field,
+                    stream,
+                    device,
+                });
+            }
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// The stream is over (the user asks to load it): refused
+    /// ([`StreamError::NoStateFrame`]) unless the state frame came.
+    pub const fn finish(&self) -> Result<(), StreamError> {
+        if self.complete() {
+            Ok(())
+        } else {
+            Err(StreamError::NoStateFrame {
+                frames: self.frames,
+                expected: Self::FRAMES,
+            })
+        }
+    }
 }
 
 /// Decodes the frame at the start of `b`; returns it and its length.

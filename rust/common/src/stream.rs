@@ -13,12 +13,17 @@
 //!
 //! Parsing checks everything before anything is used: a stream that parses
 //! is complete, intact, of our major version and well formed. Whether the
-//! device at hand can take it is [`check_compat`]'s question. Each rejection
-//! has its own [`StreamError`] variant and errno.
+//! device at hand can take it is [`check_compat`]'s question; whether the
+//! frames of a data fd follow the grammar, and describe this device,
+//! [`FrameSequence`]'s. Each rejection has its own [`StreamError`] variant
+//! and errno.
+//!
+//! [`FrameSequence`]: super::state::FrameSequence
 
 use super::bytes::copy_into;
 use super::crc32c;
 use super::ids::Family;
+use super::state::FrameKind;
 
 /// The 8 bytes every stream starts with.
 pub const MAGIC: [u8; 8] = *b"IVFSTATE";
@@ -45,10 +50,14 @@ pub mod errno {
     pub const EFBIG: i32 = 27;
     /// Result out of range.
     pub const ERANGE: i32 = 34;
+    /// No data available.
+    pub const ENODATA: i32 = 61;
     /// Protocol error.
     pub const EPROTO: i32 = 71;
     /// Bad message.
     pub const EBADMSG: i32 = 74;
+    /// Illegal byte sequence.
+    pub const EILSEQ: i32 = 84;
     /// Message too long.
     pub const EMSGSIZE: i32 = 90;
     /// Protocol not available.
@@ -106,9 +115,11 @@ pub enum StreamError {
         /// Its tag.
         tag: u16,
     },
-    /// Another device family or device (ENODEV).
+    /// Another device family, device or revision, or a DEVICE section whose
+    /// shape is not the device's (ENODEV).
     WrongDevice {
-        /// Which field differs ("family", "vendor").
+        /// Which field differs ("family", "vendor", "device", "revision",
+        /// "DEVICE queue_pairs", "DEVICE vectors", "DEVICE ivar_count").
         field: &'static str,
         /// Value in the stream.
         stream: u32,
@@ -127,6 +138,26 @@ pub enum StreamError {
         /// The bits missing.
         missing: u32,
     },
+    /// A frame out of the grammar "one compatibility frame, then one state
+    /// frame, then nothing" (EILSEQ; see [`FrameSequence`]).
+    ///
+    /// [`FrameSequence`]: super::state::FrameSequence
+    UnexpectedFrame {
+        /// Its position in the stream, from 1.
+        index: u32,
+        /// What it is.
+        found: FrameKind,
+        /// What the grammar allows there; `None`: no frame at all (the
+        /// stream was complete).
+        expected: Option<FrameKind>,
+    },
+    /// The stream ended without its state frame (ENODATA).
+    NoStateFrame {
+        /// Complete frames received.
+        frames: u32,
+        /// Frames of a complete stream (2).
+        expected: u32,
+    },
 }
 
 impl StreamError {
@@ -143,6 +174,8 @@ impl StreamError {
             StreamError::WrongDevice { .. } => errno::ENODEV,
             StreamError::TooManyQueues { .. } => errno::ERANGE,
             StreamError::MissingFeatures { .. } => errno::EOPNOTSUPP,
+            StreamError::UnexpectedFrame { .. } => errno::EILSEQ,
+            StreamError::NoStateFrame { .. } => errno::ENODATA,
         }
     }
 }
@@ -191,6 +224,31 @@ impl core::fmt::Display for StreamError {
             StreamError::MissingFeatures { missing } => {
                 write!(f, "stream needs features {missing:#x} the device lacks")
             }
+            StreamError::UnexpectedFrame {
+                index,
+                found,
+                expected: Some(expected),
+            } => write!(
+                f,
+                "frame {index} is a {} frame, expected a {} frame",
+                found.name(),
+                expected.name()
+            ),
+            StreamError::UnexpectedFrame {
+                index,
+                found,
+                expected: None,
+            } => write!(
+                f,
+                "frame {index} is a {} frame, expected the end of the stream \
+                 (it ended with its state frame)",
+                found.name()
+            ),
+            StreamError::NoStateFrame { frames, expected } => write!(
+                f,
+                "stream ended after {frames} frames without its state frame, \
+                 expected {expected} frames"
+            ),
         }
     }
 }
@@ -529,6 +587,8 @@ pub struct DeviceCaps {
     pub vendor: u16,
     /// Its PCI device.
     pub device: u16,
+    /// Its PCI revision: a stream from another revision is refused.
+    pub revision: u8,
     /// Queue pairs it has.
     pub max_queue_pairs: u16,
     /// Feature bits it supports.
@@ -539,7 +599,8 @@ pub struct DeviceCaps {
 ///
 /// Same family and vendor are required; the device ID may differ within the
 /// family only when the register maps are equal, which v1 does not claim, so
-/// it must match too.
+/// it must match too, and so must the PCI revision (a revision may change
+/// what the registers mean; v1 claims no two revisions equal).
 pub fn check_compat(h: &Header, caps: &DeviceCaps) -> Result<(), StreamError> {
     if h.family != caps.family as u8 {
         return Err(StreamError::WrongDevice {
@@ -560,6 +621,13 @@ pub fn check_compat(h: &Header, caps: &DeviceCaps) -> Result<(), StreamError> {
             field: "device",
             stream: u32::from(h.device),
             device: u32::from(caps.device),
+        });
+    }
+    if h.revision != caps.revision {
+        return Err(StreamError::WrongDevice {
+            field: "revision",
+            stream: u32::from(h.revision),
+            device: u32::from(caps.revision),
         });
     }
     if h.queue_pairs > caps.max_queue_pairs {

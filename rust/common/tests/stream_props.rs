@@ -4,6 +4,7 @@
 //! every truncation rejected, compatibility rules.
 
 use ivf_common::ids::Family;
+use ivf_common::state::FrameKind;
 use ivf_common::stream::{
     self, check_compat, parse, DeviceCaps, Header, StreamError, Writer, HEADER_LEN, MAX_STREAM_LEN,
     SECTION_HEADER_LEN, SECTION_MANDATORY,
@@ -177,6 +178,17 @@ fn errors_have_distinct_documented_errnos() {
         }
         .errno(),
         StreamError::MissingFeatures { missing: 1 }.errno(),
+        StreamError::UnexpectedFrame {
+            index: 1,
+            found: FrameKind::State,
+            expected: Some(FrameKind::Compat),
+        }
+        .errno(),
+        StreamError::NoStateFrame {
+            frames: 1,
+            expected: 2,
+        }
+        .errno(),
     ];
     for (i, a) in errnos.iter().enumerate() {
         for b in &errnos[i + 1..] {
@@ -233,6 +245,7 @@ fn compatibility_rules() {
         family: Family::Igb,
         vendor: 0x8086,
         device: 0x10ca,
+        revision: 1,
         max_queue_pairs: 2,
         features: 0b11,
     };
@@ -242,6 +255,19 @@ fn compatibility_rules() {
     assert_eq!(
         check_compat(&other, &caps).unwrap_err().errno(),
         stream::errno::ENODEV
+    );
+    let rev = Header { revision: 2, ..h };
+    assert_eq!(
+        check_compat(&rev, &caps),
+        Err(StreamError::WrongDevice {
+            field: "revision",
+            stream: 2,
+            device: 1
+        })
+    );
+    assert_eq!(
+        check_compat(&rev, &caps).unwrap_err().to_string(),
+        "stream is for another device: revision 0x2 in stream, 0x1 here"
     );
     let many = Header {
         queue_pairs: 4,

@@ -24,6 +24,13 @@ pub struct Test {
 /// Runs `tests` in order, printing KTAP, and returns (passed, failed).
 pub fn run_all(tests: &[&Test]) -> (usize, usize) {
     println!("KTAP version 1");
+    // Which host this ran on, for a reader comparing runs.
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!("# kernel: {}", release.trim());
+    println!("# machine: {}", std::env::consts::ARCH);
+    if let Ok(q) = std::env::var("IVF_QEMU_VERSION") {
+        println!("# qemu: {q}");
+    }
     println!("1..{}", tests.len());
     let (mut pass, mut fail) = (0, 0);
     for (i, t) in tests.iter().enumerate() {

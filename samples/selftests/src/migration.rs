@@ -4,12 +4,16 @@
 //! of an igb-family VF, and refusal of bad streams.
 
 use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use ivf_common::hal::MAX_QUEUES;
 use ivf_common::ids::Family;
 use ivf_common::regs::{self, DCTL_ENABLE};
 use ivf_common::state::{
-    self, decode_frame, header_for, write_state_frame, COMPAT_FRAME_LEN, TAG_DEVICE,
+    self, decode_frame, header_for, write_state_frame, COMPAT_FRAME_LEN, TAG_DEVICE, TAG_PF_MBX,
+    TAG_QUEUES,
 };
 use ivf_common::stream::{self, Header, Writer, SECTION_MANDATORY};
 use ivf_vfio::sysfs::Bdf;
@@ -73,6 +77,10 @@ pub const TESTS: &[&Test] = &[
     &Test {
         name: "vfmig_save_inspect_check_load",
         run: vfmig_save_inspect_check_load,
+    },
+    &Test {
+        name: "vfmig_busy_race",
+        run: vfmig_busy_race,
     },
 ];
 
@@ -512,7 +520,88 @@ fn bad_streams(good: &[u8]) -> Vec<BadStream> {
         bytes: good[..COMPAT_FRAME_LEN].to_vec(),
         errno: libc::ENODATA,
     });
+    out.extend(bad_grammar(good));
     out
+}
+
+/// Streams that are well formed frame by frame but not what a source
+/// writes: frames out of the grammar, sections twice or missing, counts
+/// that disagree with DEVICE, another shape or revision.
+fn bad_grammar(good: &[u8]) -> Vec<BadStream> {
+    let (compat, state_frame) = good.split_at(COMPAT_FRAME_LEN);
+    let header = stream::parse_header(state_frame).expect("own stream");
+    let secs: Vec<(u16, u16, Vec<u8>)> = stream::parse(state_frame)
+        .expect("own stream")
+        .1
+        .map(|s| (s.tag, s.flags, s.payload.to_vec()))
+        .collect();
+    let forge = |h: Header, secs: &[(u16, u16, Vec<u8>)]| {
+        let mut buf = vec![0u8; stream::MAX_STREAM_LEN];
+        let mut w = Writer::new(&mut buf, h).unwrap();
+        for (tag, flags, payload) in secs {
+            w.section(*tag, *flags, payload).unwrap();
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        buf
+    };
+    let bad = |what: &str, bytes: Vec<u8>, errno: i32| BadStream {
+        what: what.into(),
+        bytes,
+        errno,
+    };
+    let mut twice = secs.clone();
+    let q = twice.iter().position(|s| s.0 == TAG_QUEUES).unwrap();
+    twice.insert(q + 1, twice[q].clone());
+    let mut no_mbx = secs.clone();
+    no_mbx.retain(|s| s.0 != TAG_PF_MBX);
+    let mut short = secs.clone();
+    // QUEUES with its first queue pair only (count 1, 15 words).
+    let q1 = &mut short[q].2;
+    q1[0] = 1;
+    q1.truncate(4 + state::QUEUE_WORDS * 4);
+    let words = |w: [u32; 3]| w.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let shape = forge(header, &[(TAG_DEVICE, SECTION_MANDATORY, words([2, 3, 2]))]);
+    let mut rev = good.to_vec();
+    for at in [15, COMPAT_FRAME_LEN + 15] {
+        rev[at] = rev[at].wrapping_add(1);
+    }
+    stream::reseal(&mut rev[..COMPAT_FRAME_LEN]);
+    stream::reseal(&mut rev[COMPAT_FRAME_LEN..]);
+    vec![
+        bad("state frame first", state_frame.to_vec(), libc::EILSEQ),
+        bad(
+            "two compatibility frames",
+            [compat, compat].concat(),
+            libc::EILSEQ,
+        ),
+        bad(
+            "a frame after the state frame",
+            [good, compat].concat(),
+            libc::EILSEQ,
+        ),
+        bad(
+            "QUEUES section twice",
+            [compat, &forge(header, &twice)].concat(),
+            libc::EPROTO,
+        ),
+        bad(
+            "state frame without PF_MBX",
+            [compat, &forge(header, &no_mbx)].concat(),
+            libc::EPROTO,
+        ),
+        bad(
+            "QUEUES with fewer queue pairs than DEVICE",
+            [compat, &forge(header, &short)].concat(),
+            libc::EPROTO,
+        ),
+        bad(
+            "DEVICE shape of another VF (2 IVARs)",
+            [&shape[..], state_frame].concat(),
+            libc::ENODEV,
+        ),
+        bad("another PCI revision", rev, libc::ENODEV),
+    ]
 }
 
 fn bad_streams_rejected() -> Outcome {
@@ -632,6 +721,97 @@ fn vfmig_save_inspect_check_load() -> Outcome {
     ensure!(
         !std::path::Path::new("/tmp/x.state").exists(),
         "a failed save left a file"
+    );
+    Ok(())
+}
+
+/// Starts `vfmig save VF -o FILE` (the `vfmig` beside this binary), its
+/// output captured.
+fn spawn_vfmig_save(vf: &str, file: &str) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let vfmig = exe.with_file_name("vfmig");
+    Command::new(&vfmig)
+        .args(["save", vf, "-o", file])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", vfmig.display()))
+}
+
+/// Two `vfmig save` of one VF started at once, round after round, the
+/// second 0 to 1.75 ms after the first to sweep the interleavings (both
+/// past the holder check before either opens; one between its cdev open
+/// and its bind; one bound). Whichever loses exits 5 naming the other
+/// ("pid N (vfmig)", or "another process" if it has closed the VF by
+/// then), never 1 with the kernel's EINVAL (VFIO_DEVICE_BIND_IOMMUFD) or
+/// EBUSY, and writes no file; at least one wins and saves.
+fn vfmig_busy_race() -> Outcome {
+    const ROUNDS: u32 = 48;
+    let vf = host::need_vfs(1)?[0].to_string();
+    let files = ["/tmp/race-0.state", "/tmp/race-1.state"];
+    let (mut lost, mut refused_by_kernel, mut gone) = (0, 0, 0);
+    for round in 0..ROUNDS {
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+        let first = spawn_vfmig_save(&vf, files[0])?;
+        std::thread::sleep(Duration::from_micros(u64::from(round % 8) * 250));
+        let second = spawn_vfmig_save(&vf, files[1]);
+        let pids = [first.id(), second.as_ref().map_or(0, Child::id)];
+        // Both are waited for before any verdict.
+        let outputs = [first.wait_with_output(), second?.wait_with_output()];
+        let mut winners = 0;
+        for (i, output) in outputs.into_iter().enumerate() {
+            let o = output.map_err(|e| format!("round {round}: waiting for vfmig {i}: {e}"))?;
+            let code = o.status.code().unwrap_or(-1);
+            let err = String::from_utf8_lossy(&o.stderr);
+            let text = format!("{}{err}", String::from_utf8_lossy(&o.stdout));
+            let wrote = Path::new(files[i]).exists();
+            match code {
+                0 => {
+                    winners += 1;
+                    ensure!(
+                        wrote,
+                        "round {round}: save {i} succeeded, no {}: {text}",
+                        files[i]
+                    );
+                }
+                5 => {
+                    lost += 1;
+                    ensure!(!wrote, "round {round}: the busy save {i} left {}", files[i]);
+                    let other = format!("vfmig: {vf} is in use by pid {} (vfmig)", pids[1 - i]);
+                    let nobody = format!("vfmig: {vf} is in use by another process");
+                    ensure!(
+                        err.starts_with(&other) || err.starts_with(&nobody),
+                        "round {round}: save {i} exited 5 without naming the other save (pid {}): {text}",
+                        pids[1 - i]
+                    );
+                    if err.contains("the kernel refused the open") {
+                        refused_by_kernel += 1;
+                    }
+                    if err.starts_with(&nobody) {
+                        gone += 1;
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "round {round}: save {i} exited {code}, not 0 or 5 (busy): {text}"
+                    ))
+                }
+            }
+        }
+        ensure!(
+            winners >= 1,
+            "round {round}: both saves lost, neither holds the VF"
+        );
+    }
+    println!(
+        "# vfmig_busy_race: {lost} of {ROUNDS} rounds had a loser: {refused_by_kernel} refused by the kernel after the holder check ({gone} found the winner gone), {} at the holder check",
+        lost - refused_by_kernel
+    );
+    ensure!(
+        lost > 0,
+        "the two saves never overlapped in {ROUNDS} rounds: nothing was tested"
     );
     Ok(())
 }

@@ -58,6 +58,26 @@ impl MigrationFlags {
     }
 }
 
+/// The errnos with which VFIO_DEVICE_BIND_IOMMUFD refuses a device another
+/// user holds: EINVAL when it is bound to another iommufd context already
+/// (`vfio_df_open()`, "open_count != 0": the cdev path allows one open; the
+/// open(2) of the cdev succeeds, so a second user learns it here), EBUSY
+/// when its IOMMU group is open (`vfio_device_block_group()`).
+const BIND_BUSY: &[i32] = &[libc::EINVAL, libc::EBUSY];
+
+/// The errno with which opening `/dev/vfio/N` refuses a group another user
+/// holds: EBUSY when the group is open already, or a device of it is open
+/// through its cdev (`vfio_group_fops_open()`).
+const GROUP_OPEN_BUSY: &[i32] = &[libc::EBUSY];
+
+/// `e`, marked busy ([`Error::is_busy`]) if its errno is one of `errnos`.
+fn busy_if(e: Error, errnos: &[i32]) -> Error {
+    match e.errno() {
+        Some(n) if errnos.contains(&n) => Error::busy(e.what, e.source),
+        _ => e,
+    }
+}
+
 fn open_rw(path: &str) -> Result<File> {
     OpenOptions::new()
         .read(true)
@@ -111,7 +131,8 @@ impl Device {
             VFIO_DEVICE_BIND_IOMMUFD,
             &mut bind,
             &format!("VFIO_DEVICE_BIND_IOMMUFD on {path}"),
-        )?;
+        )
+        .map_err(|e| busy_if(e, BIND_BUSY))?;
         let mut alloc = IommuIoasAlloc {
             size: argsz::<IommuIoasAlloc>(),
             ..Default::default()
@@ -159,7 +180,7 @@ impl Device {
             ));
         }
         let group_path = format!("/dev/vfio/{group_no}");
-        let group = open_rw(&group_path)?;
+        let group = open_rw(&group_path).map_err(|e| busy_if(e, GROUP_OPEN_BUSY))?;
         let mut status = VfioGroupStatus {
             argsz: argsz::<VfioGroupStatus>(),
             flags: 0,
@@ -823,5 +844,30 @@ mod tests {
             ]
         );
         assert_eq!(dirty_iovas(&[0b10], 0, 8192), vec![8192]);
+    }
+
+    fn os(what: &str, errno: i32) -> Error {
+        Error::new(what, io::Error::from_raw_os_error(errno))
+    }
+
+    #[test]
+    fn a_concurrent_open_is_busy() {
+        let bind = "VFIO_DEVICE_BIND_IOMMUFD on /dev/vfio/devices/vfio0";
+        // The cdev path: the device is bound to another iommufd (EINVAL),
+        // or its group is open (EBUSY).
+        for errno in [libc::EINVAL, libc::EBUSY] {
+            let e = busy_if(os(bind, errno), BIND_BUSY);
+            assert!(e.is_busy(), "{e}");
+            assert_eq!(e.errno(), Some(errno), "the kernel's errno is kept");
+            assert_eq!(e.what, bind);
+        }
+        // The group path answers EBUSY only.
+        assert!(busy_if(os("opening /dev/vfio/7", libc::EBUSY), GROUP_OPEN_BUSY).is_busy());
+        assert!(!busy_if(os("opening /dev/vfio/7", libc::EINVAL), GROUP_OPEN_BUSY).is_busy());
+        // Other refusals are not "busy".
+        for errno in [libc::EPERM, libc::ENODEV, libc::EFAULT, libc::EACCES] {
+            assert!(!busy_if(os(bind, errno), BIND_BUSY).is_busy());
+        }
+        assert!(!os(bind, libc::EBUSY).is_busy(), "only the open steps mark");
     }
 }

@@ -12,6 +12,9 @@ pub struct Error {
     pub what: String,
     /// The underlying OS error.
     pub source: io::Error,
+    /// Whether the kernel gave `source` because another user holds the
+    /// device open (see [`Error::is_busy`]).
+    busy: bool,
 }
 
 impl Error {
@@ -20,7 +23,31 @@ impl Error {
         Error {
             what: what.into(),
             source,
+            busy: false,
         }
+    }
+
+    /// An error the kernel gave because another user holds the device open
+    /// (see [`Error::is_busy`]); the errno is kept as the kernel gave it.
+    pub fn busy(what: impl Into<String>, source: io::Error) -> Self {
+        Error {
+            busy: true,
+            ..Error::new(what, source)
+        }
+    }
+
+    /// Whether opening a device failed because another user holds it:
+    /// [`Device::open_cdev`](crate::Device::open_cdev) and
+    /// [`Device::open_group`](crate::Device::open_group) mark the errnos
+    /// with which the kernel refuses a second user at each step. These are
+    /// not all EBUSY: VFIO_DEVICE_BIND_IOMMUFD answers EINVAL when the
+    /// device is bound to another iommufd already (`vfio_df_open()`: the
+    /// cdev path allows one open), EBUSY when its group is open. The errno
+    /// has other causes too (none of which this crate's arguments give), so
+    /// a caller that reports "busy" should say who holds the device
+    /// ([`PciDevice::vfio_holders`](crate::sysfs::PciDevice::vfio_holders)).
+    pub fn is_busy(&self) -> bool {
+        self.busy
     }
 
     /// The errno, if the OS gave one.

@@ -149,6 +149,22 @@ impl PciDevice {
     pub fn supported_vf(&self) -> Option<&'static VfDevice> {
         ids::lookup(self.vendor, self.device)
     }
+
+    /// PCI revision ID (sysfs `revision`), which a migration stream must
+    /// match; read when asked, so listing devices does not need it.
+    pub fn revision(&self) -> Result<u8> {
+        let path = self.path.join("revision");
+        let v = read_hex_u16(&path)?;
+        u8::try_from(v).map_err(|_| {
+            Error::new(
+                format!("parsing {}", path.display()),
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("not a revision ID: {v:#x}"),
+                ),
+            )
+        })
+    }
 }
 
 impl PciDevice {

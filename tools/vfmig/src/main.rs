@@ -4,17 +4,14 @@
 //! offers for them, and (as the driver grows) save, load, inspect and
 //! migrate their state.
 //!
-//! Exit codes (stable, documented in `--help` and Documentation/vfmig.rst):
-//! 0 success; 1 other error; 2 usage error; 3 no such PCI device;
-//! 4 device is not a supported VF or not bound to intel_vf_vfio_pci;
-//! 5 device busy (opened by another user); 6 stream invalid or refused;
-//! `migrate` also: 7 the source failed mid-migration; 8 the destination
-//! failed after accepting the stream; 9 verification failed; 10 the source
-//! could not be brought back (7, 8 and 6 leave the guest running on SRC).
+//! Exit codes: [`exit::Exit`], the one table of their values, names and
+//! `--help` lines (stable; Documentation/vfmig.rst lists them too).
 
+mod exit;
 mod migrate_cmd;
 mod stream_cmds;
 
+use std::fmt;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -24,25 +21,13 @@ use ivf_common::ids::SUPPORTED_VFS;
 use ivf_vfio::sysfs::{self, Bdf, PciDevice};
 use ivf_vfio::{Device, MigrationFlags};
 
+pub(crate) use exit::Exit;
+
 /// The driver `vfmig` works with.
 pub(crate) const DRIVER: &str = "intel_vf_vfio_pci";
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success
-  1  other error (the message says which)
-  2  usage error
-  3  no such PCI device
-  4  not a supported VF, or not bound to intel_vf_vfio_pci
-  5  device busy (opened by another user, e.g. QEMU)
-  6  stream invalid, or refused by the device (the message names the field)
-  7  migrate: the source failed mid-migration (e.g. it was reset); guest back on SRC
-  8  migrate: the destination failed after accepting the stream; guest back on SRC
-  9  migrate: verification failed (memory copy, or payloads corrupt or twice)
- 10  migrate: the source could not be brought back to running";
-
 #[derive(Parser)]
-#[command(name = "vfmig", version, about = "Live migration of Intel SR-IOV VFs bound to intel_vf_vfio_pci", after_help = EXIT_CODES)]
+#[command(name = "vfmig", version, about = "Live migration of Intel SR-IOV VFs bound to intel_vf_vfio_pci", after_help = Exit::help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,14 +41,14 @@ enum Command {
     /// Capabilities are read from the driver by opening each idle VF bound
     /// to intel_vf_vfio_pci (this resets the idle VF, as any VFIO open does);
     /// VFs in use show "busy". Example: `vfmig list --json`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::help_text())]
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show one VF in detail. Example: `vfmig info 0000:01:10.0`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::help_text())]
     Info {
         /// PCI address of the VF (DDDD:BB:DD.F).
         bdf: Bdf,
@@ -77,7 +62,7 @@ enum Command {
     /// data to FILE (atomically: a temporary file renamed). The VF must not
     /// be in use. When vfmig exits it closes the VF, which resets it, as any
     /// VFIO close does. Example: `vfmig save 0000:01:10.0 -o vf0.state`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::help_text())]
     Save {
         /// PCI address of the VF.
         bdf: Bdf,
@@ -92,7 +77,7 @@ enum Command {
     /// exit code 6 and the reason. The VF is closed (and so reset) when vfmig
     /// exits: use this to prove a destination accepts a stream; a VMM keeps
     /// the device open. Example: `vfmig load 0000:01:10.2 -i vf0.state`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::help_text())]
     Load {
         /// PCI address of the VF.
         bdf: Bdf,
@@ -102,7 +87,7 @@ enum Command {
     },
     /// Decode a saved state: header, frames and sections, in words.
     /// Example: `vfmig inspect vf0.state --json`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::help_text())]
     Inspect {
         /// The saved state.
         file: std::path::PathBuf,
@@ -112,7 +97,7 @@ enum Command {
     },
     /// Say, without opening the device, whether a VF could load a saved
     /// state, and why not. Example: `vfmig check vf0.state 0000:01:10.2`
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::help_text())]
     Check {
         /// The saved state.
         file: std::path::PathBuf,
@@ -139,7 +124,7 @@ enum Command {
     ///   vfmig migrate 0000:01:10.0 0000:01:10.2
     ///   vfmig migrate 0000:01:10.0 0000:01:10.2 --traffic eth0 --rate 300 --before 2 --after 2
     ///   vfmig migrate 0000:01:10.0 0000:01:10.2 --traffic eth0 --json
-    #[command(after_help = EXIT_CODES, verbatim_doc_comment)]
+    #[command(after_help = Exit::help_text(), verbatim_doc_comment)]
     Migrate(migrate_cmd::MigrateArgs),
 }
 
@@ -161,12 +146,12 @@ struct VfReport {
 
 /// An error with its exit code.
 pub(crate) struct Failure {
-    code: u8,
+    code: Exit,
     message: String,
 }
 
 impl Failure {
-    pub(crate) fn new(code: u8, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: Exit, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -177,12 +162,48 @@ impl Failure {
 impl From<ivf_vfio::Error> for Failure {
     fn from(e: ivf_vfio::Error) -> Self {
         let code = match e.errno() {
-            Some(libc::ENODEV) | Some(libc::ENOENT) => 3,
-            Some(libc::EBUSY) => 5,
-            _ => 1,
+            _ if e.is_busy() => Exit::Busy,
+            Some(libc::ENODEV) | Some(libc::ENOENT) => Exit::NoDevice,
+            Some(libc::EBUSY) => Exit::Busy,
+            _ => Exit::Other,
         };
         Failure::new(code, e.to_string())
     }
+}
+
+/// The failure for `bdf` when opening it failed with `e`: if the kernel's
+/// answer is the one it gives a second user ([`ivf_vfio::Error::is_busy`]:
+/// EBUSY, or EINVAL from VFIO_DEVICE_BIND_IOMMUFD), busy, naming whoever
+/// `holders` finds holding the VF now, or "another process" if it has let
+/// go since (or is not visible in /proc); otherwise as `Failure::from`.
+/// Two vfmig started at once both pass the holder check before either
+/// opens: the loser learns of the winner only from the kernel's refusal.
+pub(crate) fn open_failure(
+    bdf: Bdf,
+    e: ivf_vfio::Error,
+    holders: impl FnOnce() -> Option<String>,
+) -> Failure {
+    if !e.is_busy() {
+        return Failure::from(e);
+    }
+    busy_failure(bdf, holders(), &e)
+}
+
+/// [`Exit::Busy`]: `bdf` is held by `who`, or by "another process" when
+/// nobody holds it any more; `refusal` is what the kernel said.
+pub(crate) fn busy_failure(bdf: Bdf, who: Option<String>, refusal: &dyn fmt::Display) -> Failure {
+    let who = who.unwrap_or_else(|| {
+        "another process (it has closed the VF since, or /proc does not show it)".into()
+    });
+    Failure::new(
+        Exit::Busy,
+        format!("{bdf} is in use by {who}; the kernel refused the open: {refusal}"),
+    )
+}
+
+/// The failure for `bdf` found held by `who` before vfmig opened it.
+pub(crate) fn in_use(bdf: Bdf, who: &str) -> Failure {
+    Failure::new(Exit::Busy, format!("{bdf} is in use by {who}"))
 }
 
 fn migration_of(dev: &PciDevice) -> Vec<String> {
@@ -198,7 +219,7 @@ fn migration_of(dev: &PciDevice) -> Vec<String> {
             Ok(Some(flags)) => flags.names().into_iter().map(String::from).collect(),
             Err(e) => vec![format!("error: {e}")],
         },
-        Err(e) if e.errno() == Some(libc::EBUSY) => vec!["busy".into()],
+        Err(e) if e.is_busy() || e.errno() == Some(libc::EBUSY) => vec!["busy".into()],
         Err(e) => vec![format!("error: {e}")],
     }
 }
@@ -243,7 +264,7 @@ fn print_table(reports: &[VfReport]) {
 
 pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Failure::new(1, format!("JSON output: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Other, format!("JSON output: {e}")))?;
     println!("{text}");
     Ok(())
 }
@@ -269,7 +290,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let dev = PciDevice::open(bdf)?;
             let Some(r) = report(&dev) else {
                 return Err(Failure::new(
-                    4,
+                    Exit::Unsupported,
                     format!(
                         "{bdf} is {:04x}:{:04x}, not a VF that intel_vf_vfio_pci supports",
                         dev.vendor, dev.device
@@ -310,12 +331,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version go to stdout and succeed; the rest are
+            // usage errors.
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            }
+            .into();
+        }
+    };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => Exit::Success.into(),
         Err(f) => {
             eprintln!("vfmig: {}", f.message);
-            ExitCode::from(f.code)
+            f.code.into()
         }
     }
 }
@@ -353,7 +387,73 @@ mod tests {
         let err = Cli::try_parse_from(["vfmig", "migrate", "0000:01:10.0"])
             .err()
             .expect("DST is required");
-        assert_eq!(err.exit_code(), 2);
+        assert_eq!(err.exit_code(), i32::from(Exit::Usage.code()));
+    }
+
+    fn vf() -> Bdf {
+        "0000:01:10.0".parse().unwrap()
+    }
+
+    fn os(what: &str, errno: i32) -> ivf_vfio::Error {
+        ivf_vfio::Error::new(what, std::io::Error::from_raw_os_error(errno))
+    }
+
+    fn busy(what: &str, errno: i32) -> ivf_vfio::Error {
+        ivf_vfio::Error::busy(what, std::io::Error::from_raw_os_error(errno))
+    }
+
+    const BIND: &str = "VFIO_DEVICE_BIND_IOMMUFD on /dev/vfio/devices/vfio0";
+
+    /// The loser of two opens at once: EINVAL from the bind (the cdev
+    /// path) or EBUSY (the group), with the winner found, or gone.
+    #[test]
+    fn a_lost_open_race_is_busy_naming_the_holder() {
+        for errno in [libc::EINVAL, libc::EBUSY] {
+            let f = open_failure(vf(), busy(BIND, errno), || Some("pid 4242 (vfmig)".into()));
+            assert_eq!(f.code, Exit::Busy);
+            assert!(
+                f.message
+                    .starts_with("0000:01:10.0 is in use by pid 4242 (vfmig);"),
+                "{}",
+                f.message
+            );
+            assert!(
+                f.message.contains(BIND),
+                "the kernel's answer: {}",
+                f.message
+            );
+            let f = open_failure(vf(), busy(BIND, errno), || None);
+            assert_eq!(f.code, Exit::Busy);
+            assert!(
+                f.message
+                    .starts_with("0000:01:10.0 is in use by another process"),
+                "{}",
+                f.message
+            );
+        }
+    }
+
+    /// Errors that are not a second user keep their codes, and the holders
+    /// are not even looked up.
+    #[test]
+    fn other_open_errors_keep_their_codes() {
+        let cases = [
+            (os(BIND, libc::EINVAL), Exit::Other),
+            (os("IOMMU_IOAS_ALLOC", libc::EINVAL), Exit::Other),
+            (os(BIND, libc::EPERM), Exit::Other),
+            (os("PCI device 0000:01:10.0", libc::ENODEV), Exit::NoDevice),
+            (
+                os("opening /dev/vfio/devices/vfio0", libc::ENOENT),
+                Exit::NoDevice,
+            ),
+            (os("VFIO_DEVICE_GET_INFO", libc::EBUSY), Exit::Busy),
+        ];
+        for (e, code) in cases {
+            let text = e.to_string();
+            let f = open_failure(vf(), e, || panic!("holders looked up for {text}"));
+            assert_eq!(f.code, code, "{text}");
+            assert_eq!(f.message, text);
+        }
     }
 
     #[test]
@@ -361,7 +461,7 @@ mod tests {
         let err = Cli::try_parse_from(["vfmig", "info", "01:99.0"])
             .err()
             .expect("rejected");
-        assert_eq!(err.exit_code(), 2);
+        assert_eq!(err.exit_code(), i32::from(Exit::Usage.code()));
         assert!(err.to_string().contains("not a PCI address"), "{err}");
     }
 }

@@ -12,9 +12,9 @@ use ivf_migrate::{
     GuestSnapshot, Inject, MigrateError, MigrateOptions, PfTraffic, Report, Round, SeqLog,
     TrafficStats, Vm,
 };
-use ivf_vfio::sysfs::Bdf;
+use ivf_vfio::sysfs::{Bdf, PciDevice};
 
-use crate::{print_json, Failure};
+use crate::{busy_failure, print_json, Exit, Failure};
 
 /// A fault to inject (for tests of the rollback).
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -85,7 +85,38 @@ struct Summary {
 }
 
 fn failure(e: &MigrateError) -> Failure {
-    Failure::new(e.kind.exit_code(), e.to_string())
+    Failure::new(e.kind.into(), e.to_string())
+}
+
+/// The failure of opening SRC or DST (`Vm::start`, `Vm::migrate`, before
+/// either touches SRC). The engine reports EBUSY as busy, naming the
+/// holder; the EINVAL with which VFIO_DEVICE_BIND_IOMMUFD refuses a VF that
+/// another user opened a moment before (it passed the engine's holder check
+/// too) comes back as "other": re-check who holds the VF (`holders`) and
+/// report it busy, as `save` and `load` do.
+fn open_vf_failure(
+    e: &MigrateError,
+    vfs: [Bdf; 2],
+    holders: impl Fn(Bdf) -> Option<String>,
+) -> Failure {
+    let raced = |bdf: &Bdf| {
+        e.kind == ivf_migrate::ErrorKind::Other
+            && e.step == format!("opening {bdf}")
+            && e.errno == Some(libc::EINVAL)
+            && e.message.starts_with("VFIO_DEVICE_BIND_IOMMUFD")
+    };
+    match vfs.iter().find(|b| raced(b)) {
+        Some(&bdf) => {
+            let f = busy_failure(bdf, holders(bdf), &e.message);
+            Failure::new(f.code, format!("{} failed: {}", e.step, f.message))
+        }
+        None => failure(e),
+    }
+}
+
+/// Who holds `bdf` through vfio, for a message.
+fn holders_of(bdf: Bdf) -> Option<String> {
+    PciDevice::open(bdf).ok()?.vfio_holders_text()
 }
 
 fn mac_text(m: [u8; 6]) -> String {
@@ -168,11 +199,12 @@ pub(crate) fn migrate(a: MigrateArgs) -> Result<(), Failure> {
     };
     if a.src == a.dst {
         return Err(Failure::new(
-            2,
+            Exit::Usage,
             format!("source and destination are both {}", a.src),
         ));
     }
-    let mut vm = Vm::start(a.src).map_err(|e| failure(&e))?;
+    let vfs = [a.src, a.dst];
+    let mut vm = Vm::start(a.src).map_err(|e| open_vf_failure(&e, vfs, holders_of))?;
     say(format!(
         "guest started on {} (MAC {}), vCPU running",
         a.src,
@@ -181,7 +213,7 @@ pub(crate) fn migrate(a: MigrateArgs) -> Result<(), Failure> {
     let traffic = match &a.traffic {
         Some(iface) => {
             let t = PfTraffic::start(iface, vm.mac(), a.rate, vm.snapshot().rx_seq)
-                .map_err(|e| Failure::new(1, format!("traffic on {iface}: {e}")))?;
+                .map_err(|e| Failure::new(Exit::Other, format!("traffic on {iface}: {e}")))?;
             let tx = a.tx_rate.unwrap_or(a.rate);
             vm.set_tx(tx, t.pf_mac);
             say(format!(
@@ -206,11 +238,13 @@ pub(crate) fn migrate(a: MigrateArgs) -> Result<(), Failure> {
     let report = match result {
         Ok(r) => r,
         Err(e) => {
-            say(format!("migration failed: {e}"));
+            // Who holds a busy DST is asked at once, before it can let go.
+            let f = open_vf_failure(&e, vfs, holders_of);
+            say(format!("migration failed: {}", f.message));
             if e.kind != ivf_migrate::ErrorKind::Rollback {
                 run_for(&vm, traffic.as_ref(), 1.0, &say);
             }
-            return Err(failure(&e));
+            return Err(f);
         }
     };
     let d = &report.downtime;
@@ -255,7 +289,7 @@ pub(crate) fn migrate(a: MigrateArgs) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::new(
-            ivf_migrate::ErrorKind::Verify.exit_code(),
+            Exit::Verify,
             "verification failed (see the summary)",
         ))
     }
@@ -321,4 +355,102 @@ fn print_summary(s: &Summary) {
         yes(s.none_twice),
         s.verdict.to_uppercase()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ivf_migrate::ErrorKind;
+
+    const SRC: &str = "0000:01:10.0";
+    const DST: &str = "0000:01:10.2";
+    const BIND: &str =
+        "VFIO_DEVICE_BIND_IOMMUFD on /dev/vfio/devices/vfio1: Invalid argument (os error 22)";
+
+    fn vfs() -> [Bdf; 2] {
+        [SRC.parse().unwrap(), DST.parse().unwrap()]
+    }
+
+    fn err(kind: ErrorKind, step: &str, message: &str, errno: Option<i32>) -> MigrateError {
+        MigrateError {
+            kind,
+            step: step.into(),
+            message: message.into(),
+            errno,
+            rollback: None,
+        }
+    }
+
+    #[test]
+    fn a_lost_open_race_is_busy_naming_the_holder() {
+        let e = err(
+            ErrorKind::Other,
+            &format!("opening {DST}"),
+            BIND,
+            Some(libc::EINVAL),
+        );
+        let f = open_vf_failure(&e, vfs(), |b| {
+            assert_eq!(b.to_string(), DST, "the VF that failed is re-checked");
+            Some("pid 77 (vfmig)".into())
+        });
+        assert_eq!(f.code, Exit::Busy);
+        assert!(
+            f.message.starts_with(&format!(
+                "opening {DST} failed: {DST} is in use by pid 77 (vfmig);"
+            )),
+            "{}",
+            f.message
+        );
+        let f = open_vf_failure(&e, vfs(), |_| None);
+        assert_eq!(f.code, Exit::Busy);
+        assert!(
+            f.message.contains("in use by another process"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn other_failures_keep_the_engines_code() {
+        let no_lookup = |b: Bdf| -> Option<String> { panic!("holders of {b} looked up") };
+        let cases = [
+            // The engine found the holder itself (EBUSY).
+            err(
+                ErrorKind::Busy,
+                &format!("opening {SRC}"),
+                "busy",
+                Some(libc::EBUSY),
+            ),
+            // EINVAL elsewhere than the bind, or in a later step.
+            err(
+                ErrorKind::Other,
+                &format!("opening {SRC}"),
+                "IOMMU_IOAS_ALLOC: Invalid argument",
+                Some(libc::EINVAL),
+            ),
+            err(
+                ErrorKind::Source,
+                &format!("SRC {SRC}: PRE_COPY"),
+                BIND,
+                Some(libc::EINVAL),
+            ),
+            err(
+                ErrorKind::Other,
+                "opening 0000:02:00.0",
+                BIND,
+                Some(libc::EINVAL),
+            ),
+            err(
+                ErrorKind::Refused,
+                &format!("DST {DST}: RESUMING"),
+                "refused",
+                Some(libc::EPROTONOSUPPORT),
+            ),
+        ];
+        for e in cases {
+            let f = open_vf_failure(&e, vfs(), no_lookup);
+            assert_eq!(f.code, Exit::from(e.kind), "{e}");
+            assert_eq!(f.message, e.to_string());
+        }
+    }
 }

@@ -15,20 +15,19 @@ use ivf_common::ids::Family;
 use ivf_common::mbx::MbxLog;
 use ivf_common::regs::regmap;
 use ivf_common::state::{
-    next_frame, DeviceShape, Frame, TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN, TAG_PF_MBX, TAG_QUEUES,
+    next_frame, DeviceShape, Frame, FrameSequence, TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN, TAG_PF_MBX,
+    TAG_QUEUES,
 };
 use ivf_common::stream::{self, check_compat, DeviceCaps, StreamError};
 use ivf_vfio::sysfs::{Bdf, PciDevice};
 use ivf_vfio::uapi::mig;
 use ivf_vfio::{read_data, write_data, Device};
 
-use crate::{print_json, Failure, DRIVER};
-
-/// Exit code of a refused or invalid stream.
-const EXIT_STREAM: u8 = 6;
+use crate::{in_use, open_failure, print_json, Exit, Failure, DRIVER};
 
 fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    fs::read(path).map_err(|e| Failure::new(1, format!("reading {}: {e}", path.display())))
+    fs::read(path)
+        .map_err(|e| Failure::new(Exit::Other, format!("reading {}: {e}", path.display())))
 }
 
 /// Opens a VF bound to our driver, with the documented exit codes.
@@ -36,7 +35,7 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
     let pci = PciDevice::open(bdf)?;
     if pci.supported_vf().is_none() {
         return Err(Failure::new(
-            4,
+            Exit::Unsupported,
             format!(
                 "{bdf} is {:04x}:{:04x}, not a VF that {DRIVER} supports",
                 pci.vendor, pci.device
@@ -45,7 +44,7 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
     }
     if pci.driver.as_deref() != Some(DRIVER) {
         return Err(Failure::new(
-            4,
+            Exit::Unsupported,
             format!(
                 "{bdf} is bound to {}, not {DRIVER}: echo {DRIVER} > /sys/bus/pci/devices/{bdf}/driver_override, then rebind",
                 pci.driver.as_deref().unwrap_or("no driver")
@@ -53,45 +52,86 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
         ));
     }
     if let Some(who) = pci.vfio_holders_text() {
-        return Err(Failure::new(5, format!("{bdf} is in use by {who}")));
+        return Err(in_use(bdf, &who));
     }
-    let dev = Device::open_cdev(bdf).map_err(|e| {
-        if e.errno() == Some(libc::EBUSY) {
-            Failure::new(
-                5,
-                format!("{bdf} is in use (another process holds it): {e}"),
-            )
-        } else {
-            Failure::from(e)
-        }
-    })?;
+    // Another vfmig may have passed that check at the same moment: the
+    // kernel lets one of us in, and the other learns it only now.
+    let dev =
+        Device::open_cdev(bdf).map_err(|e| open_failure(bdf, e, || pci.vfio_holders_text()))?;
     Ok((pci, dev))
 }
 
 /// Every frame of a file, or the first error with its offset.
-fn frames(bytes: &[u8]) -> Result<Vec<Frame>, (usize, StreamError)> {
+///
+/// The frames must follow the grammar the driver enforces
+/// ([`FrameSequence`]), with the shape of a device of the first frame's
+/// family (of a family we do not know, the first frame's own: that it is
+/// no device here is `check`'s to say). The sequence comes back, so a
+/// caller that needs a complete stream asks it with `finish`.
+fn frames(bytes: &[u8]) -> Result<(Vec<Frame>, FrameSequence), (usize, StreamError)> {
     let mut out = Vec::new();
+    let mut seq = None;
     let mut at = 0;
     while at < bytes.len() {
         let (f, len) = next_frame(&bytes[at..]).map_err(|e| (at, e))?;
+        let shape =
+            Family::from_code(f.header.family).map_or(f.shape, |fam| DeviceShape::of(regmap(fam)));
+        seq.get_or_insert(FrameSequence::new(shape))
+            .accept(&f)
+            .map_err(|e| (at, e))?;
         out.push(f);
         at += len;
     }
-    if out.is_empty() {
-        return Err((
+    match seq {
+        Some(seq) => Ok((out, seq)),
+        None => Err((
             0,
             StreamError::Truncated {
                 need: stream::HEADER_LEN,
                 have: 0,
             },
-        ));
+        )),
     }
-    Ok(out)
+}
+
+/// The frames of a file that the driver would load: [`frames`], complete.
+fn complete_frames(bytes: &[u8]) -> Result<Vec<Frame>, (usize, StreamError)> {
+    let (fs, seq) = frames(bytes)?;
+    seq.finish().map_err(|e| (bytes.len(), e))?;
+    Ok(fs)
+}
+
+/// What the driver decides about a file for this device: each frame's
+/// header against the device as it arrives, then the frame and its place
+/// in the sequence (rust/lm.rs `check_frames`), and at the end the state
+/// frame's values and whether it came (`load`). The first refusal, with
+/// its offset; the driver refuses the rest of the stream after it.
+fn judge(bytes: &[u8], caps: &DeviceCaps, map: &ivf_common::regs::RegMap) -> Result<(), String> {
+    let mut seq = FrameSequence::new(DeviceShape::of(map));
+    let mut at = 0;
+    let mut state = None;
+    while at < bytes.len() {
+        let refused = |e: StreamError| format!("at byte {at}: {e} (errno {})", e.errno());
+        let h = stream::parse_header(&bytes[at..]).map_err(refused)?;
+        check_compat(&h, caps).map_err(refused)?;
+        let (f, len) = next_frame(&bytes[at..]).map_err(refused)?;
+        seq.accept(&f).map_err(refused)?;
+        if f.state.is_some() {
+            state = f.state;
+        }
+        at += len;
+    }
+    seq.finish()
+        .map_err(|e| format!("at the end: {e} (errno {})", e.errno()))?;
+    if let Some(st) = &state {
+        hal::validate(st, map).map_err(|e| format!("state frame: {e}"))?;
+    }
+    Ok(())
 }
 
 fn stream_failure(what: &str, at: usize, e: StreamError) -> Failure {
     Failure::new(
-        EXIT_STREAM,
+        Exit::Refused,
         format!("{what}: at byte {at}: {e} (errno {})", e.errno()),
     )
 }
@@ -100,10 +140,10 @@ pub(crate) fn save(bdf: Bdf, output: &Path) -> Result<(), Failure> {
     let (_, dev) = open_ours(bdf)?;
     let mut fd = dev
         .set_mig_state(mig::STOP_COPY)?
-        .ok_or_else(|| Failure::new(1, "the driver gave no data fd for STOP_COPY"))?;
+        .ok_or_else(|| Failure::new(Exit::Other, "the driver gave no data fd for STOP_COPY"))?;
     let mut bytes = Vec::new();
     read_data(&mut fd, &mut bytes)?;
-    let n = frames(&bytes)
+    let n = complete_frames(&bytes)
         .map_err(|(at, e)| stream_failure("the driver's own stream", at, e))?
         .len();
     let tmp = output.with_extension("vfmig-tmp");
@@ -115,7 +155,7 @@ pub(crate) fn save(bdf: Bdf, output: &Path) -> Result<(), Failure> {
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        Failure::new(1, format!("writing {}: {e}", output.display()))
+        Failure::new(Exit::Other, format!("writing {}: {e}", output.display()))
     })?;
     println!(
         "saved {} bytes ({n} frames) of {bdf} to {}",
@@ -128,18 +168,18 @@ pub(crate) fn save(bdf: Bdf, output: &Path) -> Result<(), Failure> {
 pub(crate) fn load(bdf: Bdf, input: &Path) -> Result<(), Failure> {
     let bytes = read_file(input)?;
     // Say precisely what is wrong when we can; the driver is the judge.
-    let local = frames(&bytes).err();
+    let local = complete_frames(&bytes).err();
     let (_, dev) = open_ours(bdf)?;
     let refused = |e: ivf_vfio::Error| match local {
         Some((at, se)) => stream_failure(&format!("{bdf} refused {}", input.display()), at, se),
         None => Failure::new(
-            EXIT_STREAM,
+            Exit::Refused,
             format!("{bdf} refused {}: {e}", input.display()),
         ),
     };
     let mut fd = dev
         .set_mig_state(mig::RESUMING)?
-        .ok_or_else(|| Failure::new(1, "the driver gave no data fd for RESUMING"))?;
+        .ok_or_else(|| Failure::new(Exit::Other, "the driver gave no data fd for RESUMING"))?;
     write_data(&mut fd, &bytes).map_err(refused)?;
     dev.set_mig_state(mig::STOP).map_err(refused)?;
     dev.set_mig_state(mig::RUNNING)?;
@@ -345,7 +385,7 @@ fn frame_view(bytes: &[u8], f: &Frame) -> FrameView {
 }
 
 fn views(bytes: &[u8]) -> Result<Vec<FrameView>, Failure> {
-    let fs = frames(bytes).map_err(|(at, e)| stream_failure("invalid stream", at, e))?;
+    let (fs, _) = frames(bytes).map_err(|(at, e)| stream_failure("invalid stream", at, e))?;
     let mut at = 0;
     Ok(fs
         .iter()
@@ -372,8 +412,8 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
     );
     for (i, v) in vs.iter().enumerate() {
         println!(
-            "frame {i}: {} frame, format {}, {} family, device {}:{} rev {}, {} queue pairs, features {}, {} bytes, crc32c {}",
-            v.kind, v.format, v.family, v.vendor, v.device, v.revision, v.queue_pairs, v.features, v.total_len, v.crc32c
+            "frame {}: {} frame, format {}, {} family, device {}:{} rev {}, {} queue pairs, features {}, {} bytes, crc32c {}",
+            i + 1, v.kind, v.format, v.family, v.vendor, v.device, v.revision, v.queue_pairs, v.features, v.total_len, v.crc32c
         );
         for s in &v.sections {
             println!(
@@ -449,7 +489,7 @@ pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
     let pci = PciDevice::open(bdf)?;
     let vf = pci.supported_vf().ok_or_else(|| {
         Failure::new(
-            4,
+            Exit::Unsupported,
             format!(
                 "{bdf} is {:04x}:{:04x}, not a supported VF",
                 pci.vendor, pci.device
@@ -461,27 +501,13 @@ pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
         family: vf.family,
         vendor: pci.vendor,
         device: pci.device,
+        revision: pci.revision()?,
         max_queue_pairs: map.max_queue_pairs as u16,
         features: 0,
     };
     let mut reasons = Vec::new();
-    match frames(&bytes) {
-        Err((at, e)) => reasons.push(format!("at byte {at}: {e}")),
-        Ok(fs) => {
-            for (i, f) in fs.iter().enumerate() {
-                if let Err(e) = check_compat(&f.header, &caps) {
-                    reasons.push(format!("frame {i}: {e}"));
-                }
-                if let Some(st) = &f.state {
-                    if let Err(e) = hal::validate(st, map) {
-                        reasons.push(format!("frame {i}: {e}"));
-                    }
-                }
-            }
-            if !fs.iter().any(|f| f.state.is_some()) {
-                reasons.push("no state frame: the file holds pre-copy data only".into());
-            }
-        }
+    if let Err(r) = judge(&bytes, &caps, map) {
+        reasons.push(r);
     }
     if pci.driver.as_deref() != Some(DRIVER) {
         reasons.push(format!(
@@ -514,7 +540,7 @@ pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
         Ok(())
     } else {
         Err(Failure::new(
-            EXIT_STREAM,
+            Exit::Refused,
             format!("{} cannot be loaded into {bdf}", v.file),
         ))
     }

@@ -11,6 +11,7 @@ fn fake_device(root: &Path, bdf: &str, vendor: &str, device: &str) {
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("vendor"), format!("{vendor}\n")).unwrap();
     fs::write(dir.join("device"), format!("{device}\n")).unwrap();
+    fs::write(dir.join("revision"), "0x01\n").unwrap();
 }
 
 fn vfmig(root: &Path, args: &[&str]) -> (i32, String, String) {
@@ -81,6 +82,44 @@ fn info_exit_codes() {
 }
 
 #[test]
+fn help_lists_the_exit_codes() {
+    let dir = tree();
+    for args in [&["--help"][..], &["save", "--help"], &["migrate", "--help"]] {
+        let (code, out, err) = vfmig(dir.path(), args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("Exit codes:\n  0  success\n  1  other error (the message says which)\n  2  usage error\n"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.contains("\n  5  device busy (opened by another user, e.g. QEMU)\n"),
+            "{args:?}: {out}"
+        );
+        assert!(
+            out.contains("\n 10  migrate: the source could not be brought back to running"),
+            "{args:?}: {out}"
+        );
+    }
+    let (code, out, _) = vfmig(dir.path(), &["--version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("vfmig "), "{out}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let dir = tree();
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["save", "0000:01:10.0"],
+        &["migrate", "0000:01:10.0", "0000:01:10.0"],
+    ] {
+        let (code, _, err) = vfmig(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
+}
+
+#[test]
 fn empty_host_says_so() {
     let dir = tempdir::Dir::new();
     let (code, out, _) = vfmig(dir.path(), &["list"]);
@@ -119,11 +158,16 @@ mod tempdir {
 }
 
 fn igb_stream() -> Vec<u8> {
+    igb_stream_rev(1)
+}
+
+/// An igb VF's stream as the driver writes it, of PCI revision `rev`.
+fn igb_stream_rev(rev: u8) -> Vec<u8> {
     use ivf_common::hal::DeviceState;
     use ivf_common::ids::Family;
     use ivf_common::regs::IGB;
     use ivf_common::state::{header_for, write_compat_frame, write_state_frame, MAX_FRAME_LEN};
-    let h = header_for(Family::Igb, &IGB, 0x8086, 0x10ca, 1);
+    let h = header_for(Family::Igb, &IGB, 0x8086, 0x10ca, rev);
     let mut st = DeviceState {
         queue_pairs: 2,
         ..Default::default()
@@ -224,4 +268,54 @@ fn check_gives_a_verdict_with_reasons() {
     );
     assert_eq!(code, 6);
     assert!(out.contains("family"), "{out}");
+}
+
+#[test]
+fn check_and_inspect_refuse_what_the_driver_refuses() {
+    use ivf_common::state::COMPAT_FRAME_LEN;
+    let dir = tree();
+    let drv = dir.path().join("drivers/intel_vf_vfio_pci");
+    fs::create_dir_all(&drv).unwrap();
+    std::os::unix::fs::symlink(&drv, dir.path().join("0000:01:10.0/driver")).unwrap();
+    let file = dir.path().join("s.state");
+    let good = igb_stream();
+    let (compat, state) = good.split_at(COMPAT_FRAME_LEN);
+    let check = |bytes: &[u8]| {
+        fs::write(&file, bytes).unwrap();
+        let (code, out, _) = vfmig(
+            dir.path(),
+            &["check", file.to_str().unwrap(), "0000:01:10.0", "--json"],
+        );
+        assert_eq!(code, 6, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["compatible"], false);
+        v["reasons"][0].as_str().unwrap().to_string()
+    };
+    // Another revision of the same VF.
+    let r = check(&igb_stream_rev(2));
+    assert!(r.contains("revision 0x2 in stream, 0x1 here"), "{r}");
+    // The state frame alone, a third frame, and the pre-copy data only.
+    let r = check(state);
+    assert!(
+        r.contains("frame 1 is a state frame, expected a compatibility frame"),
+        "{r}"
+    );
+    let r = check(&[&good[..], compat].concat());
+    assert!(r.contains("frame 3 is a compatibility frame"), "{r}");
+    let r = check(compat);
+    assert!(
+        r.contains("without its state frame") && r.contains("errno 61"),
+        "{r}"
+    );
+    // inspect refuses the frames out of order too (the pre-copy data alone
+    // is a valid thing to look at).
+    for bytes in [state, &[&good[..], compat].concat()[..]] {
+        fs::write(&file, bytes).unwrap();
+        let (code, _, err) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
+        assert_eq!(code, 6, "{err}");
+        assert!(err.contains("errno 84"), "{err}");
+    }
+    fs::write(&file, compat).unwrap();
+    let (code, _, err) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
 }
