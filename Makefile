@@ -16,8 +16,9 @@
 #
 # The kernel build is cached outside the clone (see tools/kernel/build).
 
-ifneq ($(KERNELRELEASE),)
-# Called by Kbuild: the rules are in ./Kbuild.
+ifneq ($(KBUILD_EXTMOD),)
+# Called by Kbuild (which reads ./Kbuild first anyway). Not KERNELRELEASE:
+# DKMS sets that on the command line of the top-level make.
 include $(src)/Kbuild
 else
 
