@@ -314,6 +314,39 @@ static IVF_MIG_OPS: bindings::vfio_migration_ops = bindings::vfio_migration_ops 
     migration_get_data_size: Some(ivf_get_data_size),
 };
 
+/// vfio-pci-core's iommufd ops, where the kernel has iommufd. Without it
+/// (Debian's kernels: `CONFIG_IOMMUFD` off) `linux/vfio.h` defines them as
+/// NULL macros and the device is reached through the group/container only.
+mod iommufd {
+    use super::{bindings, vfio_device};
+    use kernel::ffi::c_int;
+
+    type BindFn =
+        unsafe extern "C" fn(*mut vfio_device, *mut bindings::iommufd_ctx, *mut u32) -> c_int;
+    type DeviceFn = unsafe extern "C" fn(*mut vfio_device);
+    type IoasFn = unsafe extern "C" fn(*mut vfio_device, *mut u32) -> c_int;
+
+    #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
+    pub(super) const BIND: Option<BindFn> = Some(bindings::vfio_iommufd_physical_bind);
+    #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
+    pub(super) const UNBIND: Option<DeviceFn> = Some(bindings::vfio_iommufd_physical_unbind);
+    #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
+    pub(super) const ATTACH_IOAS: Option<IoasFn> =
+        Some(bindings::vfio_iommufd_physical_attach_ioas);
+    #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
+    pub(super) const DETACH_IOAS: Option<DeviceFn> =
+        Some(bindings::vfio_iommufd_physical_detach_ioas);
+
+    #[cfg(not(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m")))]
+    pub(super) const BIND: Option<BindFn> = None;
+    #[cfg(not(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m")))]
+    pub(super) const UNBIND: Option<DeviceFn> = None;
+    #[cfg(not(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m")))]
+    pub(super) const ATTACH_IOAS: Option<IoasFn> = None;
+    #[cfg(not(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m")))]
+    pub(super) const DETACH_IOAS: Option<DeviceFn> = None;
+}
+
 /// The ops of every device this driver binds.
 pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
     // The kernel's `char` is `u8`; a byte string keeps this a constant.
@@ -331,10 +364,10 @@ pub(crate) static IVF_VFIO_OPS: OpsTable = OpsTable(bindings::vfio_device_ops {
     request: Some(bindings::vfio_pci_core_request),
     match_: Some(bindings::vfio_pci_core_match),
     match_token_uuid: Some(bindings::vfio_pci_core_match_token_uuid),
-    bind_iommufd: Some(bindings::vfio_iommufd_physical_bind),
-    unbind_iommufd: Some(bindings::vfio_iommufd_physical_unbind),
-    attach_ioas: Some(bindings::vfio_iommufd_physical_attach_ioas),
-    detach_ioas: Some(bindings::vfio_iommufd_physical_detach_ioas),
+    bind_iommufd: iommufd::BIND,
+    unbind_iommufd: iommufd::UNBIND,
+    attach_ioas: iommufd::ATTACH_IOAS,
+    detach_ioas: iommufd::DETACH_IOAS,
     pasid_attach_ioas: None,
     pasid_detach_ioas: None,
     dma_unmap: None,

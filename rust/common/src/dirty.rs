@@ -62,6 +62,20 @@ pub fn pages_spanned(r: &Range, shift: u32) -> u64 {
     (last >> shift) - (r.iova >> shift) + 1
 }
 
+/// Sorts `ranges` by IOVA: an insertion sort, at most [`MAX_RANGES`]²/2
+/// swaps. Not `core`'s sort: built by rustc 1.85 its small-sort ends in
+/// calls that Linux 7.3's objtool does not know as noreturn ("falls
+/// through to next function" warnings in the module).
+fn sort_by_iova(ranges: &mut [LoggedRange]) {
+    for i in 1..ranges.len() {
+        let mut j = i;
+        while j > 0 && ranges[j - 1].range.iova > ranges[j].range.iova {
+            ranges.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Checks a logging request in place: sorts `ranges`, refuses empty,
 /// wrapping, unaligned or overlapping ones and a bad page size, chooses the
 /// bitmap's page size (`page_size`, or the smallest power of two above it
@@ -81,7 +95,7 @@ pub fn check(ranges: &mut [LoggedRange], page_size: u64) -> Result<(u64, usize),
             return Err(RangeError::Bad(r));
         }
     }
-    ranges.sort_unstable_by_key(|r| r.range.iova);
+    sort_by_iova(ranges);
     for w in ranges.windows(2) {
         // `end` cannot wrap: checked above.
         if w[0].range.end().unwrap_or(u64::MAX) > w[1].range.iova {
