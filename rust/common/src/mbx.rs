@@ -183,7 +183,7 @@ impl MbxLog {
             msg::SET_MULTICAST => {
                 let n = info as usize;
                 if n > MAX_MC {
-                    self.ignored += 1;
+                    self.ignored = self.ignored.saturating_add(1);
                     return false;
                 }
                 for i in 0..n {
@@ -219,7 +219,7 @@ impl MbxLog {
                     } else if i <= MAX_MACVLANS {
                         self.macvlans[i - 1] = Some(mac_of(req[1], req[2]));
                     } else {
-                        self.ignored += 1;
+                        self.ignored = self.ignored.saturating_add(1);
                         return false;
                     }
                 }
@@ -229,7 +229,7 @@ impl MbxLog {
             // Queries change nothing at the PF.
             msg::GET_QUEUES => return false,
             _ => {
-                self.ignored += 1;
+                self.ignored = self.ignored.saturating_add(1);
                 return false;
             }
         }

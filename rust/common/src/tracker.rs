@@ -198,6 +198,9 @@ struct Span {
     hi: u64,
     first_bit: u64,
     first_page: u64,
+    /// The whole logged range (`lo..hi` is its part inside the window).
+    range_lo: u64,
+    range_hi: u64,
 }
 
 /// One logging session of one VF.
@@ -598,6 +601,8 @@ where
             hi: end.min(r.iova + r.len),
             first_bit,
             first_page: r.iova >> self.page_shift,
+            range_lo: r.iova,
+            range_hi: r.iova + r.len,
         })
     }
 
@@ -667,11 +672,19 @@ where
 
     /// The report part of [`Self::report`]: the bitmap (or everything, if
     /// tainted) inside the window, cleared as it goes.
+    ///
+    /// A page's bit is cleared only when the window covers all of the page
+    /// (within its logged range): a window that covers part of it reports
+    /// that part and keeps the bit for the rest, and an empty window
+    /// reports and clears nothing.
     pub fn emit(&mut self, iova: u64, len: u64, set: &mut impl FnMut(u64, u64)) {
         self.stats.reports += 1;
         let Some(win_end) = iova.checked_add(len) else {
             return;
         };
+        if len == 0 {
+            return;
+        }
         let shift = self.page_shift;
         let mut i = self.first_range_ending_after(iova);
         while let Some(Span {
@@ -679,6 +692,8 @@ where
             hi,
             first_bit,
             first_page,
+            range_lo,
+            range_hi,
         }) = self.span(i, iova, win_end)
         {
             i += 1;
@@ -698,11 +713,14 @@ where
                 }
                 let mask = 1u64 << (bit % 64);
                 if word & mask != 0 {
-                    let s = (page << shift).max(lo);
-                    let e = (page << shift).saturating_add(1 << shift).min(hi);
+                    let page_lo = (page << shift).max(range_lo);
+                    let page_hi = (page << shift).saturating_add(1 << shift).min(range_hi);
+                    let (s, e) = (page_lo.max(lo), page_hi.min(hi));
                     set(s, e - s);
-                    if let Some(x) = self.bitmap.get_mut(w) {
-                        *x &= !mask;
+                    if (s, e) == (page_lo, page_hi) {
+                        if let Some(x) = self.bitmap.get_mut(w) {
+                            *x &= !mask;
+                        }
                     }
                 }
                 page += 1;

@@ -200,3 +200,61 @@ fn tx_head_write_back_at_iova_zero_is_reported() {
         "head write-back at IOVA 0 not reported: {pages:?}"
     );
 }
+
+/// A report of `[iova, iova + len)` only.
+fn report_window(t: &mut T, vf: &mut Vf, iova: u64, len: u64) -> Vec<(u64, u64)> {
+    let mut spans = Vec::new();
+    let mut dma = Vf {
+        regs: HashMap::new(),
+        mem: vf.mem.clone(),
+    };
+    t.report(vf, &mut dma, iova, len, |i, l| spans.push((i, l)));
+    spans
+}
+
+#[test]
+fn an_empty_report_window_clears_nothing() {
+    let mut vf = Vf::new();
+    let mut t = start(&mut vf);
+    t.mark(3 * PAGE + 96, 8);
+    assert_eq!(report_window(&mut t, &mut vf, 3 * PAGE + 96, 0), vec![]);
+    assert!(report(&mut t, &mut vf).contains(&3), "the page was lost");
+}
+
+#[test]
+fn a_window_over_part_of_a_bitmap_page_keeps_its_bit() {
+    // 8 KiB bitmap pages; the VMM asks with 4 KiB windows.
+    let mut vf = Vf::new();
+    let mut ranges = vec![LoggedRange {
+        range: Range {
+            iova: 0,
+            len: PAGES * PAGE,
+        },
+        first_bit: 0,
+    }];
+    let (page, words) = dirty::check(&mut ranges, 2 * PAGE).unwrap();
+    assert_eq!(page, 2 * PAGE);
+    let slots = vec![Slot::default(); T::slots_needed(&IGB)];
+    let mut dma = Vf {
+        regs: HashMap::new(),
+        mem: vf.mem.clone(),
+    };
+    let mut t = T::start(&IGB, ranges, page, vec![0; words], slots, &mut vf, &mut dma).unwrap();
+    t.mark(PAGE + 8, 8); // in the second half of bitmap page 0
+    assert_eq!(report_window(&mut t, &mut vf, 0, PAGE), vec![(0, PAGE)]);
+    assert_eq!(
+        report_window(&mut t, &mut vf, PAGE, PAGE),
+        vec![(PAGE, PAGE)],
+        "the second half was lost with the first window"
+    );
+    // Kept (a superset, never a miss) until one window covers it whole.
+    assert_eq!(
+        report_window(&mut t, &mut vf, 0, 2 * PAGE),
+        vec![(0, 2 * PAGE)]
+    );
+    assert_eq!(
+        report_window(&mut t, &mut vf, 0, 2 * PAGE),
+        vec![],
+        "cleared once wholly reported"
+    );
+}

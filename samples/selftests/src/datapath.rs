@@ -114,7 +114,7 @@ fn exchange_tx(pf: &PfPort, g: &mut Guest<'_>, n: u64) -> Result<(), String> {
 
 fn guest_receives_and_sends() -> Outcome {
     let vf = host::need_vfs(1)?[0];
-    let dev = s(Device::open_cdev(vf))?;
+    let dev = s(Device::open_default(vf))?;
     let mut g = s(Guest::start(&dev, None))?;
     let pf = PfPort::open()?;
     // Several ring wraps, to prove re-arming works.
@@ -132,7 +132,7 @@ fn fnv(b: &[u8]) -> u64 {
 
 fn quiesce_freezes_the_data_path() -> Outcome {
     let vf = host::need_vfs(1)?[0];
-    let dev = s(Device::open_cdev(vf))?;
+    let dev = s(Device::open_default(vf))?;
     let mut g = s(Guest::start(&dev, None))?;
     let pf = PfPort::open()?;
     exchange_rx(&pf, &mut g, 0..10)?;
@@ -186,7 +186,7 @@ fn quiesce_freezes_the_data_path() -> Outcome {
 fn continuity_across_migration() -> Outcome {
     let vfs = host::need_vfs(2)?;
     let pf = PfPort::open()?;
-    let src = s(Device::open_cdev(vfs[0]))?;
+    let src = s(Device::open_default(vfs[0]))?;
     let (memory, stream, src_state) = {
         let mut g = s(Guest::start(&src, None))?;
         exchange_rx(&pf, &mut g, 0..40)?;
@@ -199,7 +199,7 @@ fn continuity_across_migration() -> Outcome {
     };
     // The source VF is closed: its FLR makes the PF drop its filters.
     drop(src);
-    let dst = s(Device::open_cdev(vfs[1]))?;
+    let dst = s(Device::open_default(vfs[1]))?;
     // No handshake here: the PF channel replays the VF's RESET and MAC.
     let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
     s(write_data(&mut fd, &stream))?;
@@ -295,7 +295,7 @@ fn filters_pass(pf: &PfPort, g: &mut Guest<'_>) -> Result<(), String> {
 fn pf_state_follows_the_vf() -> Outcome {
     let vfs = host::need_vfs(2)?;
     let pf = PfPort::open()?;
-    let src = s(Device::open_cdev(vfs[0]))?;
+    let src = s(Device::open_default(vfs[0]))?;
     let (memory, stream, mac) = {
         let mut g = s(Guest::start(&src, None))?;
         s(g.join_multicast(GROUP))?;
@@ -317,7 +317,7 @@ fn pf_state_follows_the_vf() -> Outcome {
         "VF0 kept its MAC after its reset: {line0}"
     );
     ensure!(!vlan0, "VF0 kept VLAN {VID} after its reset");
-    let dst = s(Device::open_cdev(vfs[1]))?;
+    let dst = s(Device::open_default(vfs[1]))?;
     let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
     s(write_data(&mut fd, &stream))?;
     let t = std::time::Instant::now();
@@ -352,7 +352,7 @@ fn ip_vf(vf: usize, settings: &[&str]) -> Result<(), String> {
 
 /// Saves VF0 running a guest, with its PF settings as they are.
 fn save_vf0_guest(vf0: ivf_vfio::sysfs::Bdf) -> Result<(Vec<u8>, Vec<u8>), String> {
-    let src = s(Device::open_cdev(vf0))?;
+    let src = s(Device::open_default(vf0))?;
     let g = s(Guest::start(&src, None))?;
     let mut fd = s(src.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
     let mut stream = Vec::new();
@@ -390,7 +390,7 @@ fn admin_settings_follow_the_vf() -> Outcome {
         ip_vf(0, &SRC_SETTINGS)?;
         ip_vf(1, &DEFAULT_SETTINGS)?;
         let (memory, stream) = save_vf0_guest(vfs[0])?;
-        let dst = s(Device::open_cdev(vfs[1]))?;
+        let dst = s(Device::open_default(vfs[1]))?;
         let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
         s(write_data(&mut fd, &stream))?;
         s(dst.set_mig_state(mig::STOP))?;
@@ -414,7 +414,7 @@ fn admin_settings_owned_by_destination() -> Outcome {
         ip_vf(0, &SRC_SETTINGS)?;
         ip_vf(1, &DEFAULT_SETTINGS)?;
         let (_, stream) = save_vf0_guest(vfs[0])?;
-        let dst = s(Device::open_cdev(vfs[1]))?;
+        let dst = s(Device::open_default(vfs[1]))?;
         let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
         s(write_data(&mut fd, &stream))?;
         match dst.set_mig_state(mig::STOP) {
@@ -462,7 +462,7 @@ fn hostile_stream_keeps_admin_settings() -> Outcome {
     let admin = ["vlan", "100", "spoofchk", "on", "trust", "off"];
     ip_vf(0, &admin)?;
     let result = (|| {
-        let dev = s(Device::open_cdev(vf))?;
+        let dev = s(Device::open_default(vf))?;
         let mut fd = s(dev.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
         let mut stream = Vec::new();
         s(read_data(&mut fd, &mut stream))?;
@@ -509,7 +509,7 @@ fn hostile_stream_keeps_admin_settings() -> Outcome {
 
 fn mailbox_abuse_keeps_the_log_valid() -> Outcome {
     let vf = host::need_vfs(1)?[0];
-    let dev = s(Device::open_cdev(vf))?;
+    let dev = s(Device::open_default(vf))?;
     let g = s(Guest::start(&dev, None))?;
     let mac = g.mac();
     let bar = g.bar();

@@ -34,7 +34,7 @@ const OFFSETS: &[i64] = &[-8, -4, -1, 0, 1, 2, 4, 0x7fc, 0xffc, 0xfff];
 fn hostile_bar_access_shapes() -> Outcome {
     let vf = host::need_vfs(1)?[0];
     let since = host::dmesg_lines().len();
-    let dev = s(Device::open_cdev(vf))?;
+    let dev = s(Device::open_default(vf))?;
     let bar_len = s(dev.region_info(BAR0))?.size;
     let pages = [
         u64::from(MAP.mailbox_page()) * PAGE,

@@ -13,6 +13,15 @@ pub fn s<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
     r.map_err(|e| e.to_string())
 }
 
+/// What starts a skipped test's reason (see [`skip`]).
+const SKIP: &str = "SKIP: ";
+
+/// Skips the test: KTAP `ok N name # SKIP reason`, counted as a skip. For
+/// what this kernel or machine cannot do, never for a failure.
+pub fn skip(reason: impl std::fmt::Display) -> Outcome {
+    Err(format!("{SKIP}{reason}"))
+}
+
 /// A named test.
 pub struct Test {
     /// KTAP test name.
@@ -32,7 +41,7 @@ pub fn run_all(tests: &[&Test]) -> (usize, usize) {
         println!("# qemu: {q}");
     }
     println!("1..{}", tests.len());
-    let (mut pass, mut fail) = (0, 0);
+    let (mut pass, mut fail, mut skipped) = (0, 0, 0);
     for (i, t) in tests.iter().enumerate() {
         let _ = std::io::stdout().flush();
         // A panicking test fails; it must not hide the others.
@@ -43,6 +52,10 @@ pub fn run_all(tests: &[&Test]) -> (usize, usize) {
                 pass += 1;
                 println!("ok {} {}", i + 1, t.name);
             }
+            Err(reason) if reason.starts_with(SKIP) => {
+                skipped += 1;
+                println!("ok {} {} # SKIP {}", i + 1, t.name, &reason[SKIP.len()..]);
+            }
             Err(reason) => {
                 fail += 1;
                 for line in reason.lines() {
@@ -52,7 +65,7 @@ pub fn run_all(tests: &[&Test]) -> (usize, usize) {
             }
         }
     }
-    println!("# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:0 error:0");
+    println!("# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:{skipped} error:0");
     (pass, fail)
 }
 

@@ -251,7 +251,7 @@ fn expect_rollback(
     ensure_eq!(vm.bdf(), src, "where the guest runs");
     still_serving(vm, traffic, 800, "after the failed migration")?;
     // The destination was let go.
-    drop(s(Device::open_cdev(dst))?);
+    drop(s(Device::open_default(dst))?);
     Ok(())
 }
 
@@ -296,7 +296,7 @@ fn livemig_destination_busy() -> Outcome {
     let (mut vm, traffic) = running_guest(vfs[0])?;
     still_serving(&vm, &traffic, 500, "before migrating")?;
     let r = {
-        let _holder = s(Device::open_cdev(vfs[1]))?;
+        let _holder = s(Device::open_default(vfs[1]))?;
         vm.migrate(vfs[1], &MigrateOptions::default(), &mut |_| {})
     };
     // Nothing was touched: no rollback was needed, the guest never paused.

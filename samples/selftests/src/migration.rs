@@ -91,7 +91,7 @@ fn e<T>(r: ivf_vfio::Result<T>) -> Result<T, String> {
 }
 
 fn open(vf: Bdf) -> Result<Device, String> {
-    e(Device::open_cdev(vf))
+    e(Device::open_default(vf))
 }
 
 /// Gives queue 0 of `dev` a recognisable configuration, both queues enabled.

@@ -414,7 +414,7 @@ pub fn open_vf(bdf: Bdf) -> Result<Device, MigrateError> {
             )
         });
     }
-    Device::open_cdev(bdf).map_err(|e| {
+    Device::open_default(bdf).map_err(|e| {
         if e.errno() == Some(libc::EBUSY) {
             let who = pci
                 .vfio_holders_text()

@@ -22,6 +22,26 @@ pub enum Backend {
     Group,
 }
 
+impl Backend {
+    /// Whether this kernel offers the backend at all (`/dev/iommu` for the
+    /// cdev, `/dev/vfio/vfio` for the container).
+    pub fn available(self) -> bool {
+        match self {
+            Backend::Cdev => std::path::Path::new("/dev/iommu").exists(),
+            Backend::Group => std::path::Path::new("/dev/vfio/vfio").exists(),
+        }
+    }
+
+    /// The iommufd cdev where the kernel has iommufd, else the group.
+    pub fn preferred() -> Backend {
+        if Backend::Cdev.available() {
+            Backend::Cdev
+        } else {
+            Backend::Group
+        }
+    }
+}
+
 /// The IOMMU side of an open device; kept alive as long as the device.
 enum Iommu {
     Cdev { iommufd: File, ioas_id: u32 },
@@ -231,6 +251,13 @@ impl Device {
                 _group: group,
             },
         )
+    }
+
+    /// Opens `bdf` through the kernel's preferred backend: the iommufd cdev
+    /// where the kernel has one, else the group/container (kernels built
+    /// without `CONFIG_IOMMUFD`, such as Debian's).
+    pub fn open_default(bdf: Bdf) -> Result<Device> {
+        Device::open(bdf, Backend::preferred())
     }
 
     /// Opens `bdf` with `backend`.

@@ -213,7 +213,7 @@ fn migration_of(dev: &PciDevice) -> Vec<String> {
     if !dev.vfio_holders().is_empty() {
         return vec!["busy".into()];
     }
-    match Device::open_cdev(dev.bdf) {
+    match Device::open_default(dev.bdf) {
         Ok(vfio) => match vfio.migration_flags() {
             Ok(Some(MigrationFlags(0))) | Ok(None) => vec!["none".into()],
             Ok(Some(flags)) => flags.names().into_iter().map(String::from).collect(),

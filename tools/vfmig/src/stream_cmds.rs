@@ -57,7 +57,7 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
     // Another vfmig may have passed that check at the same moment: the
     // kernel lets one of us in, and the other learns it only now.
     let dev =
-        Device::open_cdev(bdf).map_err(|e| open_failure(bdf, e, || pci.vfio_holders_text()))?;
+        Device::open_default(bdf).map_err(|e| open_failure(bdf, e, || pci.vfio_holders_text()))?;
     Ok((pci, dev))
 }
 
