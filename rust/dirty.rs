@@ -442,5 +442,7 @@ pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
 
 /// The default mode of newly bound devices (module parameter).
 pub(crate) fn default_device_logging() -> bool {
-    crate::module_parameters::device_dirty_tracking.value()
+    // SAFETY: a pure query of the kernel's configuration.
+    let supported = unsafe { bindings::ivf_device_logging_supported() };
+    crate::module_parameters::device_dirty_tracking.value() && supported
 }

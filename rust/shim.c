@@ -46,6 +46,17 @@ static const struct pci_error_handlers ivf_err_handlers = {
  * while no user has the device open) and dirty_stats (the tracker's
  * counters). The policy is Rust's; the attribute plumbing is macros.
  */
+/*
+ * The vfio core hands DMA logging reports over as an iova_bitmap, which
+ * only kernels with CONFIG_IOMMUFD_DRIVER have (Debian's have not: every
+ * report would fail with EOPNOTSUPP). Without it the driver offers no
+ * device dirty tracking at all.
+ */
+bool ivf_device_logging_supported(void)
+{
+	return IS_REACHABLE(CONFIG_IOMMUFD_DRIVER);
+}
+
 static ssize_t dirty_tracking_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "%s\n", ivf_dirty_mode_get(to_pci_dev(dev)) ? "device" : "none");
@@ -58,12 +69,17 @@ static ssize_t dirty_tracking_store(struct device *dev, struct device_attribute 
 	bool device_logging;
 	int ret = count;
 
-	if (sysfs_streq(buf, "device"))
+	if (sysfs_streq(buf, "device")) {
+		if (!ivf_device_logging_supported()) {
+			dev_info(dev, "dirty_tracking device: this kernel has no iova_bitmap (CONFIG_IOMMUFD_DRIVER), the vfio core cannot report DMA logging\n");
+			return -EOPNOTSUPP;
+		}
 		device_logging = true;
-	else if (sysfs_streq(buf, "none"))
+	} else if (sysfs_streq(buf, "none")) {
 		device_logging = false;
-	else
+	} else {
 		return -EINVAL;
+	}
 	/* The trapped pages and log_ops are fixed while a user has the device. */
 	mutex_lock(&core->vdev.dev_set->lock);
 	if (core->vdev.open_count)

@@ -62,6 +62,7 @@ void ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
 
 /* Implemented in C (shim.c). */
 int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t len);
+bool ivf_device_logging_supported(void);
 u32 ivf_log_ranges(struct rb_root_cached *root, u64 *pairs, u32 max);
 void ivf_log_set(struct iova_bitmap *dirty, unsigned long iova, size_t length);
 int ivf_dev_lock(struct vfio_pci_core_device *vdev);

@@ -639,9 +639,23 @@ impl Vm {
         };
         let t_start = Instant::now();
         let range = (IOVA_BASE, MEM_SIZE as u64);
-        let ps = src
-            .log_start(&[range], PAGE_SIZE as u64)
-            .map_err(serr("DMA logging start"))?;
+        // No device dirty tracking on this VF (mode none, or a kernel
+        // without iova_bitmap, as Debian's): every page counts as dirty in
+        // every round, as a VMM without dirty tracking copies.
+        let ps = match src.log_start(&[range], PAGE_SIZE as u64) {
+            Ok(ps) => Some(ps),
+            Err(e) if e.errno() == Some(libc::ENOTTY) => None,
+            Err(e) => return Err(serr("DMA logging start")(e)),
+        };
+        let device_dirty = |step: &str| -> Result<BTreeSet<usize>, MigrateError> {
+            match ps {
+                Some(ps) => {
+                    let bitmap = src.log_report(range.0, range.1, ps).map_err(serr(step))?;
+                    Ok(report_pages(&bitmap, ps).into_iter().collect())
+                }
+                None => Ok((0..MEM_PAGES).collect()),
+            }
+        };
         let mut save = src
             .set_mig_state(mig::PRE_COPY)
             .map_err(serr("RUNNING -> PRE_COPY"))?
@@ -684,10 +698,7 @@ impl Vm {
             let (pages, device_pages, cpu_pages) = {
                 let mut guard = self.shared.guest.lock().unwrap();
                 let g = guard.as_mut().expect("a guest");
-                let bitmap = src
-                    .log_report(range.0, range.1, ps)
-                    .map_err(serr(&format!("dirty report of round {n}")))?;
-                let reported = report_pages(&bitmap, ps);
+                let reported = device_dirty(&format!("dirty report of round {n}"))?;
                 let cpu = g.take_cpu_dirty();
                 let (dev_n, cpu_n) = (reported.len(), cpu.len());
                 let pages: BTreeSet<usize> = if n == 0 {
@@ -765,10 +776,7 @@ impl Vm {
         let t2 = Instant::now();
         let (final_pages, identical) = {
             let g = guard.as_mut().expect("a guest");
-            let bitmap = src
-                .log_report(range.0, range.1, ps)
-                .map_err(serr("last dirty report"))?;
-            let pages: BTreeSet<usize> = report_pages(&bitmap, ps)
+            let pages: BTreeSet<usize> = device_dirty("last dirty report")?
                 .into_iter()
                 .chain(g.take_cpu_dirty())
                 .collect();
