@@ -12,6 +12,7 @@
 #   make kernel        build (or reuse) the cached test kernel
 #   make dkms-install  install the module with DKMS (KVER=... for another kernel)
 #   make check-fresh   prove tools/setup on a fresh debootstrapped Debian 12
+#   make fuzz          run each cargo-fuzz target (FUZZ_TIME=seconds, default 600)
 #   make modules_install / clean
 #
 # The kernel build is cached outside the clone (see tools/kernel/build).
@@ -37,7 +38,7 @@ IVF_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(ROOT)/dkms.
 DKMS_FILES := dkms.conf Makefile Kbuild rust tools/kernel/module-env tools/lib/env.sh
 
 .PHONY: all module modules modules_install clean clean-module setup kernel check check-qemu \
-	check-fresh demo bench dkms-install dkms-remove
+	check-fresh demo bench dkms-install dkms-remove fuzz
 
 all: module
 
@@ -71,14 +72,22 @@ dkms-install:
 	mkdir -p /usr/src/intel-vf-vfio-$(IVF_VERSION)
 	cd $(ROOT) && cp -r --parents $(DKMS_FILES) /usr/src/intel-vf-vfio-$(IVF_VERSION)/
 	rm -rf /usr/src/intel-vf-vfio-$(IVF_VERSION)/rust/common/target
-	dkms add intel-vf-vfio/$(IVF_VERSION) 2>/dev/null || true
-	dkms install --force intel-vf-vfio/$(IVF_VERSION) $(if $(KVER),-k $(KVER))
+	# A version already added keeps its built modules: remove it first, so
+	# the sources just copied are the ones built.
+	if dkms status intel-vf-vfio/$(IVF_VERSION) | grep -q .; then \
+		dkms remove intel-vf-vfio/$(IVF_VERSION) --all; fi
+	dkms add intel-vf-vfio/$(IVF_VERSION)
+	dkms install intel-vf-vfio/$(IVF_VERSION) $(if $(KVER),-k $(KVER))
 
 dkms-remove:
 	dkms remove intel-vf-vfio/$(IVF_VERSION) --all
 
 check-fresh:
 	$(ROOT)/tools/check-fresh
+
+# Each fuzz target for FUZZ_TIME seconds (default 600), executions printed.
+fuzz:
+	$(ROOT)/tools/fuzz --time $(or $(FUZZ_TIME),600)
 
 clean:
 	[ ! -d "$$($(ROOT)/tools/kernel/build --print-dir)" ] || \
