@@ -321,29 +321,6 @@ int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t 
 }
 
 /*
- * The tracker's view of the device: dev_set->lock keeps the IOMMU domain
- * attached (attach and detach take it in both backends), memory_lock keeps
- * BAR0 decoded, as vfio-pci-core's own accesses. The order is the hot
- * reset's (dev_set, then memory_lock). Returns 0 with both held, or -EIO
- * with neither when memory decode is off.
- */
-int ivf_dev_lock(struct vfio_pci_core_device *vdev)
-{
-	u16 cmd;
-
-	mutex_lock(&vdev->vdev.dev_set->lock);
-	down_read(&vdev->memory_lock);
-	/* As vfio-pci-core decides: the user's command register (a VF has no MSE). */
-	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
-	if ((vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY)) &&
-	    !IS_ERR_OR_NULL(vdev->barmap[0]))
-		return 0;
-	up_read(&vdev->memory_lock);
-	mutex_unlock(&vdev->vdev.dev_set->lock);
-	return -EIO;
-}
-
-/*
  * BAR0 for a migration sequence (quiesce, save, load, resume, the mailbox
  * replay): memory_lock held for reading, as vfio-pci-core's own BAR
  * accesses, so VFIO_DEVICE_RESET and hot resets (which take it for writing
@@ -355,6 +332,7 @@ int ivf_memory_lock(struct vfio_pci_core_device *vdev)
 	u16 cmd;
 
 	down_read(&vdev->memory_lock);
+	/* As vfio-pci-core decides: the user's command register (a VF has no MSE). */
 	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
 	if ((vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY)) &&
 	    !IS_ERR_OR_NULL(vdev->barmap[0]))
@@ -368,9 +346,25 @@ void ivf_memory_unlock(struct vfio_pci_core_device *vdev)
 	up_read(&vdev->memory_lock);
 }
 
+/*
+ * The tracker's view of the device: dev_set->lock keeps the IOMMU domain
+ * attached (attach and detach take it in both backends), memory_lock keeps
+ * BAR0 decoded, as vfio-pci-core's own accesses. The order is the hot
+ * reset's (dev_set, then memory_lock). Returns 0 with both held, or -EIO
+ * with neither when memory decode is off.
+ */
+int ivf_dev_lock(struct vfio_pci_core_device *vdev)
+{
+	mutex_lock(&vdev->vdev.dev_set->lock);
+	if (!ivf_memory_lock(vdev))
+		return 0;
+	mutex_unlock(&vdev->vdev.dev_set->lock);
+	return -EIO;
+}
+
 void ivf_dev_unlock(struct vfio_pci_core_device *vdev)
 {
-	up_read(&vdev->memory_lock);
+	ivf_memory_unlock(vdev);
 	mutex_unlock(&vdev->vdev.dev_set->lock);
 }
 
