@@ -5,15 +5,20 @@
 //! I350).
 //!
 //! Layers, top to bottom:
-//! - [`pci_drv`]: PCI probe/remove, creating and registering the vfio device;
-//! - [`vfio_dev`]: the `vfio_device_ops` of our devices and their state;
+//! - [`ffi`]: every callback from the kernel (PCI, `vfio_device_ops`,
+//!   migration and logging ops, the data files, sysfs) as a trampoline,
+//!   every call into the kernel as a safe wrapper, and the bindings; the
+//!   only place besides [`mmio`] with `unsafe`;
+//! - [`device`]: one bound VF and its state; [`epoch`]: the one rule by
+//!   which that state follows resets and users;
 //! - [`lm`]: the migration FSM and its data files; [`trap`]: the trapped
 //!   BAR0 pages; [`dirty`]: device DMA logging; [`pf_admin`]: PF settings;
-//! - [`vfio`]: the bindings to the vfio core and safe wrappers around them;
-//! - [`common`]: the shared no_std crate (IDs, register maps), also built
-//!   on the host for `vfmig` and the tests.
+//! - [`mmio`]: BAR0 as the HAL's register interface;
+//! - [`common`]: the shared no_std crate (HAL, register maps, stream,
+//!   mailbox, tracker), also built on the host for the tools and tests.
 //!
-//! The PCI ID table and driver registration are in `shim.c` (macros).
+//! The PCI ID table, driver registration and fops tables are in `shim.c`
+//! (macros).
 
 use kernel::prelude::*;
 
@@ -21,14 +26,14 @@ use kernel::prelude::*;
 #[allow(dead_code, unreachable_pub)]
 #[path = "common/src/lib.rs"]
 mod common;
+mod device;
 mod dirty;
+mod epoch;
+mod ffi;
 mod lm;
 mod mmio;
-mod pci_drv;
 mod pf_admin;
 mod trap;
-mod vfio;
-mod vfio_dev;
 
 module! {
     type: IntelVfVfioPci,
@@ -61,13 +66,13 @@ struct IntelVfVfioPci;
 
 impl kernel::Module for IntelVfVfioPci {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        pci_drv::register()?;
+        ffi::pci::register()?;
         Ok(IntelVfVfioPci)
     }
 }
 
 impl Drop for IntelVfVfioPci {
     fn drop(&mut self) {
-        pci_drv::unregister();
+        ffi::pci::unregister();
     }
 }

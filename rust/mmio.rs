@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The MMIO layer: BAR0 of a VF as the HAL's [`RegIo`], bounds-checked and
-//! counted (the counts are the benchmark's figures).
+//! The MMIO accessor: BAR0 of a VF as the HAL's [`RegIo`], bounds-checked
+//! and counted (the counts are the benchmark's figures). The locks under
+//! which a mapping is valid are the FFI layer's (`ffi::core`).
 
 use kernel::time::{delay::fsleep, Delta};
 
@@ -44,56 +45,6 @@ impl Bar0 {
     fn in_bounds(&self, off: u32) -> bool {
         let off = off as usize;
         off % 4 == 0 && off + 4 <= self.len
-    }
-}
-
-/// BAR0 with vfio's memory_lock held for reading: a reset waits for the
-/// sequence that uses it, and memory decode stays on.
-pub(crate) struct LockedBar0 {
-    bar: Bar0,
-    core: *mut crate::vfio::vfio_pci_core_device,
-}
-
-impl LockedBar0 {
-    /// Takes memory_lock of `core`; `ENODEV` when memory decode is off.
-    ///
-    /// # Safety
-    ///
-    /// `core` must be an open (enabled) device of ours.
-    pub(crate) unsafe fn lock(
-        core: *mut crate::vfio::vfio_pci_core_device,
-    ) -> kernel::error::Result<Self> {
-        // SAFETY: per the contract; released in `drop`.
-        if unsafe { crate::vfio::bindings::ivf_memory_lock(core) } != 0 {
-            return Err(kernel::error::code::ENODEV);
-        }
-        // SAFETY: with memory_lock held and decode on, barmap[0] is the
-        // live mapping of BAR0 (checked non-null by ivf_memory_lock).
-        let bar = unsafe {
-            let res = &(*(*core).pdev).resource[0];
-            Bar0::new((*core).barmap[0], (res.end - res.start + 1) as usize)
-        };
-        Ok(LockedBar0 { bar, core })
-    }
-}
-
-impl Drop for LockedBar0 {
-    fn drop(&mut self) {
-        // SAFETY: taken in `lock`.
-        unsafe { crate::vfio::bindings::ivf_memory_unlock(self.core) }
-    }
-}
-
-impl core::ops::Deref for LockedBar0 {
-    type Target = Bar0;
-    fn deref(&self) -> &Bar0 {
-        &self.bar
-    }
-}
-
-impl core::ops::DerefMut for LockedBar0 {
-    fn deref_mut(&mut self) -> &mut Bar0 {
-        &mut self.bar
     }
 }
 

@@ -9,9 +9,12 @@
 
 use kernel::prelude::*;
 
+use kernel::pci::Device as PciDevice;
+
 use crate::common::admin::{AdminConfig, AdminField};
 use crate::common::bytes::copy_into;
-use crate::vfio::{bindings, pci_dev};
+use crate::ffi::bindings;
+use crate::ffi::pf::{get_vf_config, set_vf_config};
 
 fn to_ivi(c: &AdminConfig) -> bindings::ifla_vf_info {
     let mut mac = [0u8; 32];
@@ -31,14 +34,12 @@ fn to_ivi(c: &AdminConfig) -> bindings::ifla_vf_info {
 }
 
 /// The VF's settings at its PF, or `None` when its PF driver has none to give.
-pub(crate) fn get(pdev: *mut pci_dev) -> Result<Option<AdminConfig>> {
-    let mut ivi = bindings::ifla_vf_info::default();
-    // SAFETY: `pdev` is a bound VF; the shim takes rtnl and finds its PF.
-    let ret = unsafe { bindings::ivf_pf_get_vf_config(pdev, &mut ivi) };
-    if ret == EOPNOTSUPP.to_errno() || ret == ENODEV.to_errno() {
-        return Ok(None);
-    }
-    kernel::error::to_result(ret)?;
+pub(crate) fn get(vf: &PciDevice) -> Result<Option<AdminConfig>> {
+    let ivi = match get_vf_config(vf) {
+        Ok(ivi) => ivi,
+        Err(e) if e == EOPNOTSUPP || e == ENODEV => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let mut mac = [0u8; 6];
     copy_into(&mut mac, &ivi.mac);
     Ok(Some(AdminConfig {
@@ -79,12 +80,12 @@ pub(crate) struct AdminPlan {
 /// MAC the guest could no longer change.
 pub(crate) fn plan(
     dev: &kernel::device::Device,
-    pdev: *mut pci_dev,
+    vf: &PciDevice,
     src: &AdminConfig,
     vf_mac: Option<[u8; 6]>,
     owned_by_destination: bool,
 ) -> Result<AdminPlan> {
-    let Some(cur) = get(pdev)? else {
+    let Some(cur) = get(vf)? else {
         dev_err!(
             dev,
             "the destination PF reports no VF settings; the source's cannot be honoured\n"
@@ -118,19 +119,16 @@ pub(crate) fn plan(
     })
 }
 
-fn set(pdev: *mut pci_dev, field: AdminField, c: &AdminConfig) -> i32 {
-    let ivi = to_ivi(c);
-    // SAFETY: as in `get`; `ivi` lives across the call.
-    unsafe { bindings::ivf_pf_set_vf_config(pdev, field as u32, &ivi) }
+fn set(vf: &PciDevice, field: AdminField, c: &AdminConfig) -> Result {
+    set_vf_config(vf, field, &to_ivi(c))
 }
 
 impl AdminPlan {
     /// Sets the planned fields. On a failure the fields already set are put
     /// back to the destination's own values before the error returns.
-    pub(crate) fn apply(&self, dev: &kernel::device::Device, pdev: *mut pci_dev) -> Result {
+    pub(crate) fn apply(&self, dev: &kernel::device::Device, vf: &PciDevice) -> Result {
         for (i, &field) in self.fields.iter().enumerate() {
-            let ret = set(pdev, field, &self.want);
-            if ret != 0 {
+            if let Err(e) = set(vf, field, &self.want) {
                 let (want, have) = self.want.differs(&self.before, field).unwrap_or_default();
                 dev_err!(
                     dev,
@@ -138,10 +136,10 @@ impl AdminPlan {
                     field.name(),
                     want,
                     have,
-                    ret
+                    e.to_errno()
                 );
-                self.undo_first(dev, pdev, i);
-                return Err(Error::from_errno(ret));
+                self.undo_first(dev, vf, i);
+                return Err(e);
             }
         }
         Ok(())
@@ -149,19 +147,18 @@ impl AdminPlan {
 
     /// Puts every planned field back to the destination's own value, for a
     /// load that failed after [`AdminPlan::apply`].
-    pub(crate) fn undo(&self, dev: &kernel::device::Device, pdev: *mut pci_dev) {
-        self.undo_first(dev, pdev, self.fields.len());
+    pub(crate) fn undo(&self, dev: &kernel::device::Device, vf: &PciDevice) {
+        self.undo_first(dev, vf, self.fields.len());
     }
 
-    fn undo_first(&self, dev: &kernel::device::Device, pdev: *mut pci_dev, n: usize) {
+    fn undo_first(&self, dev: &kernel::device::Device, vf: &PciDevice, n: usize) {
         for &field in self.fields.iter().take(n).rev() {
-            let ret = set(pdev, field, &self.before);
-            if ret != 0 {
+            if let Err(e) = set(vf, field, &self.before) {
                 dev_err!(
                     dev,
                     "could not restore VF {} after a failed load: error {}\n",
                     field.name(),
-                    ret
+                    e.to_errno()
                 );
             }
         }

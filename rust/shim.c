@@ -14,7 +14,6 @@
 #include <linux/iommu.h>
 #include <linux/mm.h>
 #include <linux/sysfs.h>
-#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
@@ -221,7 +220,8 @@ int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi)
 	return ret;
 }
 
-int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_info *ivi)
+int ivf_pf_set_vf_config(struct pci_dev *vf, enum ivf_admin_field field,
+			 const struct ifla_vf_info *ivi)
 {
 	const struct net_device_ops *ops;
 	struct net_device *nd;
@@ -232,28 +232,28 @@ int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_inf
 		return PTR_ERR(nd);
 	ops = nd->netdev_ops;
 	switch (field) {
-	case 0:
+	case IVF_ADMIN_MAC:
 		if (ops->ndo_set_vf_mac)
 			ret = ops->ndo_set_vf_mac(nd, id, (u8 *)ivi->mac);
 		break;
-	case 1:
+	case IVF_ADMIN_VLAN:
 		if (ops->ndo_set_vf_vlan)
 			ret = ops->ndo_set_vf_vlan(nd, id, ivi->vlan, ivi->qos,
 						   ivi->vlan_proto ?: htons(ETH_P_8021Q));
 		break;
-	case 2:
+	case IVF_ADMIN_SPOOFCHK:
 		if (ops->ndo_set_vf_spoofchk)
 			ret = ops->ndo_set_vf_spoofchk(nd, id, ivi->spoofchk);
 		break;
-	case 3:
+	case IVF_ADMIN_TRUST:
 		if (ops->ndo_set_vf_trust)
 			ret = ops->ndo_set_vf_trust(nd, id, ivi->trusted);
 		break;
-	case 4:
+	case IVF_ADMIN_RATE:
 		if (ops->ndo_set_vf_rate)
 			ret = ops->ndo_set_vf_rate(nd, id, ivi->min_tx_rate, ivi->max_tx_rate);
 		break;
-	case 5:
+	case IVF_ADMIN_LINK_STATE:
 		if (ops->ndo_set_vf_link_state)
 			ret = ops->ndo_set_vf_link_state(nd, id, ivi->linkstate);
 		break;
@@ -368,7 +368,13 @@ void ivf_dev_unlock(struct vfio_pci_core_device *vdev)
 	mutex_unlock(&vdev->vdev.dev_set->lock);
 }
 
-u64 ivf_now_ns(void)
+/* Where a device-fd offset lands: vfio-pci-core's macros, for Rust. */
+u32 ivf_region_index(u64 pos)
 {
-	return ktime_get_ns();
+	return VFIO_PCI_OFFSET_TO_INDEX(pos);
+}
+
+u64 ivf_region_offset(u64 pos)
+{
+	return pos & VFIO_PCI_OFFSET_MASK;
 }

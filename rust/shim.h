@@ -25,24 +25,27 @@ enum ivf_uapi {
 	IVF_EPOLLERR = EPOLLERR,
 };
 
-/* Implemented in Rust (pci_drv.rs). */
+/* The VF settings ivf_pf_set_vf_config sets, one ndo_set_vf_* each. */
+enum ivf_admin_field {
+	IVF_ADMIN_MAC,
+	IVF_ADMIN_VLAN,
+	IVF_ADMIN_SPOOFCHK,
+	IVF_ADMIN_TRUST,
+	IVF_ADMIN_RATE,
+	IVF_ADMIN_LINK_STATE,
+};
+
+/* Implemented in Rust (ffi/pci.rs). */
 int ivf_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id);
 void ivf_pci_remove(struct pci_dev *pdev);
 void ivf_pci_reset_done(struct pci_dev *pdev);
 
-/* Implemented in Rust (lm.rs): the migration data file. */
+/* Implemented in Rust (ffi/mig_file.rs): the migration data file. */
 ssize_t ivf_mig_read(struct file *filp, char __user *buf, size_t len, loff_t *pos);
 ssize_t ivf_mig_write(struct file *filp, const char __user *buf, size_t len, loff_t *pos);
 long ivf_mig_ioctl(struct file *filp, unsigned int cmd, unsigned long arg);
 __poll_t ivf_mig_poll(struct file *filp, struct poll_table_struct *wait);
 int ivf_mig_release(struct inode *inode, struct file *filp);
-
-/* Implemented in Rust (dirty.rs): device DMA logging. */
-int ivf_log_start(struct vfio_device *vdev, struct rb_root_cached *ranges, u32 nnodes,
-		  u64 *page_size);
-int ivf_log_stop(struct vfio_device *vdev);
-int ivf_log_read_and_clear(struct vfio_device *vdev, unsigned long iova, unsigned long length,
-			   struct iova_bitmap *dirty);
 
 /* Counters of the dirty tracker, shown in sysfs (dirty_stats). */
 struct ivf_dirty_stats {
@@ -55,7 +58,7 @@ struct ivf_dirty_stats {
 	u64 logging;
 };
 
-/* Implemented in Rust (dirty.rs): the per-device mode and counters. */
+/* Implemented in Rust (ffi/sysfs.rs): the per-device mode and counters. */
 bool ivf_dirty_mode_get(struct pci_dev *pdev);
 void ivf_dirty_mode_set(struct pci_dev *pdev, bool device_logging);
 void ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
@@ -69,13 +72,15 @@ int ivf_dev_lock(struct vfio_pci_core_device *vdev);
 int ivf_memory_lock(struct vfio_pci_core_device *vdev);
 void ivf_memory_unlock(struct vfio_pci_core_device *vdev);
 void ivf_dev_unlock(struct vfio_pci_core_device *vdev);
-u64 ivf_now_ns(void);
+u32 ivf_region_index(u64 pos);
+u64 ivf_region_offset(u64 pos);
 int ivf_pci_driver_register(void);
 void ivf_pci_driver_unregister(void);
 void ivf_vfio_put_device(struct vfio_device *vdev);
 struct file *ivf_mig_file_create(void *priv, bool save);
 int ivf_pf_get_vf_config(struct pci_dev *vf, struct ifla_vf_info *ivi);
-int ivf_pf_set_vf_config(struct pci_dev *vf, u32 field, const struct ifla_vf_info *ivi);
+int ivf_pf_set_vf_config(struct pci_dev *vf, enum ivf_admin_field field,
+			 const struct ifla_vf_info *ivi);
 void ivf_get_file(struct file *filp);
 
 #endif

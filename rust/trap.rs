@@ -19,63 +19,43 @@
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
-use core::sync::atomic::{AtomicU64, Ordering};
-
-use kernel::sync::{Mutex, MutexGuard};
-
-use crate::common::bytes::copy_into;
 use crate::common::mbx::Snoop;
 use crate::common::regs::RegMap;
+use crate::device::IvfDevice;
 use crate::dirty;
-use crate::vfio::bindings;
-use crate::vfio_dev::IvfDevice;
+use crate::epoch::{FollowsDevice, Since};
+use crate::ffi::uapi::RegionPos;
 
 /// BAR0 page size of the trapping (the registers' layout unit).
 const PAGE: u64 = 4096;
-/// A region's index is the fd offset's top bits (`VFIO_PCI_OFFSET_SHIFT`).
-const OFFSET_SHIFT: u32 = bindings::VFIO_PCI_OFFSET_SHIFT;
-const BAR0: u32 = bindings::VFIO_PCI_BAR0_REGION_INDEX;
+
+/// Most areas [`mappable_areas`] makes: BAR0 less two trapped pages.
+pub(crate) const MAX_AREAS: usize = 3;
 
 /// The per-device PF channel state, under the device's `pf` mutex.
 #[derive(Default)]
 pub(crate) struct PfState {
     /// The mailbox watcher and its log.
     pub(crate) snoop: Snoop,
-    /// The reset generation the log belongs to.
-    pub(crate) gen: u64,
 }
 
-/// Locks the PF state, first forgetting a log older than the last reset:
-/// a reset wipes the PF's filters for the VF, and with them the log.
-pub(crate) fn lock_pf<'a>(
-    pf: &'a Mutex<PfState>,
-    reset_gen: &AtomicU64,
-) -> MutexGuard<'a, PfState> {
-    let mut g = pf.lock();
-    let now = reset_gen.load(Ordering::Acquire);
-    if g.gen != now {
-        g.snoop.reset();
-        g.gen = now;
+impl FollowsDevice for PfState {
+    type Ctx<'c> = ();
+
+    /// A reset wipes the PF's filters for the VF, and with them the log;
+    /// a new user starts with an empty one (one user's MAC and VLANs never
+    /// travel in the next's stream, even where the core could not reset).
+    fn catch_up(&mut self, _since: Since, _ctx: ()) {
+        self.snoop.reset();
     }
-    g
-}
-
-/// Where an access at `pos` lands: (region index, offset in it).
-fn split(pos: i64) -> (u32, u64) {
-    let pos = pos as u64;
-    (
-        (pos >> OFFSET_SHIFT) as u32,
-        pos & ((1 << OFFSET_SHIFT) - 1),
-    )
 }
 
 /// Most bytes of one access the snoop follows: the mailbox memory.
 const SNOOP_MAX: usize = 64;
 
 /// Whether the access touches BAR0's mailbox page.
-fn on_mailbox_page(ivf: &IvfDevice, pos: i64) -> bool {
-    let (index, off) = split(pos);
-    index == BAR0 && off / PAGE == u64::from(ivf.regmap().mailbox_page())
+fn on_mailbox_page(ivf: &IvfDevice, at: RegionPos) -> bool {
+    at.in_bar0() && at.offset / PAGE == u64::from(ivf.regmap().mailbox_page())
 }
 
 /// The BAR0 pages kept out of the mmap: the mailbox page, and the RX queue
@@ -98,8 +78,8 @@ fn overlaps_trap(ivf: &IvfDevice, first: u64, count: u64) -> bool {
 
 /// Whether the snoop can follow an access of `count` bytes at `pos` word by
 /// word (what VF drivers do); any other access taints it.
-fn followable(pos: i64, count: usize) -> bool {
-    count % 4 == 0 && count <= SNOOP_MAX && split(pos).1 % 4 == 0
+fn followable(at: RegionPos, count: usize) -> bool {
+    count % 4 == 0 && count <= SNOOP_MAX && at.offset % 4 == 0
 }
 
 /// Shows `bytes` (what was read or written at `off`) to the snoop, a
@@ -118,31 +98,18 @@ fn snoop(ivf: &IvfDevice, off: u64, bytes: &[u8], write: bool) {
     }
 }
 
-/// `read`: page 0 of BAR0 through the core, then shown to the snoop.
-///
-/// # Safety
-///
-/// Called by the vfio core for one of our open devices.
-pub(crate) unsafe extern "C" fn ivf_read(
-    vdev: *mut bindings::vfio_device,
-    buf: *mut u8,
-    count: usize,
-    ppos: *mut bindings::loff_t,
-) -> isize {
-    // SAFETY: `ppos` is the core's position for this call.
-    let pos = unsafe { *ppos };
-    // SAFETY: the vfio core's own read, with its own arguments.
-    let n = unsafe { bindings::vfio_pci_core_read(vdev, buf, count, ppos) };
+/// `read`: through the core; on the mailbox page, then shown to the snoop.
+pub(crate) fn read(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+    let at = RegionPos::of(*pos as u64);
+    let n = ivf.core().read(buf, count, pos);
     // Reads only matter for a reply's first word: a read we cannot follow
     // simply goes unseen (the reply stays pending, nothing is logged).
-    // SAFETY: vfio calls this for our device.
-    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
-    if n > 0 && on_mailbox_page(ivf, pos) && followable(pos, n as usize) {
+    if n > 0 && on_mailbox_page(ivf, at) && followable(at, n as usize) {
         let mut data = [0u8; SNOOP_MAX];
         let len = n as usize;
-        let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast()), len).reader();
+        let mut r = UserSlice::new(buf, len).reader();
         if r.read_slice(&mut data[..len]).is_ok() {
-            snoop(ivf, split(pos).1, &data[..len], false);
+            snoop(ivf, at.offset, &data[..len], false);
         }
     }
     n
@@ -150,32 +117,20 @@ pub(crate) unsafe extern "C" fn ivf_read(
 
 /// `write`: the RX queue page goes to the dirty tracker (in device-logging
 /// mode); the mailbox page is written by the core, then shown to the snoop.
-///
-/// # Safety
-///
-/// Called by the vfio core for one of our open devices.
-pub(crate) unsafe extern "C" fn ivf_write(
-    vdev: *mut bindings::vfio_device,
-    buf: *const u8,
-    count: usize,
-    ppos: *mut bindings::loff_t,
-) -> isize {
-    // SAFETY: `ppos` is the core's position for this call.
-    let pos = unsafe { *ppos };
-    // SAFETY: vfio calls this for our device.
-    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
+pub(crate) fn write(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+    let at = RegionPos::of(*pos as u64);
     let mut data = [0u8; SNOOP_MAX];
-    let copied = followable(pos, count) && {
-        let mut r = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
+    let copied = followable(at, count) && {
+        let mut r = UserSlice::new(buf, count).reader();
         r.read_slice(&mut data[..count]).is_ok()
     };
-    let (index, off) = split(pos);
+    let off = at.offset;
     let map = ivf.regmap();
     let rx_page = u64::from(map.rx_tail_page()) * PAGE;
     let mbx_page = u64::from(map.mailbox_page()) * PAGE;
     let end = off.saturating_add(count as u64);
-    let on_mbx_page = index == BAR0 && off < mbx_page + PAGE && end > mbx_page;
-    if index == BAR0 && ivf.device_logging() && off < rx_page + PAGE && end > rx_page {
+    let on_mbx_page = at.in_bar0() && off < mbx_page + PAGE && end > mbx_page;
+    if at.in_bar0() && ivf.device_logging() && off < rx_page + PAGE && end > rx_page {
         // Only an access wholly inside the page can be followed; any other
         // that touches it taints the tracker (and the core performs it).
         let inside = off >= rx_page && end <= rx_page + PAGE;
@@ -184,14 +139,13 @@ pub(crate) unsafe extern "C" fn ivf_write(
         let seen = (copied && inside).then(|| &data[..count]);
         let n = match dirty::rx_page_write(ivf, off as u32, seen) {
             Ok(n) => {
-                // SAFETY: as above; the core advances it the same way.
-                unsafe { *ppos += n as i64 };
+                // The core advances the position the same way.
+                *pos += n as i64;
                 n
             }
             // Not the tracker's: the core's write, under the tracker's lock.
             Err(guard) => {
-                // SAFETY: the vfio core's own write, with its own arguments.
-                let n = unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) };
+                let n = ivf.core().write(buf, count, pos);
                 drop(guard);
                 n
             }
@@ -203,8 +157,7 @@ pub(crate) unsafe extern "C" fn ivf_write(
         }
         return n;
     }
-    // SAFETY: the vfio core's own write, with its own arguments.
-    let n = unsafe { bindings::vfio_pci_core_write(vdev, buf, count, ppos) };
+    let n = ivf.core().write(buf, count, pos);
     if on_mbx_page && n > 0 {
         if copied && n == count as isize {
             snoop(ivf, off, &data[..count], true);
@@ -240,51 +193,17 @@ fn reset_watch(ivf: &IvfDevice, off: u64, bytes: &[u8]) {
     }
 }
 
-/// `ioctl`: vfio-pci-core's, except that an ioeventfd may not write a
-/// trapped page: the core would write the register itself, past the
-/// mailbox snoop and the dirty tracker (an RDT posted unseen).
-///
-/// # Safety
-///
-/// Called by the vfio core for one of our open devices.
-pub(crate) unsafe extern "C" fn ivf_ioctl(
-    vdev: *mut bindings::vfio_device,
-    cmd: kernel::ffi::c_uint,
-    arg: kernel::ffi::c_ulong,
-) -> kernel::ffi::c_long {
-    if cmd == bindings::ivf_uapi_IVF_VFIO_DEVICE_IOEVENTFD {
-        // SAFETY: vfio calls this for our device.
-        let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
-        if let Err(e) = check_ioeventfd(ivf, arg) {
-            return e.to_errno() as kernel::ffi::c_long;
-        }
-    }
-    // SAFETY: the vfio core's own ioctl, with its own arguments.
-    unsafe { bindings::vfio_pci_core_ioctl(vdev, cmd, arg) }
-}
-
 /// Refuses (EPERM) a `VFIO_DEVICE_IOEVENTFD` whose write lands on a trapped
-/// page; anything else, malformed included, is the core's to judge.
-fn check_ioeventfd(ivf: &IvfDevice, arg: kernel::ffi::c_ulong) -> Result {
-    // struct vfio_device_ioeventfd: argsz, flags, offset, data, fd.
-    let mut raw = [0u8; 16];
-    let mut r = UserSlice::new(UserPtr::from_addr(arg), raw.len()).reader();
-    if r.read_slice(&mut raw).is_err() {
+/// page: the core would write the register itself, past the mailbox snoop
+/// and the dirty tracker (an RDT posted unseen). Anything else, malformed
+/// included, is the core's to judge.
+pub(crate) fn check_ioeventfd(ivf: &IvfDevice, at: RegionPos, flags: u32) -> Result {
+    let Some(size) = crate::ffi::uapi::ioeventfd_size(flags) else {
         return Ok(());
-    }
-    let flags = u32::from_le_bytes([raw[4], raw[5], raw[6], raw[7]]);
-    let mut offset = [0u8; 8];
-    copy_into(&mut offset, &raw[8..16]);
-    let (index, off) = split(u64::from_le_bytes(offset) as i64);
-    let size: u64 = match flags & bindings::VFIO_DEVICE_IOEVENTFD_SIZE_MASK {
-        bindings::VFIO_DEVICE_IOEVENTFD_8 => 1,
-        bindings::VFIO_DEVICE_IOEVENTFD_16 => 2,
-        bindings::VFIO_DEVICE_IOEVENTFD_32 => 4,
-        bindings::VFIO_DEVICE_IOEVENTFD_64 => 8,
-        _ => return Ok(()),
     };
+    let off = at.offset;
     let (first, last) = (off / PAGE, off.saturating_add(size - 1) / PAGE);
-    if index == BAR0 && overlaps_trap(ivf, first, last - first + 1) {
+    if at.in_bar0() && overlaps_trap(ivf, first, last - first + 1) {
         dev_info!(
             ivf.dev(),
             "ioeventfd at BAR0 {:#x} refused: page {} is trapped (mailbox or RX queues)\n",
@@ -296,56 +215,16 @@ fn check_ioeventfd(ivf: &IvfDevice, arg: kernel::ffi::c_ulong) -> Result {
     Ok(())
 }
 
-/// `mmap`: BAR0's trapped page is never mapped; the rest is the core's.
-///
-/// # Safety
-///
-/// Called by the vfio core for one of our open devices.
-pub(crate) unsafe extern "C" fn ivf_mmap(
-    vdev: *mut bindings::vfio_device,
-    vma: *mut bindings::vm_area_struct,
-) -> kernel::ffi::c_int {
-    // SAFETY: the core hands us a live VMA for this call; its start and end
-    // are the active members of their unions.
-    let (pgoff, start, end) = unsafe {
-        let span = &(*vma).__bindgen_anon_1.__bindgen_anon_1;
-        ((*vma).vm_pgoff as u64, span.vm_start, span.vm_end)
-    };
-    let index = (pgoff >> (OFFSET_SHIFT - 12)) as u32;
-    let page = pgoff & ((1 << (OFFSET_SHIFT - 12)) - 1);
-    let pages = ((end - start) as u64).div_ceil(PAGE);
-    // SAFETY: vfio calls this for our device.
-    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
-    if index == BAR0 && overlaps_trap(ivf, page, pages) {
-        // The sparse-mmap capability says which parts map: not this one.
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the core's own mmap for everything else.
-    unsafe { bindings::vfio_pci_core_mmap(vdev, vma) }
+/// Whether an mmap of `len` bytes at `at` may be made: never over a
+/// trapped page of BAR0.
+pub(crate) fn mmap_allowed(ivf: &IvfDevice, at: RegionPos, len: u64) -> bool {
+    !(at.in_bar0() && overlaps_trap(ivf, at.offset / PAGE, len.div_ceil(PAGE)))
 }
 
-/// `get_region_info_caps`: the core's answer, plus for BAR0 a sparse-mmap
-/// capability that leaves out the trapped pages.
-///
-/// # Safety
-///
-/// Called by the vfio core for one of our open devices.
-pub(crate) unsafe extern "C" fn ivf_get_region_info_caps(
-    vdev: *mut bindings::vfio_device,
-    info: *mut bindings::vfio_region_info,
-    caps: *mut bindings::vfio_info_cap,
-) -> kernel::ffi::c_int {
-    // SAFETY: the core's own answer first.
-    let ret = unsafe { bindings::vfio_pci_ioctl_get_region_info(vdev, info, caps) };
-    // SAFETY: `info` is the core's, filled in above.
-    let (index, flags, size) = unsafe { ((*info).index, (*info).flags, (*info).size) };
-    if ret != 0 || index != BAR0 || flags & bindings::VFIO_REGION_INFO_FLAG_MMAP == 0 {
-        return ret;
-    }
-    // SAFETY: vfio calls this for our device.
-    let ivf = unsafe { &*IvfDevice::from_vdev(vdev) };
-    // The mappable areas: BAR0 less the trapped pages (at most 3 areas).
-    let mut areas = [(0u64, 0u64); 3];
+/// The mappable areas of a BAR0 of `size` bytes, as (offset, size): BAR0
+/// less the trapped pages, for the sparse-mmap capability.
+pub(crate) fn mappable_areas(ivf: &IvfDevice, size: u64) -> ([(u64, u64); MAX_AREAS], usize) {
+    let mut areas = [(0u64, 0u64); MAX_AREAS];
     let mut nr = 0;
     let mut from = 0u64;
     // Two entries: ordered by hand (see dirty::sort_by_iova for why not sort).
@@ -363,25 +242,5 @@ pub(crate) unsafe extern "C" fn ivf_get_region_info_caps(
             break;
         }
     }
-    if nr == 0 {
-        // Nothing left to map.
-        // SAFETY: as above.
-        unsafe { (*info).flags &= !bindings::VFIO_REGION_INFO_FLAG_MMAP };
-        return 0;
-    }
-    // struct vfio_region_info_cap_sparse_mmap: header, nr_areas, then
-    // (offset, size) pairs.
-    let mut cap = [0u8; 16 + 16 * 3];
-    let id = bindings::VFIO_REGION_INFO_CAP_SPARSE_MMAP as u16;
-    copy_into(&mut cap[0..2], &id.to_le_bytes());
-    copy_into(&mut cap[2..4], &1u16.to_le_bytes()); // version
-    copy_into(&mut cap[8..12], &(nr as u32).to_le_bytes());
-    for (i, (o, l)) in areas.iter().take(nr).enumerate() {
-        copy_into(&mut cap[16 + 16 * i..24 + 16 * i], &o.to_le_bytes());
-        copy_into(&mut cap[24 + 16 * i..32 + 16 * i], &l.to_le_bytes());
-    }
-    let len = 16 + 16 * nr;
-    // SAFETY: `cap` holds a complete capability of `len` bytes; the core
-    // copies it.
-    unsafe { bindings::vfio_info_add_capability(caps, cap.as_mut_ptr().cast(), len) }
+    (areas, nr)
 }

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One VF bound to this driver: the vfio-pci-core device, what the VF is,
+//! and the state of each part of the driver, each following the device's
+//! resets and users through one [`Epoch`] (epoch.rs).
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel::prelude::*;
+
+use crate::common::ids::{Family, VfDevice};
+use crate::common::regs::{regmap, RegMap};
+use crate::dirty::DirtyLog;
+use crate::epoch::{new_synced, Current, Epoch, Synced};
+use crate::ffi::core::CoreDevice;
+use crate::ffi::mig_file::UserFile;
+use crate::lm::{self, MigState, Migration};
+use crate::trap::PfState;
+
+/// One VF bound to this driver.
+///
+/// Allocated by the vfio core as one zeroed block with our ops; `core`
+/// stays the first field (the core's `vfio_device` is at offset 0), and
+/// `state` is initialised by `init` and dropped by `release` (ffi/ops.rs).
+#[repr(C)]
+pub(crate) struct IvfDevice {
+    core: CoreDevice,
+    state: VfState,
+}
+
+/// The driver's state of one VF.
+#[pin_data]
+pub(crate) struct VfState {
+    /// What the VF is.
+    vf: &'static VfDevice,
+    /// Resets and users so far; every part below follows it.
+    epoch: Epoch,
+    /// The migration FSM and its files (lm.rs).
+    #[pin]
+    mig: Synced<Migration>,
+    /// The PF channel: the mailbox log (trap.rs).
+    #[pin]
+    pf: Synced<PfState>,
+    /// Device DMA logging (dirty.rs).
+    #[pin]
+    dirty: Synced<DirtyLog>,
+    /// Dirty-tracking mode: the driver logs DMA (RX tail page trapped).
+    /// Changed only while no user has the device open.
+    device_logging: AtomicBool,
+}
+
+impl VfState {
+    /// The state of a newly bound `vf`, in dirty-tracking mode `device_logging`.
+    pub(crate) fn new(vf: &'static VfDevice, device_logging: bool) -> impl PinInit<Self> {
+        pin_init!(VfState {
+            vf,
+            epoch: Epoch::default(),
+            mig <- new_synced!(Migration::new(), "intel_vf_vfio_pci::mig"),
+            pf <- new_synced!(PfState::default(), "intel_vf_vfio_pci::pf"),
+            dirty <- new_synced!(DirtyLog::default(), "intel_vf_vfio_pci::dirty"),
+            device_logging: AtomicBool::new(device_logging),
+        })
+    }
+}
+
+impl IvfDevice {
+    /// Where `state` lies, for `init` and `release` (ffi/ops.rs), which
+    /// initialise and drop it in place.
+    pub(crate) const STATE_OFFSET: usize = core::mem::offset_of!(IvfDevice, state);
+
+    /// The vfio-pci-core device.
+    pub(crate) fn core(&self) -> &CoreDevice {
+        &self.core
+    }
+
+    /// The VF's device, for log messages.
+    pub(crate) fn dev(&self) -> &kernel::device::Device {
+        self.core.dev()
+    }
+
+    /// What the VF is.
+    pub(crate) fn vf(&self) -> &'static VfDevice {
+        self.state.vf
+    }
+
+    /// The VF's family.
+    pub(crate) fn family(&self) -> Family {
+        self.state.vf.family
+    }
+
+    /// The VF's register map.
+    pub(crate) fn regmap(&self) -> &'static RegMap {
+        regmap(self.state.vf.family)
+    }
+
+    /// The device's resets and users.
+    pub(crate) fn epoch(&self) -> &Epoch {
+        &self.state.epoch
+    }
+
+    /// The migration state.
+    pub(crate) fn mig(&self) -> &Synced<Migration> {
+        &self.state.mig
+    }
+
+    /// The PF channel state, locked and current.
+    pub(crate) fn pf_state(&self) -> Current<'_, PfState> {
+        self.state.pf.lock_current(self.epoch())
+    }
+
+    /// The logging state.
+    pub(crate) fn dirty(&self) -> &Synced<DirtyLog> {
+        &self.state.dirty
+    }
+
+    /// Whether the driver logs DMA (and traps the RX tail page).
+    pub(crate) fn device_logging(&self) -> bool {
+        self.state.device_logging.load(Ordering::Acquire)
+    }
+
+    /// Sets the mode; the caller made sure nobody has the device open.
+    pub(crate) fn set_device_logging(&self, on: bool) {
+        self.state.device_logging.store(on, Ordering::Release);
+    }
+
+    /// A user opened the device (after the core enabled it, resetting the
+    /// VF where it can): nothing of an earlier user remains, whether or not
+    /// that reset happened (every part catches up at its next lock).
+    pub(crate) fn opened(&self) {
+        self.epoch().user_changed();
+        pr_debug!(
+            "opened a {} ({} family)\n",
+            self.vf().name,
+            self.family().name()
+        );
+    }
+
+    /// The last user closes the device: its transfers end now (their files
+    /// fail from here on). Runs under dev_set->lock, which the tracker takes
+    /// inside its own mutex: the logging session is ended now if its mutex
+    /// is free, else at its next use.
+    pub(crate) fn closing(&self) {
+        self.epoch().user_changed();
+        drop(self.mig().lock_current(self.epoch()));
+        if let Some(log) = self.dirty().try_lock() {
+            drop(log.catch_up(self.epoch(), None));
+        }
+    }
+
+    /// A reset finished (FLR, `VFIO_DEVICE_RESET`, AER): any migration
+    /// ends. It cannot wait for the FSM's mutex (the reset path holds locks
+    /// that a holder takes): the FSM catches up now if it is free, else at
+    /// its holder's next check.
+    pub(crate) fn reset_done(&self) {
+        self.epoch().reset_done();
+        if let Some(mig) = self.mig().try_lock() {
+            drop(mig.catch_up(self.epoch(), ()));
+        }
+    }
+
+    /// `migration_set_state`: walks the FSM to `new`; returns the data file
+    /// the user gets, if the last arc made one.
+    pub(crate) fn set_state(&self, new: MigState) -> Result<Option<UserFile>> {
+        let mut mig = self.mig().lock_current(self.epoch());
+        lm::set_state(self, &mut mig, new)
+    }
+
+    /// `migration_get_state`.
+    pub(crate) fn get_state(&self) -> MigState {
+        self.mig().lock_current(self.epoch()).state
+    }
+
+    /// `migration_get_data_size`: the STOP_COPY data of this device.
+    pub(crate) fn data_size(&self) -> usize {
+        lm::data_size(self.regmap())
+    }
+}

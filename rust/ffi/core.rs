@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The vfio-pci-core device as the logic sees it: its PCI device, BAR0
+//! under the locks that keep it decoded, guest memory through the IOMMU
+//! domain, the core's own accesses, and the FSM's next step.
+
+use kernel::prelude::*;
+use kernel::uaccess::UserPtr;
+
+use super::bindings::{self, vfio_device, vfio_device_mig_state as MigState, vfio_pci_core_device};
+use crate::common::tracker::DmaRead;
+use crate::mmio::Bar0;
+
+/// The `vfio_pci_core_device` embedded first in our device.
+///
+/// # Invariants
+///
+/// It was initialised by `vfio_pci_core_init_dev` (our `init` runs it
+/// before anything else), so `pdev` is set and outlives it.
+#[repr(transparent)]
+pub(crate) struct CoreDevice(vfio_pci_core_device);
+
+impl CoreDevice {
+    /// The raw device, for the FFI layer's own calls.
+    pub(super) fn raw(&self) -> *mut vfio_pci_core_device {
+        (&raw const self.0).cast_mut()
+    }
+
+    /// The embedded `vfio_device`, for the core's calls.
+    pub(crate) fn vdev(&self) -> *mut vfio_device {
+        // SAFETY: a field of a live struct.
+        unsafe { &raw mut (*self.raw()).vdev }
+    }
+
+    fn pdev(&self) -> *mut bindings::pci_dev {
+        self.0.pdev
+    }
+
+    /// The VF's PCI device.
+    pub(crate) fn pci(&self) -> &kernel::pci::Device {
+        // SAFETY: `pdev` is live (type invariant); `pci::Device` is a
+        // transparent wrapper of `struct pci_dev`.
+        unsafe { &*self.pdev().cast::<kernel::pci::Device>() }
+    }
+
+    /// The VF's device, for log messages.
+    pub(crate) fn dev(&self) -> &kernel::device::Device {
+        self.pci().as_ref()
+    }
+
+    /// BAR0 for one sequence, with memory_lock held for reading: a reset
+    /// waits for the sequence instead of resetting under it. `ENODEV` when
+    /// memory decode is off.
+    pub(crate) fn bar0(&self) -> Result<LockedBar0<'_>> {
+        // SAFETY: our device is open whenever the logic runs a sequence;
+        // released in `LockedBar0::drop`.
+        if unsafe { bindings::ivf_memory_lock(self.raw()) } != 0 {
+            return Err(ENODEV);
+        }
+        Ok(LockedBar0 {
+            // SAFETY: memory_lock is held and decode is on (checked above).
+            bar: unsafe { self.mapped_bar0() },
+            core: self,
+        })
+    }
+
+    /// BAR0 and guest memory for the dirty tracker: dev_set->lock (which
+    /// keeps the IOMMU domain attached), then memory_lock. `None` when
+    /// memory decode is off.
+    pub(crate) fn dev_lock(&self) -> Option<DevLock<'_>> {
+        // SAFETY: as in `bar0`; released in `DevLock::drop`.
+        if unsafe { bindings::ivf_dev_lock(self.raw()) } != 0 {
+            return None;
+        }
+        Some(DevLock {
+            // SAFETY: memory_lock is held and decode is on (checked above).
+            bar: unsafe { self.mapped_bar0() },
+            core: self,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// memory_lock must be held with decode on, as `ivf_memory_lock` leaves it.
+    unsafe fn mapped_bar0(&self) -> Bar0 {
+        let len = self.pci().resource_len(0).unwrap_or(0) as usize;
+        // SAFETY: with memory_lock held and decode on, barmap[0] is the live
+        // mapping of BAR0 (checked non-null by the shim), `len` bytes long.
+        unsafe { Bar0::new(self.0.barmap[0], len) }
+    }
+
+    /// The FSM's next single step from `cur` towards `new`
+    /// (`vfio_mig_get_next_state`).
+    pub(crate) fn next_state(&self, cur: MigState, new: MigState) -> Result<MigState> {
+        let mut next = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_ERROR;
+        // SAFETY: our device is open; the core validates both states.
+        kernel::error::to_result(unsafe {
+            bindings::vfio_mig_get_next_state(self.vdev(), cur, new, &mut next)
+        })?;
+        Ok(next)
+    }
+
+    /// The core's `read` of a region (config space, BARs), at `pos`.
+    pub(crate) fn read(&self, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+        // SAFETY: the core checks the user pointer and the position.
+        unsafe { bindings::vfio_pci_core_read(self.vdev(), buf.as_mut_ptr().cast(), count, pos) }
+    }
+
+    /// The core's `write` of a region, at `pos`.
+    pub(crate) fn write(&self, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+        // SAFETY: as in `read`.
+        unsafe { bindings::vfio_pci_core_write(self.vdev(), buf.as_const_ptr().cast(), count, pos) }
+    }
+}
+
+/// BAR0 with memory_lock held for reading.
+pub(crate) struct LockedBar0<'a> {
+    bar: Bar0,
+    core: &'a CoreDevice,
+}
+
+impl Drop for LockedBar0<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `CoreDevice::bar0`.
+        unsafe { bindings::ivf_memory_unlock(self.core.raw()) }
+    }
+}
+
+impl core::ops::Deref for LockedBar0<'_> {
+    type Target = Bar0;
+    fn deref(&self) -> &Bar0 {
+        &self.bar
+    }
+}
+
+impl core::ops::DerefMut for LockedBar0<'_> {
+    fn deref_mut(&mut self) -> &mut Bar0 {
+        &mut self.bar
+    }
+}
+
+/// The tracker's view of the device: BAR0 and guest memory, locked.
+pub(crate) struct DevLock<'a> {
+    /// BAR0.
+    pub(crate) bar: Bar0,
+    core: &'a CoreDevice,
+}
+
+impl DevLock<'_> {
+    /// Guest memory through the device's IOMMU domain, and BAR0.
+    pub(crate) fn split(&mut self) -> (&mut Bar0, Dma<'_>) {
+        (&mut self.bar, Dma(self.core))
+    }
+}
+
+impl Drop for DevLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken in `CoreDevice::dev_lock`.
+        unsafe { bindings::ivf_dev_unlock(self.core.raw()) }
+    }
+}
+
+/// Guest memory as the VF sees it, while its [`DevLock`] is held.
+pub(crate) struct Dma<'a>(&'a CoreDevice);
+
+impl DmaRead for Dma<'_> {
+    fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
+        // SAFETY: the DevLock this borrows from is held; `buf` is writable
+        // for its length.
+        unsafe {
+            bindings::ivf_dma_read(self.0.raw(), iova, buf.as_mut_ptr().cast(), buf.len()) == 0
+        }
+    }
+}
+
+/// Whether the vfio core can report DMA logging on this kernel (it needs
+/// `CONFIG_IOMMUFD_DRIVER`'s iova_bitmap, which Debian's kernels lack).
+pub(crate) fn device_logging_supported() -> bool {
+    // SAFETY: a pure query of the kernel's configuration.
+    unsafe { bindings::ivf_device_logging_supported() }
+}

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The sysfs attributes' Rust side (the attribute plumbing is macros in
+//! shim.c): the dirty-tracking mode and the tracker's counters.
+
+use super::bindings::{self, pci_dev};
+use super::ivf_of_pdev;
+
+/// sysfs `dirty_tracking` read: whether the device logs DMA itself.
+///
+/// # Safety
+///
+/// `pdev` is bound to this driver (the attribute exists only then).
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_dirty_mode_get(pdev: *mut pci_dev) -> bool {
+    // SAFETY: bound, so the driver data is our device.
+    unsafe { ivf_of_pdev(pdev) }.is_some_and(|ivf| ivf.device_logging())
+}
+
+/// sysfs `dirty_tracking` write, with no user holding the device (the shim
+/// checks under dev_set->lock).
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_dirty_mode_set(pdev: *mut pci_dev, on: bool) {
+    // SAFETY: as above.
+    if let Some(ivf) = unsafe { ivf_of_pdev(pdev) } {
+        ivf.set_device_logging(on);
+    }
+}
+
+/// sysfs `dirty_stats`.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`]; `out` is the shim's.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
+    pdev: *mut pci_dev,
+    out: *mut bindings::ivf_dirty_stats,
+) {
+    // SAFETY: as above.
+    let Some(ivf) = (unsafe { ivf_of_pdev(pdev) }) else {
+        return;
+    };
+    let s = crate::dirty::stats(ivf);
+    // SAFETY: `out` is the shim's stack variable.
+    unsafe {
+        *out = bindings::ivf_dirty_stats {
+            traps: s.stats.traps,
+            descriptors: s.stats.descriptors,
+            max_descriptors_per_trap: u64::from(s.stats.max_descriptors_per_trap),
+            trap_ns: s.trap_ns,
+            reports: s.stats.reports,
+            taints: s.stats.taints,
+            logging: u64::from(s.logging),
+        };
+    }
+}
