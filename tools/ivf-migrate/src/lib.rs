@@ -280,7 +280,7 @@ pub struct GuestSnapshot {
     pub rx_seq: u64,
     /// Frames sent.
     pub tx_count: u64,
-    /// The guest's loss, duplicate and corruption tally.
+    /// Frames lost (tally).
     pub lost: u64,
     /// Duplicates (tally).
     pub duplicate: u64,
@@ -346,8 +346,6 @@ fn vcpu_loop(sh: &VcpuShared) {
     }
 }
 
-/// Whether this process has the VF's vfio cdev or group open already (the
-/// VMM itself, or a test holding it), which `vfio_holders` leaves out.
 /// Opens a VF bound to the driver, saying who holds it if it is busy.
 pub fn open_vf(bdf: Bdf) -> Result<Device, MigrateError> {
     let step = format!("opening {bdf}");
@@ -373,6 +371,8 @@ pub fn open_vf(bdf: Bdf) -> Result<Device, MigrateError> {
             ),
         ));
     }
+    // This process (the VMM itself, or a test holding the VF) is one
+    // holder `vfio_holders_text` leaves out.
     if pci.held_by_this_process() {
         return Err(MigrateError {
             errno: Some(libc::EBUSY),
@@ -445,8 +445,7 @@ fn copy_pages(shadow: &mut [u8], mem: &[u8], pages: &BTreeSet<usize>) {
     }
 }
 
-/// Rewrites the CRC-32C (bytes 32..36, computed with them zero) of a frame
-/// whose bytes were changed on purpose.
+/// `d` in whole microseconds, the unit of [`Report`] and [`Downtime`].
 fn us(d: Duration) -> u64 {
     d.as_micros() as u64
 }
