@@ -15,42 +15,18 @@ use ivf_vfio::{read_data, write_data, Device};
 use crate::host;
 use crate::ktap::{s, Outcome, Test};
 use crate::pf::PfPort;
-use crate::{ensure, ensure_eq};
+use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = &[
-    &Test {
-        name: "guest_receives_and_sends",
-        run: guest_receives_and_sends,
-    },
-    &Test {
-        name: "quiesce_freezes_the_data_path",
-        run: quiesce_freezes_the_data_path,
-    },
-    &Test {
-        name: "continuity_across_migration",
-        run: continuity_across_migration,
-    },
-    &Test {
-        name: "pf_state_follows_the_vf",
-        run: pf_state_follows_the_vf,
-    },
-    &Test {
-        name: "mailbox_abuse_keeps_the_log_valid",
-        run: mailbox_abuse_keeps_the_log_valid,
-    },
-    &Test {
-        name: "admin_settings_follow_the_vf",
-        run: admin_settings_follow_the_vf,
-    },
-    &Test {
-        name: "admin_settings_owned_by_destination",
-        run: admin_settings_owned_by_destination,
-    },
-    &Test {
-        name: "hostile_stream_keeps_admin_settings",
-        run: hostile_stream_keeps_admin_settings,
-    },
+pub const TESTS: &[&Test] = tests![
+    guest_receives_and_sends,
+    quiesce_freezes_the_data_path,
+    continuity_across_migration,
+    pf_state_follows_the_vf,
+    mailbox_abuse_keeps_the_log_valid,
+    admin_settings_follow_the_vf,
+    admin_settings_owned_by_destination,
+    hostile_stream_keeps_admin_settings,
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;

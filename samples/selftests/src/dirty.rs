@@ -19,26 +19,14 @@ use ivf_vfio::{dirty_iovas, Backend, Device};
 
 use crate::host;
 use crate::ktap::{s, Outcome, Test};
-use crate::{ensure, ensure_eq};
+use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = &[
-    &Test {
-        name: "dirty_log_uapi",
-        run: dirty_log_uapi,
-    },
-    &Test {
-        name: "dirty_log_rx_stream",
-        run: dirty_log_rx_stream,
-    },
-    &Test {
-        name: "dirty_log_container",
-        run: dirty_log_container,
-    },
-    &Test {
-        name: "dirty_log_hostile_guest",
-        run: dirty_log_hostile_guest,
-    },
+pub const TESTS: &[&Test] = tests![
+    dirty_log_uapi,
+    dirty_log_rx_stream,
+    dirty_log_container,
+    dirty_log_hostile_guest,
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;

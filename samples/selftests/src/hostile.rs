@@ -11,13 +11,10 @@ use ivf_vfio::Device;
 
 use crate::host;
 use crate::ktap::{s, Outcome, Test};
-use crate::{ensure, ensure_eq};
+use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = &[&Test {
-    name: "hostile_bar_access_shapes",
-    run: hostile_bar_access_shapes,
-}];
+pub const TESTS: &[&Test] = tests![hostile_bar_access_shapes];
 
 const MAP: &regs::RegMap = &regs::IGB;
 const PAGE: u64 = 4096;

@@ -30,6 +30,18 @@ pub struct Test {
     pub run: fn() -> Outcome,
 }
 
+/// A suite's tests, in run order: `tests![fn_a, fn_b]`. Each test's KTAP
+/// name is its function's name, so the name is written once.
+#[macro_export]
+macro_rules! tests {
+    ($($run:ident),+ $(,)?) => {
+        &[$(&$crate::ktap::Test {
+            name: stringify!($run),
+            run: $run,
+        }),+]
+    };
+}
+
 /// Runs `tests` in order, printing KTAP, and returns (passed, failed).
 pub fn run_all(tests: &[&Test]) -> (usize, usize) {
     println!("KTAP version 1");

@@ -16,34 +16,16 @@ use ivf_vfio::Device;
 
 use crate::host;
 use crate::ktap::{s, Outcome, Test};
-use crate::{ensure, ensure_eq};
+use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = &[
-    &Test {
-        name: "livemig_baseline_no_traffic",
-        run: livemig_baseline_no_traffic,
-    },
-    &Test {
-        name: "livemig_back_and_forth_under_traffic",
-        run: livemig_back_and_forth_under_traffic,
-    },
-    &Test {
-        name: "livemig_refused_future_version",
-        run: livemig_refused_future_version,
-    },
-    &Test {
-        name: "livemig_refused_wrong_family",
-        run: livemig_refused_wrong_family,
-    },
-    &Test {
-        name: "livemig_destination_busy",
-        run: livemig_destination_busy,
-    },
-    &Test {
-        name: "livemig_source_reset_during_precopy",
-        run: livemig_source_reset_during_precopy,
-    },
+pub const TESTS: &[&Test] = tests![
+    livemig_baseline_no_traffic,
+    livemig_back_and_forth_under_traffic,
+    livemig_refused_future_version,
+    livemig_refused_wrong_family,
+    livemig_destination_busy,
+    livemig_source_reset_during_precopy,
 ];
 
 /// Frames per second, PF to guest and guest to PF: modest, for TCG.

@@ -39,10 +39,7 @@ fn all_tests() -> Vec<&'static Test> {
     tests.extend_from_slice(dirty::TESTS);
     tests.extend_from_slice(livemig::TESTS);
     tests.extend_from_slice(hostile::TESTS);
-    tests.push(&Test {
-        name: "kernel_log_clean",
-        run: kernel_log_clean,
-    });
+    tests.extend_from_slice(tests![kernel_log_clean]);
     tests
 }
 

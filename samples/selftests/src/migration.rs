@@ -22,66 +22,24 @@ use ivf_vfio::{precopy_info, read_data, write_data, Device, MigrationFlags};
 
 use crate::host;
 use crate::ktap::{Outcome, Test};
-use crate::{ensure, ensure_eq};
+use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = &[
-    &Test {
-        name: "migration_flags_advertised",
-        run: migration_flags_advertised,
-    },
-    &Test {
-        name: "fsm_every_arc",
-        run: fsm_every_arc,
-    },
-    &Test {
-        name: "fsm_invalid_targets_rejected",
-        run: fsm_invalid_targets_rejected,
-    },
-    &Test {
-        name: "stop_copy_stream_decodes",
-        run: stop_copy_stream_decodes,
-    },
-    &Test {
-        name: "precopy_initial_bytes_then_state",
-        run: precopy_initial_bytes_then_state,
-    },
-    &Test {
-        name: "quiesce_disables_queues_and_irqs",
-        run: quiesce_disables_queues_and_irqs,
-    },
-    &Test {
-        name: "resume_into_another_vf",
-        run: resume_into_another_vf,
-    },
-    &Test {
-        name: "bad_streams_rejected",
-        run: bad_streams_rejected,
-    },
-    &Test {
-        name: "reset_during_migration_returns_to_running",
-        run: reset_during_migration_returns_to_running,
-    },
-    &Test {
-        name: "close_during_transfer_ends_the_fd",
-        run: close_during_transfer_ends_the_fd,
-    },
-    &Test {
-        name: "precopy_header_refused_before_stop",
-        run: precopy_header_refused_before_stop,
-    },
-    &Test {
-        name: "error_state_and_recovery_by_reset",
-        run: error_state_and_recovery_by_reset,
-    },
-    &Test {
-        name: "vfmig_save_inspect_check_load",
-        run: vfmig_save_inspect_check_load,
-    },
-    &Test {
-        name: "vfmig_busy_race",
-        run: vfmig_busy_race,
-    },
+pub const TESTS: &[&Test] = tests![
+    migration_flags_advertised,
+    fsm_every_arc,
+    fsm_invalid_targets_rejected,
+    stop_copy_stream_decodes,
+    precopy_initial_bytes_then_state,
+    quiesce_disables_queues_and_irqs,
+    resume_into_another_vf,
+    bad_streams_rejected,
+    reset_during_migration_returns_to_running,
+    close_during_transfer_ends_the_fd,
+    precopy_header_refused_before_stop,
+    error_state_and_recovery_by_reset,
+    vfmig_save_inspect_check_load,
+    vfmig_busy_race,
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;

@@ -14,58 +14,22 @@ use ivf_vfio::{Backend, Device};
 
 use crate::host::{self, DRIVER};
 use crate::ktap::{Outcome, Test};
-use crate::{ensure, ensure_eq};
+use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = &[
-    &Test {
-        name: "modinfo_vfio_pci_aliases",
-        run: modinfo_vfio_pci_aliases,
-    },
-    &Test {
-        name: "vfs_bound_with_cdev_and_group",
-        run: vfs_bound_with_cdev_and_group,
-    },
-    &Test {
-        name: "bind_requires_driver_override",
-        run: bind_requires_driver_override,
-    },
-    &Test {
-        name: "bind_unbind_repeated",
-        run: bind_unbind_repeated,
-    },
-    &Test {
-        name: "open_close_iommufd_cdev",
-        run: open_close_iommufd_cdev,
-    },
-    &Test {
-        name: "open_close_legacy_group",
-        run: open_close_legacy_group,
-    },
-    &Test {
-        name: "config_space_ids",
-        run: config_space_ids,
-    },
-    &Test {
-        name: "bar0_mmap_registers",
-        run: bar0_mmap_registers,
-    },
-    &Test {
-        name: "flr_through_device_reset",
-        run: flr_through_device_reset,
-    },
-    &Test {
-        name: "exclusive_open",
-        run: exclusive_open,
-    },
-    &Test {
-        name: "unload_while_open_is_refused",
-        run: unload_while_open_is_refused,
-    },
-    &Test {
-        name: "reload_cycles_clean",
-        run: reload_cycles_clean,
-    },
+pub const TESTS: &[&Test] = tests![
+    modinfo_vfio_pci_aliases,
+    vfs_bound_with_cdev_and_group,
+    bind_requires_driver_override,
+    bind_unbind_repeated,
+    open_close_iommufd_cdev,
+    open_close_legacy_group,
+    config_space_ids,
+    bar0_mmap_registers,
+    flr_through_device_reset,
+    exclusive_open,
+    unload_while_open_is_refused,
+    reload_cycles_clean,
 ];
 
 fn modinfo_vfio_pci_aliases() -> Outcome {

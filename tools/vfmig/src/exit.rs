@@ -1,14 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! vfmig's exit codes: one table gives each its value, its name and its
-//! line of `--help` (Documentation/vfmig.rst has the same codes, which a
-//! test checks). The codes are stable: never renumber one.
+//! vfmig's exit codes: one table gives each its value, its name, the
+//! [`ivf_migrate::ErrorKind`] it reports (if any) and its line of `--help`
+//! (Documentation/vfmig.rst and README.md list the same codes, which tests
+//! check). The codes are stable: never renumber one.
 
 use std::process::ExitCode;
 
-/// Defines [`Exit`] from rows of `Name = value, "help text";`.
+use ivf_migrate::ErrorKind;
+
+/// Defines [`Exit`] from rows of `Name = value [for ErrorKind::Kind], "help";`.
+/// The rows that name a kind make `From<ErrorKind>`, whose match is
+/// exhaustive: a new kind does not compile until a row reports it.
 macro_rules! exit_codes {
-    ($($(#[$doc:meta])* $name:ident = $value:literal, $help:literal;)+) => {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident = $value:literal $(for ErrorKind::$kind:ident)?, $help:literal;
+    )+) => {
         /// An exit code of vfmig.
         #[derive(Copy, Clone, Debug, PartialEq, Eq)]
         #[repr(u8)]
@@ -27,6 +35,19 @@ macro_rules! exit_codes {
                 }
             }
         }
+
+        impl From<ErrorKind> for Exit {
+            /// The exit code of a failed migration.
+            fn from(kind: ErrorKind) -> Exit {
+                match kind {
+                    $($(ErrorKind::$kind => Exit::$name,)?)+
+                }
+            }
+        }
+
+        /// Each engine error kind with the code the table gives it.
+        #[cfg(test)]
+        const KINDS: &[(ErrorKind, Exit)] = &[$($((ErrorKind::$kind, Exit::$name),)?)+];
     };
 }
 
@@ -34,25 +55,32 @@ exit_codes! {
     /// Success.
     Success = 0, "success";
     /// Any other error.
-    Other = 1, "other error (the message says which)";
+    Other = 1 for ErrorKind::Other, "other error (the message says which)";
     /// A usage error (clap's, or arguments that contradict each other).
-    Usage = 2, "usage error";
+    Usage = 2 for ErrorKind::Usage, "usage error";
     /// No such PCI device.
-    NoDevice = 3, "no such PCI device";
+    NoDevice = 3 for ErrorKind::NoDevice, "no such PCI device";
     /// Not a supported VF, or not bound to intel_vf_vfio_pci.
-    Unsupported = 4, "not a supported VF, or not bound to intel_vf_vfio_pci";
+    Unsupported = 4 for ErrorKind::Unsupported,
+        "not a supported VF, or not bound to intel_vf_vfio_pci";
     /// The device is held by another user.
-    Busy = 5, "device busy (opened by another user, e.g. QEMU)";
+    Busy = 5 for ErrorKind::Busy,
+        "device busy (opened by another user, e.g. QEMU)";
     /// The stream is invalid, or the device refused it.
-    Refused = 6, "stream invalid, or refused by the device (the message names the field)";
+    Refused = 6 for ErrorKind::Refused,
+        "stream invalid, or refused by the device (the message names the field)";
     /// `migrate`: the source failed mid-migration.
-    Source = 7, "migrate: the source failed mid-migration (e.g. it was reset); guest back on SRC";
+    Source = 7 for ErrorKind::Source,
+        "migrate: the source failed mid-migration (e.g. it was reset); guest back on SRC";
     /// `migrate`: the destination failed after accepting the stream.
-    Destination = 8, "migrate: the destination failed after accepting the stream; guest back on SRC";
+    Destination = 8 for ErrorKind::Destination,
+        "migrate: the destination failed after accepting the stream; guest back on SRC";
     /// `migrate`: verification failed.
-    Verify = 9, "migrate: verification failed (memory copy, or payloads corrupt or twice)";
+    Verify = 9 for ErrorKind::Verify,
+        "migrate: verification failed (memory copy, or payloads corrupt or twice)";
     /// `migrate`: the source could not be brought back to running.
-    Rollback = 10, "migrate: the source could not be brought back to running";
+    Rollback = 10 for ErrorKind::Rollback,
+        "migrate: the source could not be brought back to running";
 }
 
 impl Exit {
@@ -77,26 +105,6 @@ impl From<Exit> for ExitCode {
     }
 }
 
-impl From<ivf_migrate::ErrorKind> for Exit {
-    /// The exit code of a failed migration (the match keeps the two enums
-    /// in step: a new kind does not compile until it has a code here).
-    fn from(kind: ivf_migrate::ErrorKind) -> Exit {
-        use ivf_migrate::ErrorKind as K;
-        match kind {
-            K::Usage => Exit::Usage,
-            K::NoDevice => Exit::NoDevice,
-            K::Unsupported => Exit::Unsupported,
-            K::Busy => Exit::Busy,
-            K::Refused => Exit::Refused,
-            K::Source => Exit::Source,
-            K::Destination => Exit::Destination,
-            K::Verify => Exit::Verify,
-            K::Rollback => Exit::Rollback,
-            K::Other => Exit::Other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,8 +112,7 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_keep_their_values() {
-        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, (0..=10).collect::<Vec<u8>>(), "stable values");
+        assert_eq!(codes(), (0..=10).collect::<Vec<u8>>(), "stable values");
         assert_eq!(Exit::Busy.code(), 5);
         assert_eq!(Exit::Refused.code(), 6);
     }
@@ -118,36 +125,41 @@ mod tests {
         assert_eq!(text.lines().count(), Exit::ALL.len() + 1);
     }
 
+    /// Each engine kind has its own code, of its own name, never success
+    /// (that every kind has one, the exhaustive match guarantees).
     #[test]
     fn migrate_kinds_agree_with_the_engine() {
-        use ivf_migrate::ErrorKind::*;
-        for kind in [
-            Usage,
-            NoDevice,
-            Unsupported,
-            Busy,
-            Refused,
-            Source,
-            Destination,
-            Verify,
-            Rollback,
-            Other,
-        ] {
-            assert_eq!(Exit::from(kind).code(), kind.exit_code(), "{kind:?}");
-            assert_eq!(format!("{:?}", Exit::from(kind)), format!("{kind:?}"));
+        let mut seen = BTreeSet::new();
+        for &(kind, exit) in KINDS {
+            assert_eq!(Exit::from(kind), exit, "{kind:?}");
+            assert_eq!(format!("{exit:?}"), format!("{kind:?}"));
+            assert_ne!(exit, Exit::Success, "{kind:?}");
+            assert!(
+                seen.insert(exit.code()),
+                "{kind:?}: code {} twice",
+                exit.code()
+            );
         }
     }
 
-    /// The table of Documentation/vfmig.rst lists the same codes.
+    fn codes() -> Vec<u8> {
+        Exit::ALL.iter().map(|e| e.code()).collect()
+    }
+
+    fn read_doc(relative: &str) -> String {
+        let path = format!("{}/../../{relative}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// The table of Documentation/vfmig.rst lists the same codes, in order.
     #[test]
     fn documentation_lists_the_same_codes() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Documentation/vfmig.rst");
-        let doc = std::fs::read_to_string(path).expect("Documentation/vfmig.rst");
+        let doc = read_doc("Documentation/vfmig.rst");
         let table = doc
             .split("\nExit codes\n==========\n")
             .nth(1)
             .expect("an 'Exit codes' section");
-        let documented: BTreeSet<u8> = table
+        let documented: Vec<u8> = table
             .lines()
             .filter_map(|l| {
                 let (code, rest) = l.split_once("  ")?;
@@ -155,7 +167,27 @@ mod tests {
                 code.trim_end().parse().ok()
             })
             .collect();
-        let ours: BTreeSet<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(documented, ours);
+        assert_eq!(documented, codes());
+    }
+
+    /// The "Exit codes:" paragraph of README.md names the same codes, in
+    /// order.
+    #[test]
+    fn readme_lists_the_same_codes() {
+        let readme = read_doc("README.md");
+        let paragraph = readme
+            .split("\nExit codes: ")
+            .nth(1)
+            .and_then(|p| p.split("\n\n").next())
+            .expect("an 'Exit codes:' paragraph");
+        let documented: Vec<u8> = paragraph
+            .split_whitespace()
+            .filter_map(|w| {
+                w.trim_matches(|c: char| c.is_ascii_punctuation())
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        assert_eq!(documented, codes());
     }
 }
