@@ -370,6 +370,12 @@ impl AdvTxDesc {
     }
 }
 
+/// The 12-bit multicast table (MTA) hash of `addr` with the filter type
+/// the VF drivers use (igbvf: bits 36..48 of the address).
+pub const fn mta_hash(addr: [u8; 6]) -> u16 {
+    ((addr[4] as u16 >> 4) | ((addr[5] as u16) << 4)) & 0xfff
+}
+
 fn le64(d: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     for (i, x) in b.iter_mut().enumerate() {

@@ -36,6 +36,7 @@ use ivf_common::bits::{
 use ivf_common::regs::{QueueRegs, RegMap, IGB};
 use ivf_vfio::{Bar, Device};
 
+pub use ivf_common::bits::mta_hash;
 pub use mailbox::MailboxError;
 pub use mem::DmaMem;
 
@@ -157,11 +158,6 @@ pub fn make_frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, seq: u64) -> [u8; 
 
 fn pattern(seq: u64, i: usize) -> u8 {
     (seq as u8).wrapping_mul(31).wrapping_add(i as u8) ^ 0x5a
-}
-
-/// The 12-bit multicast table hash of `addr`, as igbvf computes it.
-pub fn mta_hash(addr: [u8; 6]) -> u16 {
-    ((u16::from(addr[4]) >> 4) | (u16::from(addr[5]) << 4)) & 0xfff
 }
 
 /// A test frame tagged with VLAN `vid` (802.1Q tag after the source MAC).
@@ -432,7 +428,7 @@ impl<'d> Guest<'d> {
 
     /// Asks the PF to add VLAN `vid` to this VF's filters.
     pub fn add_vlan(&mut self, vid: u16) -> Result<(), GuestError> {
-        Ok(mailbox::set_vlan(&self.bar, vid, true)?)
+        Ok(mailbox::add_vlan(&self.bar, vid)?)
     }
 
     /// A plain-old-data record at `off` of the DMA memory.
