@@ -370,6 +370,12 @@ impl AdvTxDesc {
     }
 }
 
+/// The VLAN ID (802.1Q VID, 12 bits) of `v`: a mailbox SET_VLAN word, the
+/// PF's `ifla_vf_info.vlan`.
+pub const fn vlan_id(v: u32) -> u16 {
+    (v & 0xfff) as u16
+}
+
 /// The 12-bit multicast table (MTA) hash of `addr` with the filter type
 /// the VF drivers use (igbvf: bits 36..48 of the address).
 pub const fn mta_hash(addr: [u8; 6]) -> u16 {

@@ -38,8 +38,6 @@ pub mod msg {
     pub const TYPE_MASK: u32 = 0xffff;
     /// Mask of the message info field (after [`INFO_SHIFT`]).
     const INFO_MASK: u32 = 0xff;
-    /// Bits of a VLAN ID in SET_VLAN's word 1.
-    const VID_MASK: u32 = 0xfff;
 
     /// Word 0 of a request: type `kind` with info `info`.
     pub const fn word0(kind: u32, info: u32) -> u32 {
@@ -68,7 +66,7 @@ pub mod msg {
 
     /// The VLAN ID of SET_VLAN's word 1.
     pub const fn vlan_id(word1: u32) -> u32 {
-        word1 & VID_MASK
+        super::super::super::bits::vlan_id(word1) as u32
     }
 
     /// Multicast hash `i` of SET_MULTICAST's words after word 0 (two per
