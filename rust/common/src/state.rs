@@ -579,6 +579,19 @@ impl FrameSequence {
         }
     }
 
+    /// What a load refuses when [`FrameSequence::feed`] left bytes at
+    /// `buf[pos..]`, a frame that never completed
+    /// ([`StreamError::Truncated`]); `None` when every byte was a frame.
+    pub fn unfinished(buf: &[u8], pos: usize) -> Option<StreamError> {
+        let rest = buf.get(pos..).filter(|r| !r.is_empty())?;
+        Some(StreamError::Truncated {
+            need: stream::parse_header(rest)
+                .map(|h| h.total_len as usize)
+                .unwrap_or(stream::HEADER_LEN),
+            have: rest.len(),
+        })
+    }
+
     /// The stream is over (the user asks to load it): refused
     /// ([`StreamError::NoStateFrame`]) unless the state frame came.
     pub const fn finish(&self) -> Result<(), StreamError> {

@@ -108,13 +108,7 @@ fn judge(bytes: &[u8], caps: &DeviceCaps, map: &ivf_common::regs::RegMap) -> Res
     let mut at = 0;
     let refused = |at: usize, e: StreamError| format!("at byte {at}: {e} (errno {})", e.errno());
     seq.feed(bytes, &mut at, caps).map_err(|e| refused(at, e))?;
-    if at < bytes.len() {
-        let e = StreamError::Truncated {
-            need: stream::parse_header(&bytes[at..])
-                .map(|h| h.total_len as usize)
-                .unwrap_or(stream::HEADER_LEN),
-            have: bytes.len() - at,
-        };
+    if let Some(e) = FrameSequence::unfinished(bytes, at) {
         return Err(refused(at, e));
     }
     seq.finish()
