@@ -5,9 +5,9 @@
 //!
 //! Raw: the bytes as they stand go through `stream::parse_header`,
 //! `stream::parse` (and its section iterator), `state::decode_frame`,
-//! `state::next_frame` over a run of frames, the resume file's checks (a
-//! copy of `check_frames` in rust/lm.rs with the frame grammar of
-//! `state::FrameSequence`, fed in chunks of several sizes), and the PF_MBX
+//! `state::next_frame` over a run of frames, the resume file's checks
+//! (`state::FrameSequence::feed`, as rust/lm.rs's `check_frames`, fed in
+//! chunks of several sizes), and the PF_MBX
 //! / PF_ADMIN section decoders. None may panic; what
 //! they accept must be self-consistent (length, CRC, section layout), the
 //! chunked check must agree with the one-shot check, and a decoded PF
@@ -106,28 +106,9 @@ impl ResumeFile {
         }
     }
 
-    /// A copy of `check_frames` in rust/lm.rs (the module's code is not in
-    /// ivf-common), each complete frame then placed in the frame grammar
-    /// (as rust/common/tests/frame_grammar.rs's `resume`).
+    /// `check_frames` in rust/lm.rs: the shared `FrameSequence::feed`.
     fn check_frames(&mut self) -> Result<(), StreamError> {
-        loop {
-            let rest = &self.buf[self.pos..];
-            if rest.len() < HEADER_LEN {
-                return match parse_header(rest) {
-                    Err(StreamError::BadMagic) => Err(StreamError::BadMagic),
-                    _ => Ok(()),
-                };
-            }
-            let h = parse_header(rest)?;
-            stream::check_compat(&h, &self.caps)?;
-            let total = h.total_len as usize;
-            if rest.len() < total {
-                return Ok(());
-            }
-            let f = decode_frame(&rest[..total])?;
-            self.seq.accept(&f)?;
-            self.pos += total;
-        }
+        self.seq.feed(&self.buf, &mut self.pos, &self.caps)
     }
 }
 

@@ -188,8 +188,8 @@ impl Vf {
             self.tx(t.bal, q),
             self.tx(t.bah, q),
             self.tx(t.len, q),
-            self.tx(t.aux, q),
-            self.tx(t.aux + 4, q),
+            self.tx(t.tdwbal, q),
+            self.tx(t.tdwbah, q),
         ]
     }
 
@@ -314,11 +314,11 @@ impl Vf {
     /// current buffers.
     fn rx_data(&mut self, q: u32, len: u16) -> Option<InFlight> {
         let f = self.rx_fetch(q)?;
-        let srrctl = self.rx(self.map.rx.aux, q);
+        let srrctl = self.rx(self.map.rx.srrctl, q);
         let desctype = (srrctl >> 25) & 7;
         let split = !matches!(desctype, 0 | 1);
-        let pkt = u64::from(srrctl & self.map.srrctl_bsize_pkt_mask) << 10;
-        let hdr = u64::from((srrctl >> 8) & self.map.srrctl_bsize_hdr_mask) << 6;
+        let pkt = u64::from(srrctl & self.map.srrctl.bsize_packet_mask) << 10;
+        let hdr = u64::from((srrctl >> 8) & self.map.srrctl.bsize_header_mask) << 6;
         let pkt = if pkt == 0 { PKT_BUF_DEFAULT } else { pkt };
         let hdr = if hdr == 0 { HDR_BUF_DEFAULT } else { hdr };
         // The guest changed the descriptor after the tracker read it (the
@@ -348,7 +348,7 @@ impl Vf {
             return;
         };
         let r = &self.map.rx;
-        let legacy = (self.rx(r.aux, q) >> 25) & 7 == 0;
+        let legacy = (self.rx(r.srrctl, q) >> 25) & 7 == 0;
         let mut wb = [0u8; 16];
         if legacy {
             // Address kept; length, then status (DD | EOP) at byte 12.
@@ -733,7 +733,7 @@ impl Harness {
             RxReg::Head => r.head,
             RxReg::Tail => r.tail,
             RxReg::Dctl => r.dctl,
-            RxReg::Srrctl => r.aux,
+            RxReg::Srrctl => r.srrctl,
         };
         self.map.rxq(o, q)
     }
@@ -752,10 +752,10 @@ impl Harness {
             TxReg::Tail => (t.tail, v % 65),
             TxReg::Dctl => (t.dctl, if v & 1 != 0 { DCTL_ENABLE } else { 0 }),
             TxReg::Wbal => (
-                t.aux,
+                t.tdwbal,
                 ((v % (PAGES as u32 + 1)) * PAGE as u32 + (v >> 20 & 0xffc)) | v & 1,
             ),
-            TxReg::Wbah => (t.aux + 4, 0),
+            TxReg::Wbah => (t.tdwbah, 0),
         };
         let value = if val.raw { v } else { shaped };
         self.vf().write_reg(self.map.txq(off, q), value);
@@ -865,7 +865,7 @@ impl Harness {
                     (r.len, count * 16),
                     (r.head, 0),
                     (r.tail, 0),
-                    (r.aux, srrctl(st, bsize)),
+                    (r.srrctl, srrctl(st, bsize)),
                     (r.dctl, DCTL_ENABLE),
                 ] {
                     self.rx_page_write(m.rxq(reg, q), v);
@@ -938,8 +938,8 @@ impl Harness {
                     (t.len, count * 16),
                     (t.head, 0),
                     (t.tail, 0),
-                    (t.aux, wbal),
-                    (t.aux + 4, wbah),
+                    (t.tdwbal, wbal),
+                    (t.tdwbah, wbah),
                     (t.dctl, DCTL_ENABLE),
                 ] {
                     vf.write_reg(m.txq(reg, q), v);

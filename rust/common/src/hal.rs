@@ -28,14 +28,15 @@
 //!
 //! Every poll is bounded by [`POLL_LIMIT`] reads [`POLL_DELAY_US`] apart.
 
-use super::regs::{RegMap, DCTL_ENABLE};
+use super::bits::{Dctl, Enable};
+use super::regs::RegMap;
+
+pub use super::regs::MAX_QUEUES;
 
 /// Most polls of one enable bit or one TX drain.
 pub const POLL_LIMIT: u32 = 1000;
 /// Delay between two polls, in microseconds (worst case per wait: 10 ms).
 pub const POLL_DELAY_US: u32 = 10;
-/// Most queue pairs any family has (array sizes).
-pub const MAX_QUEUES: usize = 8;
 /// Most IVAR registers any family has.
 pub const MAX_IVARS: usize = 4;
 /// Most MSI-X vectors any family has.
@@ -67,10 +68,10 @@ pub enum HalError {
     EnableTimeout {
         /// The queue.
         queue: u32,
-        /// Whether it was the RX queue.
-        rx: bool,
+        /// RX or TX.
+        dir: QueueDir,
         /// The value wanted.
-        want: bool,
+        want: Enable,
     },
     /// A stream's queue or vector count does not fit this family.
     BadCount {
@@ -100,15 +101,34 @@ impl core::fmt::Display for HalError {
                 f,
                 "TX queue {queue} did not drain: head {head}, tail {tail}"
             ),
-            HalError::EnableTimeout { queue, rx, want } => write!(
+            HalError::EnableTimeout { queue, dir, want } => write!(
                 f,
                 "{} queue {queue} enable bit did not become {}",
-                if rx { "RX" } else { "TX" },
-                u8::from(want)
+                dir.name(),
+                want.bit()
             ),
             HalError::BadCount { what, value, max } => {
                 write!(f, "{what} is {value}, the family has at most {max}")
             }
+        }
+    }
+}
+
+/// Which of a queue pair.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum QueueDir {
+    /// The RX queue.
+    Rx,
+    /// The TX queue.
+    Tx,
+}
+
+impl QueueDir {
+    /// "RX" or "TX".
+    pub const fn name(self) -> &'static str {
+        match self {
+            QueueDir::Rx => "RX",
+            QueueDir::Tx => "TX",
         }
     }
 }
@@ -202,10 +222,10 @@ impl DeviceState {
             ..QuiesceRecord::default()
         };
         for q in 0..self.queue_pairs as usize {
-            if self.rx[q].dctl & DCTL_ENABLE != 0 {
+            if Dctl(self.rx[q].dctl).enabled() {
                 r.rx_enabled |= 1 << q;
             }
-            if self.tx[q].dctl & DCTL_ENABLE != 0 {
+            if Dctl(self.tx[q].dctl).enabled() {
                 r.tx_enabled |= 1 << q;
             }
         }
@@ -213,37 +233,33 @@ impl DeviceState {
     }
 }
 
-/// Polls `off` until `(value & mask != 0) == want`, bounded.
-fn poll_bit(io: &mut impl RegIo, off: u32, mask: u32, want: bool) -> bool {
+/// Polls the queue control register at `off` until its enable bit is
+/// `want`, bounded.
+fn poll_enable(io: &mut impl RegIo, off: u32, want: Enable) -> bool {
     for _ in 0..POLL_LIMIT {
-        if (io.read32(off) & mask != 0) == want {
+        if Dctl(io.read32(off)).enable() == want {
             return true;
         }
         io.delay_us(POLL_DELAY_US);
     }
-    (io.read32(off) & mask != 0) == want
+    Dctl(io.read32(off)).enable() == want
 }
 
+/// Sets the enable bit of the queue control register at `off` to `want`
+/// and waits until the device agrees.
 fn set_enable(
     io: &mut impl RegIo,
     off: u32,
     queue: u32,
-    rx: bool,
-    want: bool,
+    dir: QueueDir,
+    want: Enable,
 ) -> Result<(), HalError> {
-    let v = io.read32(off);
-    io.write32(
-        off,
-        if want {
-            v | DCTL_ENABLE
-        } else {
-            v & !DCTL_ENABLE
-        },
-    );
-    if poll_bit(io, off, DCTL_ENABLE, want) {
+    let v = Dctl(io.read32(off));
+    io.write32(off, v.with_enable(want).0);
+    if poll_enable(io, off, want) {
         Ok(())
     } else {
-        Err(HalError::EnableTimeout { queue, rx, want })
+        Err(HalError::EnableTimeout { queue, dir, want })
     }
 }
 
@@ -256,7 +272,7 @@ pub fn quiesce(io: &mut impl RegIo, map: &RegMap) -> Result<QuiesceRecord, HalEr
     io.write32(map.eimc, map.vector_mask());
     for q in 0..map.max_queue_pairs {
         let dctl = map.txq(map.tx.dctl, q);
-        if io.read32(dctl) & DCTL_ENABLE == 0 {
+        if !Dctl(io.read32(dctl)).enabled() {
             continue;
         }
         rec.tx_enabled |= 1 << q;
@@ -279,15 +295,15 @@ pub fn quiesce(io: &mut impl RegIo, map: &RegMap) -> Result<QuiesceRecord, HalEr
                 });
             }
         }
-        set_enable(io, dctl, q, false, false)?;
+        set_enable(io, dctl, q, QueueDir::Tx, Enable::Off)?;
     }
     for q in 0..map.max_queue_pairs {
         let dctl = map.rxq(map.rx.dctl, q);
-        if io.read32(dctl) & DCTL_ENABLE == 0 {
+        if !Dctl(io.read32(dctl)).enabled() {
             continue;
         }
         rec.rx_enabled |= 1 << q;
-        set_enable(io, dctl, q, true, false)?;
+        set_enable(io, dctl, q, QueueDir::Rx, Enable::Off)?;
     }
     Ok(rec)
 }
@@ -301,16 +317,16 @@ pub fn save(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> DeviceSta
     for q in 0..map.max_queue_pairs {
         let i = q as usize;
         let (r, t) = (&map.rx, &map.tx);
-        let enable = |mask: u32| if mask & (1 << q) != 0 { DCTL_ENABLE } else { 0 };
+        let enable = |mask: u32| Enable::from_bool(mask & (1 << q) != 0);
         let (rx_en, tx_en) = (enable(rec.rx_enabled), enable(rec.tx_enabled));
         s.rx[i] = RxQueue {
             bal: io.read32(map.rxq(r.bal, q)),
             bah: io.read32(map.rxq(r.bah, q)),
             len: io.read32(map.rxq(r.len, q)),
-            srrctl: io.read32(map.rxq(r.aux, q)),
+            srrctl: io.read32(map.rxq(r.srrctl, q)),
             head: io.read32(map.rxq(r.head, q)),
             tail: io.read32(map.rxq(r.tail, q)),
-            dctl: (io.read32(map.rxq(r.dctl, q)) & !DCTL_ENABLE) | rx_en,
+            dctl: Dctl(io.read32(map.rxq(r.dctl, q))).with_enable(rx_en).0,
         };
         s.tx[i] = TxQueue {
             bal: io.read32(map.txq(t.bal, q)),
@@ -318,9 +334,9 @@ pub fn save(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> DeviceSta
             len: io.read32(map.txq(t.len, q)),
             head: io.read32(map.txq(t.head, q)),
             tail: io.read32(map.txq(t.tail, q)),
-            dctl: (io.read32(map.txq(t.dctl, q)) & !DCTL_ENABLE) | tx_en,
-            wbal: io.read32(map.txq(t.aux, q)),
-            wbah: io.read32(map.txq(t.aux + 4, q)),
+            dctl: Dctl(io.read32(map.txq(t.dctl, q))).with_enable(tx_en).0,
+            wbal: io.read32(map.txq(t.tdwbal, q)),
+            wbah: io.read32(map.txq(t.tdwbah, q)),
         };
     }
     s.irq.eims = rec.eims;
@@ -356,23 +372,23 @@ pub fn load(io: &mut impl RegIo, map: &RegMap, s: &DeviceState) -> Result<(), Ha
         let i = q as usize;
         let (r, t) = (&map.rx, &map.tx);
         let (rx, tx) = (&s.rx[i], &s.tx[i]);
-        set_enable(io, map.rxq(r.dctl, q), q, true, false)?;
-        set_enable(io, map.txq(t.dctl, q), q, false, false)?;
+        set_enable(io, map.rxq(r.dctl, q), q, QueueDir::Rx, Enable::Off)?;
+        set_enable(io, map.txq(t.dctl, q), q, QueueDir::Tx, Enable::Off)?;
         io.write32(map.rxq(r.bal, q), rx.bal);
         io.write32(map.rxq(r.bah, q), rx.bah);
         io.write32(map.rxq(r.len, q), rx.len);
-        io.write32(map.rxq(r.aux, q), rx.srrctl);
+        io.write32(map.rxq(r.srrctl, q), rx.srrctl);
         io.write32(map.rxq(r.head, q), rx.head);
         io.write32(map.rxq(r.tail, q), rx.tail);
-        io.write32(map.rxq(r.dctl, q), rx.dctl & !DCTL_ENABLE);
+        io.write32(map.rxq(r.dctl, q), Dctl(rx.dctl).with_enable(Enable::Off).0);
         io.write32(map.txq(t.bal, q), tx.bal);
         io.write32(map.txq(t.bah, q), tx.bah);
         io.write32(map.txq(t.len, q), tx.len);
         io.write32(map.txq(t.head, q), tx.head);
         io.write32(map.txq(t.tail, q), tx.tail);
-        io.write32(map.txq(t.aux + 4, q), tx.wbah);
-        io.write32(map.txq(t.aux, q), tx.wbal);
-        io.write32(map.txq(t.dctl, q), tx.dctl & !DCTL_ENABLE);
+        io.write32(map.txq(t.tdwbah, q), tx.wbah);
+        io.write32(map.txq(t.tdwbal, q), tx.wbal);
+        io.write32(map.txq(t.dctl, q), Dctl(tx.dctl).with_enable(Enable::Off).0);
     }
     for i in 0..map.ivar_count {
         io.write32(map.ivar0 + 4 * i, s.irq.ivar[i as usize]);
@@ -390,13 +406,13 @@ pub fn load(io: &mut impl RegIo, map: &RegMap, s: &DeviceState) -> Result<(), Ha
 pub fn resume(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> Result<(), HalError> {
     for q in 0..map.max_queue_pairs {
         if rec.rx_enabled & (1 << q) != 0 {
-            set_enable(io, map.rxq(map.rx.dctl, q), q, true, true)?;
+            set_enable(io, map.rxq(map.rx.dctl, q), q, QueueDir::Rx, Enable::On)?;
             let tail = map.rxq(map.rx.tail, q);
             let v = io.read32(tail);
             io.write32(tail, v);
         }
         if rec.tx_enabled & (1 << q) != 0 {
-            set_enable(io, map.txq(map.tx.dctl, q), q, false, true)?;
+            set_enable(io, map.txq(map.tx.dctl, q), q, QueueDir::Tx, Enable::On)?;
             let tail = map.txq(map.tx.tail, q);
             let v = io.read32(tail);
             io.write32(tail, v);

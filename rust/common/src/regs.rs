@@ -6,7 +6,13 @@
 //! One [`RegMap`] per family; offsets are bytes into BAR0. Queue registers
 //! are `base + stride * queue`.
 
+use super::bits::SrrctlLayout;
 use super::ids::Family;
+
+pub use super::bits::DCTL_ENABLE;
+
+/// Most queue pairs any family has (array sizes).
+pub const MAX_QUEUES: usize = 8;
 
 /// BAR0 offsets of one VF family.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -38,9 +44,9 @@ pub struct RegMap {
     /// Interrupt vector allocation for the mailbox ("other") cause.
     pub ivar_misc: u32,
     /// RX queue 0 registers.
-    pub rx: QueueRegs,
+    pub rx: RxQueueRegs,
     /// TX queue 0 registers.
-    pub tx: QueueRegs,
+    pub tx: TxQueueRegs,
     /// Distance between the registers of consecutive queues.
     pub queue_stride: u32,
     /// Queue pairs a VF of this family can have.
@@ -49,13 +55,12 @@ pub struct RegMap {
     pub ivar_count: u32,
     /// MSI-X vectors of a VF; one EITR and one EIMS bit each.
     pub vectors: u32,
-    /// SRRCTL packet buffer size field (bits from 0, in KiB units).
-    pub srrctl_bsize_pkt_mask: u32,
-    /// SRRCTL header buffer size field (bits from 8, in 64-byte units).
-    pub srrctl_bsize_hdr_mask: u32,
+    /// Widths of SRRCTL's buffer size fields.
+    pub srrctl: SrrctlLayout,
 }
 
-/// Offsets of one queue's registers (queue 0; add `RegMap::queue_stride * n`).
+/// Offsets of the ring registers RX and TX queues share (queue 0; add
+/// `RegMap::queue_stride * n`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct QueueRegs {
     /// Descriptor ring base, low 32 bits.
@@ -68,16 +73,80 @@ pub struct QueueRegs {
     pub head: u32,
     /// Tail index (written by the driver: a post).
     pub tail: u32,
-    /// Queue control: enable bit and thresholds.
+    /// Queue control ([`super::bits::Dctl`]): enable bit and thresholds.
     pub dctl: u32,
-    /// RX: split and replication control (buffer sizes). TX: head write-back low.
-    pub aux: u32,
 }
 
-/// Bit 1 of the status register: link up.
-pub const STATUS_LINK_UP: u32 = 1 << 1;
-/// Queue enable bit of RXDCTL and TXDCTL, in both families.
-pub const DCTL_ENABLE: u32 = 1 << 25;
+/// Offsets of one RX queue's registers (queue 0).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RxQueueRegs {
+    /// Descriptor ring base, low 32 bits.
+    pub bal: u32,
+    /// Descriptor ring base, high 32 bits.
+    pub bah: u32,
+    /// Descriptor ring length in bytes.
+    pub len: u32,
+    /// Head index (written by hardware).
+    pub head: u32,
+    /// Tail index (written by the driver: a post).
+    pub tail: u32,
+    /// RXDCTL ([`super::bits::Dctl`]).
+    pub dctl: u32,
+    /// SRRCTL ([`super::bits::Srrctl`]): buffer sizes and descriptor type.
+    pub srrctl: u32,
+}
+
+/// Offsets of one TX queue's registers (queue 0).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TxQueueRegs {
+    /// Descriptor ring base, low 32 bits.
+    pub bal: u32,
+    /// Descriptor ring base, high 32 bits.
+    pub bah: u32,
+    /// Descriptor ring length in bytes.
+    pub len: u32,
+    /// Head index (written by hardware).
+    pub head: u32,
+    /// Tail index (written by the driver: a post).
+    pub tail: u32,
+    /// TXDCTL ([`super::bits::Dctl`]).
+    pub dctl: u32,
+    /// TDWBAL ([`super::bits::Tdwbal`]): head write-back address, low.
+    pub tdwbal: u32,
+    /// TDWBAH: head write-back address, high.
+    pub tdwbah: u32,
+}
+
+impl RxQueueRegs {
+    /// The ring registers.
+    pub const fn ring(&self) -> QueueRegs {
+        QueueRegs {
+            bal: self.bal,
+            bah: self.bah,
+            len: self.len,
+            head: self.head,
+            tail: self.tail,
+            dctl: self.dctl,
+        }
+    }
+}
+
+impl TxQueueRegs {
+    /// The ring registers.
+    pub const fn ring(&self) -> QueueRegs {
+        QueueRegs {
+            bal: self.bal,
+            bah: self.bah,
+            len: self.len,
+            head: self.head,
+            tail: self.tail,
+            dctl: self.dctl,
+        }
+    }
+}
+
+/// Bit 1 of the status register: link up ([`super::bits::Status`]).
+pub const STATUS_LINK_UP: u32 = super::bits::Status::LINK_UP;
 
 /// igb family (82576, I350) VF register map.
 pub const IGB: RegMap = RegMap {
@@ -94,30 +163,33 @@ pub const IGB: RegMap = RegMap {
     eitr: 0x1680,
     ivar0: 0x1700,
     ivar_misc: 0x1740,
-    rx: QueueRegs {
+    rx: RxQueueRegs {
         bal: 0x2800,
         bah: 0x2804,
         len: 0x2808,
         head: 0x2810,
         tail: 0x2818,
         dctl: 0x2828,
-        aux: 0x280c,
+        srrctl: 0x280c,
     },
-    tx: QueueRegs {
+    tx: TxQueueRegs {
         bal: 0x3800,
         bah: 0x3804,
         len: 0x3808,
         head: 0x3810,
         tail: 0x3818,
         dctl: 0x3828,
-        aux: 0x3838,
+        tdwbal: 0x3838,
+        tdwbah: 0x383c,
     },
     queue_stride: 0x100,
     max_queue_pairs: 2,
     ivar_count: 1,
     vectors: 3,
-    srrctl_bsize_pkt_mask: 0x7f,
-    srrctl_bsize_hdr_mask: 0xf,
+    srrctl: SrrctlLayout {
+        bsize_packet_mask: 0x7f,
+        bsize_header_mask: 0xf,
+    },
 };
 
 /// ixgbe family (82599, X540, X550, X550EM) VF register map.
@@ -135,30 +207,33 @@ pub const IXGBE: RegMap = RegMap {
     eitr: 0x0820,
     ivar0: 0x0120,
     ivar_misc: 0x0140,
-    rx: QueueRegs {
+    rx: RxQueueRegs {
         bal: 0x1000,
         bah: 0x1004,
         len: 0x1008,
         head: 0x1010,
         tail: 0x1018,
         dctl: 0x1028,
-        aux: 0x1014,
+        srrctl: 0x1014,
     },
-    tx: QueueRegs {
+    tx: TxQueueRegs {
         bal: 0x2000,
         bah: 0x2004,
         len: 0x2008,
         head: 0x2010,
         tail: 0x2018,
         dctl: 0x2028,
-        aux: 0x2038,
+        tdwbal: 0x2038,
+        tdwbah: 0x203c,
     },
     queue_stride: 0x40,
     max_queue_pairs: 8,
     ivar_count: 4,
     vectors: 3,
-    srrctl_bsize_pkt_mask: 0x1f,
-    srrctl_bsize_hdr_mask: 0x3f,
+    srrctl: SrrctlLayout {
+        bsize_packet_mask: 0x1f,
+        bsize_header_mask: 0x3f,
+    },
 };
 
 /// The register map of `family`.

@@ -19,7 +19,7 @@ use super::ids::Family;
 use super::mbx::{self, MbxLog};
 use super::regs::RegMap;
 use super::stream::{
-    self, Header, Section, StreamError, Writer, SECTION_HEADER_LEN, SECTION_MANDATORY,
+    self, DeviceCaps, Header, Section, StreamError, Writer, SECTION_HEADER_LEN, SECTION_MANDATORY,
 };
 
 /// Section: the source device's shape (queue pairs, vectors, IVARs).
@@ -331,19 +331,28 @@ fn decode_irq(p: &[u8]) -> Result<(IrqState, usize, usize), StreamError> {
     Ok((irq, ivars, vectors))
 }
 
-/// The sections this code knows, in the order a source writes them, with
-/// the field their count is reported under.
-const KNOWN: [(u16, &str); 5] = [
-    (TAG_DEVICE, "DEVICE section count"),
-    (TAG_QUEUES, "QUEUES section count"),
-    (TAG_IRQ, "IRQ section count"),
-    (TAG_PF_MBX, "PF_MBX section count"),
-    (TAG_PF_ADMIN, "PF_ADMIN section count"),
+/// The sections this code knows, in the order a source writes them: tag,
+/// name, and the field their count is reported under.
+const KNOWN: [(u16, &str, &str); 5] = [
+    (TAG_DEVICE, "DEVICE", "DEVICE section count"),
+    (TAG_QUEUES, "QUEUES", "QUEUES section count"),
+    (TAG_IRQ, "IRQ", "IRQ section count"),
+    (TAG_PF_MBX, "PF_MBX", "PF_MBX section count"),
+    (TAG_PF_ADMIN, "PF_ADMIN", "PF_ADMIN section count"),
 ];
 
 /// Index of a known tag in [`KNOWN`].
 fn known(tag: u16) -> Option<usize> {
-    KNOWN.iter().position(|&(t, _)| t == tag)
+    KNOWN.iter().position(|&(t, _, _)| t == tag)
+}
+
+/// The name of section `tag` ("DEVICE", "QUEUES", ...), "unknown" for a tag
+/// this code does not know.
+pub fn section_name(tag: u16) -> &'static str {
+    match known(tag) {
+        Some(i) => KNOWN[i].1,
+        None => "unknown",
+    }
 }
 
 /// Refuses a frame that has `KNOWN[i]` `have` times instead of once.
@@ -352,7 +361,7 @@ fn need_one(have: [u8; 5], i: usize) -> Result<(), StreamError> {
         return Ok(());
     }
     Err(StreamError::Malformed {
-        field: KNOWN[i].1,
+        field: KNOWN[i].2,
         value: u64::from(have[i]),
         expected: 1,
     })
@@ -412,7 +421,7 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
         };
         if have[i] != 0 {
             return Err(StreamError::Malformed {
-                field: KNOWN[i].1,
+                field: KNOWN[i].2,
                 value: u64::from(have[i]) + 1,
                 expected: 1,
             });
@@ -529,6 +538,58 @@ impl FrameSequence {
         }
         self.frames += 1;
         Ok(())
+    }
+
+    /// Checks the frames of a resume file that `buf[*pos..]` completes, as
+    /// the bytes come in (the module's `write`, a fuzzer, the tests).
+    ///
+    /// `buf` holds everything written so far and `*pos` where the first
+    /// frame not yet accepted starts. Per frame: the magic is checked as
+    /// soon as its bytes are in, the header against `caps`
+    /// ([`stream::check_compat`]) as soon as it is complete (a destination
+    /// refuses on the header alone, before the source stops), and the frame
+    /// is decoded ([`decode_frame`]) and placed in the sequence
+    /// ([`FrameSequence::accept`]) when its last byte is in; then `*pos`
+    /// moves past it. A frame not yet complete is `Ok` and waits for more
+    /// bytes. On an error `*pos` stays at the refused frame.
+    pub fn feed(
+        &mut self,
+        buf: &[u8],
+        pos: &mut usize,
+        caps: &DeviceCaps,
+    ) -> Result<(), StreamError> {
+        loop {
+            let rest = &buf[*pos..];
+            if rest.len() < stream::HEADER_LEN {
+                // Magic is checked as soon as its bytes are in.
+                return match stream::parse_header(rest) {
+                    Err(StreamError::BadMagic) => Err(StreamError::BadMagic),
+                    _ => Ok(()),
+                };
+            }
+            let h = stream::parse_header(rest)?;
+            stream::check_compat(&h, caps)?;
+            let total = h.total_len as usize;
+            if rest.len() < total {
+                return Ok(());
+            }
+            let frame = decode_frame(&rest[..total])?;
+            self.accept(&frame)?;
+            *pos += total;
+        }
+    }
+
+    /// What a load refuses when [`FrameSequence::feed`] left bytes at
+    /// `buf[pos..]`, a frame that never completed
+    /// ([`StreamError::Truncated`]); `None` when every byte was a frame.
+    pub fn unfinished(buf: &[u8], pos: usize) -> Option<StreamError> {
+        let rest = buf.get(pos..).filter(|r| !r.is_empty())?;
+        Some(StreamError::Truncated {
+            need: stream::parse_header(rest)
+                .map(|h| h.total_len as usize)
+                .unwrap_or(stream::HEADER_LEN),
+            have: rest.len(),
+        })
     }
 
     /// The stream is over (the user asks to load it): refused

@@ -307,10 +307,93 @@ impl Header {
             crc: 0,
         }
     }
+
+    /// Writes the v1.0 header fields into `b` (at least [`HEADER_LEN`]
+    /// bytes): magic, every field, `crc` as it stands, the reserved bytes
+    /// zero. [`reseal`] then fixes the CRC of the whole stream.
+    pub fn write_into(&self, b: &mut [u8]) {
+        copy_into(&mut b[off::MAGIC..off::MAGIC + MAGIC.len()], &MAGIC);
+        copy_into(
+            &mut b[off::MAJOR..off::MAJOR + 2],
+            &self.major.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::MINOR..off::MINOR + 2],
+            &self.minor.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::HEADER_LEN..off::HEADER_LEN + 2],
+            &self.header_len.to_le_bytes(),
+        );
+        b[off::FAMILY] = self.family;
+        b[off::REVISION] = self.revision;
+        copy_into(
+            &mut b[off::VENDOR..off::VENDOR + 2],
+            &self.vendor.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::DEVICE..off::DEVICE + 2],
+            &self.device.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::QUEUE_PAIRS..off::QUEUE_PAIRS + 2],
+            &self.queue_pairs.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::SECTION_COUNT..off::SECTION_COUNT + 2],
+            &self.section_count.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::FEATURES..off::FEATURES + 4],
+            &self.features.to_le_bytes(),
+        );
+        copy_into(
+            &mut b[off::TOTAL_LEN..off::TOTAL_LEN + 4],
+            &self.total_len.to_le_bytes(),
+        );
+        copy_into(&mut b[off::CRC..off::CRC + 4], &self.crc.to_le_bytes());
+        copy_into(
+            &mut b[off::RESERVED..HEADER_LEN],
+            &[0; HEADER_LEN - off::RESERVED],
+        );
+    }
+}
+
+/// Byte offsets of the v1.0 header's fields: the one place the layout is
+/// written (parse, write and the tools that forge headers use these).
+pub mod off {
+    /// `magic`, 8 bytes.
+    pub const MAGIC: usize = 0;
+    /// `major`, u16.
+    pub const MAJOR: usize = 8;
+    /// `minor`, u16.
+    pub const MINOR: usize = 10;
+    /// `header_len`, u16.
+    pub const HEADER_LEN: usize = 12;
+    /// `family`, u8.
+    pub const FAMILY: usize = 14;
+    /// `revision`, u8.
+    pub const REVISION: usize = 15;
+    /// `vendor`, u16.
+    pub const VENDOR: usize = 16;
+    /// `device`, u16.
+    pub const DEVICE: usize = 18;
+    /// `queue_pairs`, u16.
+    pub const QUEUE_PAIRS: usize = 20;
+    /// `section_count`, u16.
+    pub const SECTION_COUNT: usize = 22;
+    /// `features`, u32.
+    pub const FEATURES: usize = 24;
+    /// `total_len`, u32.
+    pub const TOTAL_LEN: usize = 28;
+    /// `crc32c`, u32.
+    pub const CRC: usize = 32;
+    /// Reserved, zero, up to [`super::HEADER_LEN`].
+    pub const RESERVED: usize = 36;
 }
 
 /// Offset of the CRC field in the header.
-const CRC_OFFSET: usize = 32;
+const CRC_OFFSET: usize = off::CRC;
 
 fn le16(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
@@ -394,19 +477,8 @@ impl<'a> Writer<'a> {
             ..self.header
         };
         let b = &mut self.buf[..self.pos];
-        copy_into(&mut b[0..8], &MAGIC);
-        copy_into(&mut b[8..10], &h.major.to_le_bytes());
-        copy_into(&mut b[10..12], &h.minor.to_le_bytes());
-        copy_into(&mut b[12..14], &h.header_len.to_le_bytes());
-        b[14] = h.family;
-        b[15] = h.revision;
-        copy_into(&mut b[16..18], &h.vendor.to_le_bytes());
-        copy_into(&mut b[18..20], &h.device.to_le_bytes());
-        copy_into(&mut b[20..22], &h.queue_pairs.to_le_bytes());
-        copy_into(&mut b[22..24], &h.section_count.to_le_bytes());
-        copy_into(&mut b[24..28], &h.features.to_le_bytes());
-        copy_into(&mut b[28..32], &h.total_len.to_le_bytes());
-        copy_into(&mut b[32..40], &[0; 8]);
+        // The CRC is computed with its field zero.
+        Header { crc: 0, ..h }.write_into(b);
         reseal(b);
         self.pos
     }
@@ -469,18 +541,18 @@ pub fn parse_header(b: &[u8]) -> Result<Header, StreamError> {
         });
     }
     let h = Header {
-        major: le16(b, 8),
-        minor: le16(b, 10),
-        header_len: le16(b, 12),
-        family: b[14],
-        revision: b[15],
-        vendor: le16(b, 16),
-        device: le16(b, 18),
-        queue_pairs: le16(b, 20),
-        section_count: le16(b, 22),
-        features: le32(b, 24),
-        total_len: le32(b, 28),
-        crc: le32(b, CRC_OFFSET),
+        major: le16(b, off::MAJOR),
+        minor: le16(b, off::MINOR),
+        header_len: le16(b, off::HEADER_LEN),
+        family: b[off::FAMILY],
+        revision: b[off::REVISION],
+        vendor: le16(b, off::VENDOR),
+        device: le16(b, off::DEVICE),
+        queue_pairs: le16(b, off::QUEUE_PAIRS),
+        section_count: le16(b, off::SECTION_COUNT),
+        features: le32(b, off::FEATURES),
+        total_len: le32(b, off::TOTAL_LEN),
+        crc: le32(b, off::CRC),
     };
     if h.major != MAJOR {
         return Err(StreamError::UnsupportedMajor {

@@ -23,22 +23,23 @@
 //! most [`dirty::MAX_BITS`] bits plus [`MAX_SLOTS`] slots per queue, sized when
 //! logging starts.
 
+use super::bits::{self, join_u64, Dctl, RxDesc, Srrctl, Tdwbal};
 use super::dirty::{self, LoggedRange, RangeError};
 use super::hal::RegIo;
-use super::regs::{RegMap, DCTL_ENABLE};
+use super::regs::RegMap;
 
 /// Queues tracked (the most any family has).
-pub const MAX_QUEUES: usize = 8;
+pub use super::regs::MAX_QUEUES;
 /// Most descriptors of an RX ring the tracker follows; a bigger ring makes
 /// it fall back to "all dirty". The VF drivers' maximum is 4096.
 pub const MAX_SLOTS: u32 = 4096;
 /// Bytes of one descriptor (both families, RX and TX).
-pub const DESC_LEN: u64 = 16;
+pub const DESC_LEN: u64 = bits::DESC_LEN as u64;
 /// Bound on one packet buffer when SRRCTL does not give its size (the
 /// PF's RCTL.BSIZE then applies: at most 16 KiB in both families).
-const MAX_PKT_BUF: u64 = 16 << 10;
+const MAX_PKT_BUF: u64 = 16 * 1024;
 /// Bound on one header buffer when SRRCTL does not give its size.
-const MAX_HDR_BUF: u64 = 63 << 6;
+const MAX_HDR_BUF: u64 = 63 * 64;
 /// Descriptors read from guest memory at a time (one stack buffer).
 const READ_BATCH: usize = 32;
 
@@ -66,7 +67,8 @@ struct Ring {
 
 impl Ring {
     fn read(io: &mut impl RegIo, bal: u32, bah: u32, len: u32) -> Ring {
-        let base = u64::from(io.read32(bal)) | (u64::from(io.read32(bah)) << 32);
+        let lo = io.read32(bal);
+        let base = join_u64(lo, io.read32(bah));
         let count = io.read32(len) / DESC_LEN as u32;
         Ring { base, count }
     }
@@ -170,14 +172,6 @@ enum RxReg {
     /// Base, length, head, buffer sizes or enable of a queue.
     Config(u32),
     Other,
-}
-
-/// Whether an RX descriptor whose upper quadword is `hi` looks written back
-/// (DD set) in the format SRRCTL selects: bit 32 (the status byte) in the
-/// legacy format, bit 0 (`status_error`) in the advanced formats.
-fn rx_desc_done(srrctl: u32, hi: u64) -> bool {
-    let dd = if (srrctl >> 25) & 7 == 0 { 1 << 32 } else { 1 };
-    hi & dd != 0
 }
 
 /// Distance from `from` forward to `to` on a ring of `count`.
@@ -330,7 +324,7 @@ where
         let reg = r.bal + rel % self.map.queue_stride;
         if reg == r.tail {
             RxReg::Tail(q)
-        } else if [r.bal, r.bah, r.len, r.head, r.dctl, r.aux].contains(&reg) {
+        } else if [r.bal, r.bah, r.len, r.head, r.dctl, r.srrctl].contains(&reg) {
             RxReg::Config(q)
         } else {
             RxReg::Other
@@ -353,7 +347,7 @@ where
             RxReg::Config(q) => {
                 // The queue may have been enabled by the driver's own resume:
                 // ask the device, not the last sample.
-                let was_enabled = io.read32(self.map.rxq(self.map.rx.dctl, q)) & DCTL_ENABLE != 0;
+                let was_enabled = Dctl(io.read32(self.map.rxq(self.map.rx.dctl, q))).enabled();
                 self.complete(io, q);
                 io.write32(off, value);
                 self.resync(io, dma, q, was_enabled);
@@ -386,8 +380,8 @@ where
         let m = self.map;
         let r = &m.rx;
         let ring = Ring::read(io, m.rxq(r.bal, q), m.rxq(r.bah, q), m.rxq(r.len, q));
-        let srrctl = io.read32(m.rxq(r.aux, q));
-        let enabled = io.read32(m.rxq(r.dctl, q)) & DCTL_ENABLE != 0;
+        let srrctl = io.read32(m.rxq(r.srrctl, q));
+        let enabled = Dctl(io.read32(m.rxq(r.dctl, q))).enabled();
         let head = io.read32(m.rxq(r.head, q));
         let head = if head < ring.count { head } else { 0 };
         self.rx[q as usize] = RxQueue {
@@ -512,20 +506,19 @@ where
                 break;
             }
             for (k, d) in bytes.chunks_exact(DESC_LEN as usize).enumerate() {
-                let lo = le64(d, 0);
-                let hi = le64(d, 8);
+                let desc = RxDesc::from_bytes(d);
                 // A descriptor the device owns that looks written back (DD):
                 // either the device wrote it back unseen (its buffer address
                 // is gone: at the start, it may have landed after logging
                 // began) or the guest forged the bit on a buffer the device
                 // will still fill. Neither can be followed: all dirty. Its
                 // address is kept all the same.
-                if how != Posting::Trapped && rx_desc_done(rx.srrctl, hi) {
+                if how != Posting::Trapped && desc.done(Srrctl(rx.srrctl).desc_type()) {
                     self.set_taint(Taint::WrittenBack(q));
                 }
                 let slot = Slot {
-                    pkt: Some(lo),
-                    hdr: split.then_some(hi),
+                    pkt: Some(desc.pkt_addr()),
+                    hdr: split.then_some(desc.hdr_addr()),
                 };
                 let idx = q as usize * MAX_SLOTS as usize + (i as usize + k);
                 if let Some(s) = self.slots.get_mut(idx) {
@@ -541,13 +534,13 @@ where
     /// Whether SRRCTL's descriptor type uses a header buffer (anything but
     /// legacy and advanced one-buffer).
     fn header_split(&self, srrctl: u32) -> bool {
-        !matches!((srrctl >> 25) & 7, 0 | 1)
+        Srrctl(srrctl).desc_type().has_header_buffer()
     }
 
     /// (packet, header) buffer bounds of queue `q`'s descriptors.
     fn buffer_sizes(&self, srrctl: u32) -> (u64, u64) {
-        let pkt = u64::from(srrctl & self.map.srrctl_bsize_pkt_mask) << 10;
-        let hdr = u64::from((srrctl >> 8) & self.map.srrctl_bsize_hdr_mask) << 6;
+        let pkt = Srrctl(srrctl).bsize_packet(self.map.srrctl);
+        let hdr = Srrctl(srrctl).bsize_header(self.map.srrctl);
         let pkt = if pkt == 0 { MAX_PKT_BUF } else { pkt };
         let hdr = if hdr == 0 { MAX_HDR_BUF } else { hdr };
         (pkt, hdr)
@@ -632,9 +625,9 @@ where
         let m = self.map;
         let t = &m.tx;
         let ring = Ring::read(io, m.txq(t.bal, q), m.txq(t.bah, q), m.txq(t.len, q));
-        let wbal = io.read32(m.txq(t.aux, q));
-        let wbah = io.read32(m.txq(t.aux + 4, q));
-        let head_wb = (wbal & 1 != 0).then(|| (u64::from(wbah) << 32) | u64::from(wbal & !3));
+        let wbal = Tdwbal(io.read32(m.txq(t.tdwbal, q)));
+        let wbah = io.read32(m.txq(t.tdwbah, q));
+        let head_wb = wbal.head_wb(wbah);
         TxTargets { ring, head_wb }
     }
 
@@ -740,8 +733,8 @@ where
                 m.rxq(m.rx.bah, q),
                 m.rxq(m.rx.len, q),
             );
-            let srrctl = io.read32(m.rxq(m.rx.aux, q));
-            let enabled = io.read32(m.rxq(m.rx.dctl, q)) & DCTL_ENABLE != 0;
+            let srrctl = io.read32(m.rxq(m.rx.srrctl, q));
+            let enabled = Dctl(io.read32(m.rxq(m.rx.dctl, q))).enabled();
             if ring != old.ring || srrctl != old.srrctl {
                 self.resync(io, dma, q, old.enabled && enabled);
             } else {
@@ -774,12 +767,4 @@ where
             self.tx[q as usize] = now;
         }
     }
-}
-
-fn le64(d: &[u8], at: usize) -> u64 {
-    let mut b = [0u8; 8];
-    for (i, x) in b.iter_mut().enumerate() {
-        *x = d.get(at + i).copied().unwrap_or(0);
-    }
-    u64::from_le_bytes(b)
 }

@@ -174,7 +174,7 @@ impl Guest {
             (r.len, self.count * 16),
             (r.head, 0),
             (r.tail, 0),
-            (r.aux, 0x0200_0002),
+            (r.srrctl, 0x0200_0002),
             (r.dctl, DCTL_ENABLE),
             (r.tail, self.count - 1),
         ] {
@@ -486,7 +486,7 @@ fn a_stopped_queue_owns_nothing_until_started() {
     let w = |off: u32, v: u32| g.io.clone().write32(IGB.rxq(off, 1), v);
     w(IGB.rx.bal, ring as u32);
     w(IGB.rx.len, 8 * 16);
-    w(IGB.rx.aux, 0x0200_0001);
+    w(IGB.rx.srrctl, 0x0200_0001);
     w(IGB.rx.tail, 5);
     let mut t = start(&io, &IGB, &whole(), PAGE);
     // Stopped, it writes nothing: its buffers are not the device's.

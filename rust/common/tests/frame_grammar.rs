@@ -10,12 +10,12 @@ use ivf_common::hal::DeviceState;
 use ivf_common::ids::Family;
 use ivf_common::regs::{regmap, RegMap, IGB, IXGBE};
 use ivf_common::state::{
-    decode_frame, header_for, write_compat_frame, write_state_frame, DeviceShape, Frame, FrameKind,
-    FrameSequence, PfState, COMPAT_FRAME_LEN, MAX_FRAME_LEN, TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN,
-    TAG_PF_MBX, TAG_QUEUES,
+    decode_frame, header_for, next_frame, section_name, write_compat_frame, write_state_frame,
+    DeviceShape, Frame, FrameKind, FrameSequence, PfState, COMPAT_FRAME_LEN, MAX_FRAME_LEN,
+    TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN, TAG_PF_MBX, TAG_QUEUES,
 };
 use ivf_common::stream::{
-    self, check_compat, errno, parse, DeviceCaps, Header, StreamError, Writer, SECTION_MANDATORY,
+    self, errno, parse, DeviceCaps, Header, StreamError, Writer, SECTION_MANDATORY,
 };
 
 const IGB_DEVICE: u16 = 0x10ca;
@@ -119,17 +119,6 @@ fn device_payload(queue_pairs: u32, vectors: u32, ivar_count: u32) -> Vec<u8> {
         .collect()
 }
 
-fn name(tag: u16) -> &'static str {
-    match tag {
-        TAG_DEVICE => "DEVICE",
-        TAG_QUEUES => "QUEUES",
-        TAG_IRQ => "IRQ",
-        TAG_PF_MBX => "PF_MBX",
-        TAG_PF_ADMIN => "PF_ADMIN",
-        _ => unreachable!(),
-    }
-}
-
 fn count_error(tag: u16, value: u64) -> StreamError {
     let field = match tag {
         TAG_DEVICE => "DEVICE section count",
@@ -150,26 +139,24 @@ fn decode(b: &[u8]) -> Frame {
     decode_frame(b).unwrap_or_else(|e| panic!("refused: {e}"))
 }
 
-/// The kernel's resume file (rust/lm.rs `check_frames` and `load`): each
-/// frame's header against the device, then the frame, then its place in
-/// the sequence; at the end, whether the state frame came.
+/// The kernel's resume file (rust/lm.rs `check_frames` and `load`): the
+/// bytes through [`FrameSequence::feed`], all of them consumed, then
+/// whether the state frame came; the state frame is what is loaded.
 fn resume(bytes: &[u8], family: Family) -> Result<Frame, StreamError> {
-    let caps = caps(family);
     let mut seq = FrameSequence::new(DeviceShape::of(regmap(family)));
+    let mut pos = 0;
+    seq.feed(bytes, &mut pos, &caps(family))?;
+    assert_eq!(pos, bytes.len(), "every frame here is complete");
+    seq.finish()?;
     let mut state = None;
     let mut at = 0;
     while at < bytes.len() {
-        let h = stream::parse_header(&bytes[at..])?;
-        check_compat(&h, &caps)?;
-        let total = h.total_len as usize;
-        let f = decode_frame(&bytes[at..at + total])?;
-        seq.accept(&f)?;
+        let (f, len) = next_frame(&bytes[at..])?;
         if f.state.is_some() {
             state = Some(f);
         }
-        at += total;
+        at += len;
     }
-    seq.finish()?;
     Ok(state.expect("finish() says the state frame came"))
 }
 
@@ -252,7 +239,7 @@ fn a_known_section_twice_is_refused() {
             s.insert(i + 1, dup);
         });
         let e = decode_frame(&s).unwrap_err();
-        assert_eq!(e, count_error(tag, 2), "{} twice", name(tag));
+        assert_eq!(e, count_error(tag, 2), "{} twice", section_name(tag));
         assert_eq!(e.errno(), errno::EPROTO);
         // Not only next to each other: anywhere in the frame.
         let s = forged_state(Family::Ixgbe, |s| {
@@ -264,7 +251,7 @@ fn a_known_section_twice_is_refused() {
             decode_frame(&s),
             Err(count_error(tag, 2)),
             "{} at the end",
-            name(tag)
+            section_name(tag)
         );
     }
     // In a compatibility frame too.
@@ -288,7 +275,7 @@ fn a_state_frame_without_what_a_source_always_writes_is_refused() {
             decode_frame(&s),
             Err(count_error(tag, 0)),
             "no {}",
-            name(tag)
+            section_name(tag)
         );
     }
     // PF_ADMIN is the one a source may lack (its PF does not report settings).
@@ -324,7 +311,7 @@ fn a_frame_with_any_state_section_is_a_state_frame() {
             decode_frame(&f),
             Err(count_error(missing, 0)),
             "DEVICE + {}",
-            name(tag)
+            section_name(tag)
         );
     }
     // No DEVICE at all: neither kind of frame.

@@ -25,7 +25,7 @@ fn running_vf() -> VfModel {
         m.set(M.rxq(M.rx.bal, q), 0x1000_0000 + q * 0x1000);
         m.set(M.rxq(M.rx.bah, q), 0x1);
         m.set(M.rxq(M.rx.len, q), 4096);
-        m.set(M.rxq(M.rx.aux, q), 0x0200_0002);
+        m.set(M.rxq(M.rx.srrctl, q), 0x0200_0002);
         m.set(M.rxq(M.rx.head, q), 17 + q);
         m.set(M.rxq(M.rx.tail, q), 200 + q);
         m.set(M.rxq(M.rx.dctl, q), DCTL_ENABLE | 0x20);
@@ -34,7 +34,7 @@ fn running_vf() -> VfModel {
         m.set(M.txq(M.tx.head, q), 5);
         m.set(M.txq(M.tx.tail, q), 9 + q); // packets still to send
         m.set(M.txq(M.tx.dctl, q), DCTL_ENABLE);
-        m.set(M.txq(M.tx.aux, q), 0x3000_0001);
+        m.set(M.txq(M.tx.tdwbal, q), 0x3000_0001);
     }
     m.set(M.eims, 0b101);
     m.set(M.eiac, 0b011);
@@ -89,14 +89,21 @@ fn save_load_resume_reproduces_the_device() {
     let mut src = running_vf();
     let (saved, dst) = full_cycle(&mut src);
     for q in 0..2u32 {
-        for off in [M.rx.bal, M.rx.bah, M.rx.len, M.rx.aux, M.rx.head, M.rx.tail] {
+        for off in [
+            M.rx.bal,
+            M.rx.bah,
+            M.rx.len,
+            M.rx.srrctl,
+            M.rx.head,
+            M.rx.tail,
+        ] {
             assert_eq!(
                 dst.regs.get(&M.rxq(off, q)),
                 src.regs.get(&M.rxq(off, q)),
                 "RX{q} reg {off:#x}"
             );
         }
-        for off in [M.tx.bal, M.tx.len, M.tx.head, M.tx.tail, M.tx.aux] {
+        for off in [M.tx.bal, M.tx.len, M.tx.head, M.tx.tail, M.tx.tdwbal] {
             assert_eq!(
                 dst.regs.get(&M.txq(off, q)),
                 src.regs.get(&M.txq(off, q)),

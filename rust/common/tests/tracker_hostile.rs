@@ -74,7 +74,7 @@ impl Vf {
             (r.bal, RING as u32),
             (r.bah, 0),
             (r.len, RING_LEN * 16),
-            (r.aux, srrctl),
+            (r.srrctl, srrctl),
             (r.head, 0),
             (r.tail, tail),
             (r.dctl, DCTL_ENABLE),
@@ -192,7 +192,7 @@ fn tx_head_write_back_at_iova_zero_is_reported() {
     vf.write32(tx.len, RING_LEN * 16);
     vf.write32(tx.dctl, DCTL_ENABLE);
     // TDWBAL: enable (bit 0), address 0.
-    vf.write32(tx.aux, 1);
+    vf.write32(tx.tdwbal, 1);
     let mut t = start(&mut vf);
     let pages = report(&mut t, &mut vf);
     assert!(

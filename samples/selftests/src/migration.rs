@@ -61,7 +61,7 @@ fn program(dev: &Device, seed: u32) -> Result<(), String> {
             0x0010_0000 + seed * 0x1000 + q * 0x100,
         );
         bar.write32(MAP.rxq(MAP.rx.len, q) as usize, 4096);
-        bar.write32(MAP.rxq(MAP.rx.aux, q) as usize, 0x0200_0002);
+        bar.write32(MAP.rxq(MAP.rx.srrctl, q) as usize, 0x0200_0002);
         bar.write32(MAP.rxq(MAP.rx.tail, q) as usize, 10 + seed + q);
         bar.write32(
             MAP.txq(MAP.tx.bal, q) as usize,
@@ -82,7 +82,7 @@ fn snapshot(dev: &Device) -> Result<Vec<(u32, u32)>, String> {
     let bar = e(dev.map_bar(0))?;
     let mut v = Vec::new();
     for q in 0..2 {
-        for off in [MAP.rx.bal, MAP.rx.len, MAP.rx.aux, MAP.rx.tail] {
+        for off in [MAP.rx.bal, MAP.rx.len, MAP.rx.srrctl, MAP.rx.tail] {
             v.push((MAP.rxq(off, q), bar.read32(MAP.rxq(off, q) as usize)));
         }
         for off in [MAP.tx.bal, MAP.tx.len] {

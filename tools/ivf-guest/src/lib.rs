@@ -30,9 +30,13 @@ pub mod pf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ivf_common::regs::{QueueRegs, RegMap, DCTL_ENABLE, IGB};
+use ivf_common::bits::{
+    split_u64, AdvTxDesc, Ctrl, Dctl, DescType, Enable, RxDesc, RxDrop, Srrctl, DESC_LEN,
+};
+use ivf_common::regs::{QueueRegs, RegMap, IGB};
 use ivf_vfio::{Bar, Device};
 
+pub use ivf_common::bits::mta_hash;
 pub use mailbox::MailboxError;
 pub use mem::DmaMem;
 
@@ -70,9 +74,9 @@ const STATE_MAGIC: u64 = 0x5453_4555_4746_5649; // "IVFGUEST"
 
 const MAP: &RegMap = &IGB;
 /// SRRCTL: advanced one-buffer descriptors, 2 KiB buffers, drop when full.
-const SRRCTL: u32 = 0x0200_0000 | (BUF_SIZE >> 10) | 0x8000_0000;
-/// CTRL.RST: the VF's queue and interrupt reset, before the mailbox RESET.
-const CTRL_RST: u32 = 1 << 26;
+const SRRCTL: Srrctl = Srrctl::new(DescType::AdvOneBuf, BUF_SIZE, RxDrop::WhenFull);
+/// RXDCTL and TXDCTL of a running queue (thresholds 0).
+const DCTL_ON: u32 = Dctl(0).with_enable(Enable::On).0;
 
 /// The guest's bookkeeping, at offset 0 of its DMA memory.
 #[repr(C)]
@@ -156,11 +160,6 @@ fn pattern(seq: u64, i: usize) -> u8 {
     (seq as u8).wrapping_mul(31).wrapping_add(i as u8) ^ 0x5a
 }
 
-/// The 12-bit multicast table hash of `addr`, as igbvf computes it.
-pub fn mta_hash(addr: [u8; 6]) -> u16 {
-    ((u16::from(addr[4]) >> 4) | (u16::from(addr[5]) << 4)) & 0xfff
-}
-
 /// A test frame tagged with VLAN `vid` (802.1Q tag after the source MAC).
 pub fn make_tagged_frame(dst: [u8; 6], src: [u8; 6], vid: u16, seq: u64) -> Vec<u8> {
     let f = make_frame(dst, src, ETHERTYPE_TO_GUEST, seq);
@@ -238,9 +237,10 @@ impl From<MailboxError> for GuestError {
 fn program_ring(b: &Bar, regs: &QueueRegs, ring_off: usize) {
     let base = IOVA_BASE + ring_off as u64;
     b.write32(regs.dctl as usize, 0);
-    b.write32(regs.bal as usize, base as u32);
-    b.write32(regs.bah as usize, (base >> 32) as u32);
-    b.write32(regs.len as usize, RING_SIZE * 16);
+    let (lo, hi) = split_u64(base);
+    b.write32(regs.bal as usize, lo);
+    b.write32(regs.bah as usize, hi);
+    b.write32(regs.len as usize, RING_SIZE * DESC_LEN as u32);
     b.write32(regs.head as usize, 0);
     b.write32(regs.tail as usize, 0);
 }
@@ -251,7 +251,7 @@ fn program_ring(b: &Bar, regs: &QueueRegs, ring_off: usize) {
 pub fn pf_handshake(dev: &Device, mac: Option<[u8; 6]>) -> Result<[u8; 6], GuestError> {
     let bar = dev.map_bar(0)?;
     let ctrl = bar.read32(MAP.ctrl as usize);
-    bar.write32(MAP.ctrl as usize, ctrl | CTRL_RST);
+    bar.write32(MAP.ctrl as usize, Ctrl(ctrl).with_rst().0);
     let pf_mac = mailbox::reset(&bar)?;
     let mac = match (mac, pf_mac) {
         (None, Some(m)) => return Ok(m),
@@ -412,11 +412,11 @@ impl<'d> Guest<'d> {
         }
         let b = &self.bar;
         let (r, t) = (&MAP.rx, &MAP.tx);
-        program_ring(b, r, RX_RING_OFF);
-        b.write32(r.aux as usize, SRRCTL);
-        program_ring(b, t, TX_RING_OFF);
-        b.write32(r.dctl as usize, DCTL_ENABLE);
-        b.write32(t.dctl as usize, DCTL_ENABLE);
+        program_ring(b, &r.ring(), RX_RING_OFF);
+        b.write32(r.srrctl as usize, SRRCTL.0);
+        program_ring(b, &t.ring(), TX_RING_OFF);
+        b.write32(r.dctl as usize, DCTL_ON);
+        b.write32(t.dctl as usize, DCTL_ON);
         // Post every descriptor but one (a full ring would read as empty).
         b.write32(r.tail as usize, RING_SIZE - 1);
     }
@@ -428,7 +428,7 @@ impl<'d> Guest<'d> {
 
     /// Asks the PF to add VLAN `vid` to this VF's filters.
     pub fn add_vlan(&mut self, vid: u16) -> Result<(), GuestError> {
-        Ok(mailbox::set_vlan(&self.bar, vid, true)?)
+        Ok(mailbox::add_vlan(&self.bar, vid)?)
     }
 
     /// A plain-old-data record at `off` of the DMA memory.
@@ -461,15 +461,15 @@ impl<'d> Guest<'d> {
     }
 
     fn desc(&self, ring_off: usize, i: u32) -> &[u8] {
-        let o = ring_off + i as usize * 16;
-        &self.mem.bytes()[o..o + 16]
+        let o = ring_off + i as usize * DESC_LEN;
+        &self.mem.bytes()[o..o + DESC_LEN]
     }
 
     /// A descriptor to write (the CPU dirty log records its page).
     fn desc_mut(&mut self, ring_off: usize, i: u32) -> &mut [u8] {
-        let o = ring_off + i as usize * 16;
-        self.mark_cpu_dirty(o, 16);
-        &mut self.mem.bytes_mut()[o..o + 16]
+        let o = ring_off + i as usize * DESC_LEN;
+        self.mark_cpu_dirty(o, DESC_LEN);
+        &mut self.mem.bytes_mut()[o..o + DESC_LEN]
     }
 
     fn arm_rx(&mut self, i: u32) {
@@ -481,8 +481,7 @@ impl<'d> Guest<'d> {
     /// own buffers; tests of hostile guests point descriptors anywhere.
     pub fn set_rx_desc(&mut self, i: u32, addr: u64) {
         let d = self.desc_mut(RX_RING_OFF, i % RING_SIZE);
-        d[0..8].copy_from_slice(&addr.to_le_bytes());
-        d[8..16].copy_from_slice(&0u64.to_le_bytes());
+        d.copy_from_slice(&RxDesc::read(addr, 0).to_bytes());
     }
 
     /// Re-arms every RX descriptor with its own buffer (not posted).
@@ -523,12 +522,11 @@ impl<'d> Guest<'d> {
         let mut tally = self.tally();
         loop {
             let i = st.rx_next;
-            let d = self.desc(RX_RING_OFF, i);
-            let staterr = u32::from_le_bytes(d[8..12].try_into().unwrap());
-            if staterr & 1 == 0 {
+            let d = RxDesc::from_bytes(self.desc(RX_RING_OFF, i));
+            if !d.done(SRRCTL.desc_type()) {
                 break; // DD clear: not written back yet
             }
-            let len = u16::from_le_bytes(d[12..14].try_into().unwrap()) as usize;
+            let len = d.adv_length() as usize;
             let off = RX_BUF_OFF + (i * BUF_SIZE) as usize;
             let frame = &self.mem.bytes()[off..off + len.min(BUF_SIZE as usize)];
             let (seq, intact) = check_frame(frame, ETHERTYPE_TO_GUEST).unwrap_or((u64::MAX, false));
@@ -602,8 +600,7 @@ impl<'d> Guest<'d> {
     pub fn wait_tx(&mut self, i: u32) -> Result<(), GuestError> {
         let start = Instant::now();
         loop {
-            let d = self.desc(TX_RING_OFF, i);
-            if u32::from_le_bytes(d[12..16].try_into().unwrap()) & 1 != 0 {
+            if AdvTxDesc::done(self.desc(TX_RING_OFF, i)) {
                 return Ok(());
             }
             if start.elapsed() > Duration::from_secs(2) {
@@ -620,8 +617,7 @@ impl<'d> Guest<'d> {
         if st.tx_count < u64::from(RING_SIZE) {
             return true;
         }
-        let d = self.desc(TX_RING_OFF, st.tx_next);
-        u32::from_le_bytes(d[12..16].try_into().unwrap()) & 1 != 0
+        AdvTxDesc::done(self.desc(TX_RING_OFF, st.tx_next))
     }
 
     /// Brings the device back under the guest after a reset of the VF
@@ -638,14 +634,14 @@ impl<'d> Guest<'d> {
         self.rearm_rx_ring();
         let b = &self.bar;
         let (r, t) = (&MAP.rx, &MAP.tx);
-        program_ring(b, r, RX_RING_OFF);
-        b.write32(r.aux as usize, SRRCTL);
-        program_ring(b, t, TX_RING_OFF);
+        program_ring(b, &r.ring(), RX_RING_OFF);
+        b.write32(r.srrctl as usize, SRRCTL.0);
+        program_ring(b, &t.ring(), TX_RING_OFF);
         b.write32(r.head as usize, st.rx_next);
         b.write32(t.head as usize, st.tx_next);
         b.write32(t.tail as usize, st.tx_next);
-        b.write32(r.dctl as usize, DCTL_ENABLE);
-        b.write32(t.dctl as usize, DCTL_ENABLE);
+        b.write32(r.dctl as usize, DCTL_ON);
+        b.write32(t.dctl as usize, DCTL_ON);
         b.write32(r.tail as usize, (st.rx_next + RING_SIZE - 1) % RING_SIZE);
         Ok(())
     }
@@ -653,13 +649,12 @@ impl<'d> Guest<'d> {
     /// Whether the guest's RX queue is enabled in the device (a reset
     /// clears it).
     pub fn rx_enabled(&self) -> bool {
-        self.bar.read32(MAP.rx.dctl as usize) & DCTL_ENABLE != 0
+        Dctl(self.bar.read32(MAP.rx.dctl as usize)).enabled()
     }
 
     /// Whether TX descriptor `i` has been written back (sent).
     pub fn tx_done(&mut self, i: u32) -> bool {
-        let d = self.desc(TX_RING_OFF, i);
-        u32::from_le_bytes(d[12..16].try_into().unwrap()) & 1 != 0
+        AdvTxDesc::done(self.desc(TX_RING_OFF, i))
     }
 
     /// Posts one test frame to `dst` (TDT write) without waiting; returns
@@ -672,12 +667,8 @@ impl<'d> Guest<'d> {
         self.mark_cpu_dirty(off, FRAME_LEN);
         self.mem.bytes_mut()[off..off + FRAME_LEN].copy_from_slice(&frame);
         let addr = IOVA_BASE + off as u64;
-        // Advanced data descriptor: DTYP data, DEXT, IFCS, EOP, RS.
-        let cmd = 0x0030_0000 | 0x2000_0000 | 0x0200_0000 | 0x0100_0000 | 0x0800_0000;
         let d = self.desc_mut(TX_RING_OFF, i);
-        d[0..8].copy_from_slice(&addr.to_le_bytes());
-        d[8..12].copy_from_slice(&(cmd | FRAME_LEN as u32).to_le_bytes());
-        d[12..16].copy_from_slice(&((FRAME_LEN as u32) << 14).to_le_bytes());
+        d.copy_from_slice(&AdvTxDesc::frame(addr, FRAME_LEN as u32).to_bytes());
         st.tx_next = (i + 1) % RING_SIZE;
         let seq = st.tx_seq;
         st.tx_seq += 1;

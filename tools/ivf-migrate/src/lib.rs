@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use ivf_common::stream;
 use ivf_guest::{Guest, GuestState, RxTally, IOVA_BASE, MEM_PAGES, MEM_SIZE, PAGE_SIZE};
 use ivf_vfio::sysfs::{Bdf, PciDevice};
 use ivf_vfio::uapi::mig;
@@ -645,16 +646,17 @@ impl Vm {
         read_data(&mut save, &mut initial).map_err(serr("reading the initial bytes"))?;
         let initial_bytes = initial.len() as u64;
         let mut to_dst = initial.clone();
-        match opts.inject {
-            Inject::FutureVersion if to_dst.len() >= 36 => {
-                to_dst[8..10].copy_from_slice(&2u16.to_le_bytes());
-                ivf_common::stream::reseal(&mut to_dst);
-            }
-            Inject::WrongFamily if to_dst.len() >= 36 => {
-                to_dst[14] = ivf_common::ids::Family::Ixgbe as u8;
-                ivf_common::stream::reseal(&mut to_dst);
-            }
-            _ => {}
+        // The compatibility frame with one header field forged, resealed:
+        // the destination must refuse it on the header alone.
+        let forged: Option<fn(&mut stream::Header)> = match opts.inject {
+            Inject::FutureVersion => Some(|h| h.major = stream::MAJOR + 1),
+            Inject::WrongFamily => Some(|h| h.family = ivf_common::ids::Family::Ixgbe as u8),
+            _ => None,
+        };
+        if let (Some(edit), Ok(mut h)) = (forged, stream::parse_header(&to_dst)) {
+            edit(&mut h);
+            h.write_into(&mut to_dst);
+            stream::reseal(&mut to_dst);
         }
         let mut resume = dst
             .set_mig_state(mig::RESUMING)

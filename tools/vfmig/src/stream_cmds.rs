@@ -14,11 +14,8 @@ use ivf_common::hal::DeviceState;
 use ivf_common::ids::Family;
 use ivf_common::mbx::MbxLog;
 use ivf_common::regs::regmap;
-use ivf_common::state::{
-    next_frame, DeviceShape, Frame, FrameSequence, TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN, TAG_PF_MBX,
-    TAG_QUEUES,
-};
-use ivf_common::stream::{self, check_compat, DeviceCaps, StreamError};
+use ivf_common::state::{next_frame, section_name, DeviceShape, Frame, FrameSequence};
+use ivf_common::stream::{self, DeviceCaps, StreamError};
 use ivf_vfio::sysfs::{Bdf, PciDevice};
 use ivf_vfio::uapi::mig;
 use ivf_vfio::{read_data, write_data, Device};
@@ -101,28 +98,31 @@ fn complete_frames(bytes: &[u8]) -> Result<Vec<Frame>, (usize, StreamError)> {
     Ok(fs)
 }
 
-/// What the driver decides about a file for this device: each frame's
-/// header against the device as it arrives, then the frame and its place
-/// in the sequence (rust/lm.rs `check_frames`), and at the end the state
-/// frame's values and whether it came (`load`). The first refusal, with
-/// its offset; the driver refuses the rest of the stream after it.
+/// What the driver decides about a file for this device: the bytes through
+/// [`FrameSequence::feed`] (rust/lm.rs `check_frames`), a frame cut short
+/// at the end refused, and at the end the state frame's values and whether
+/// it came (`load`). The first refusal, with its offset; the driver refuses
+/// the rest of the stream after it.
 fn judge(bytes: &[u8], caps: &DeviceCaps, map: &ivf_common::regs::RegMap) -> Result<(), String> {
     let mut seq = FrameSequence::new(DeviceShape::of(map));
     let mut at = 0;
+    let refused = |at: usize, e: StreamError| format!("at byte {at}: {e} (errno {})", e.errno());
+    seq.feed(bytes, &mut at, caps).map_err(|e| refused(at, e))?;
+    if let Some(e) = FrameSequence::unfinished(bytes, at) {
+        return Err(refused(at, e));
+    }
+    seq.finish()
+        .map_err(|e| format!("at the end: {e} (errno {})", e.errno()))?;
+    // The state frame, as `load` finds it again.
     let mut state = None;
+    let mut at = 0;
     while at < bytes.len() {
-        let refused = |e: StreamError| format!("at byte {at}: {e} (errno {})", e.errno());
-        let h = stream::parse_header(&bytes[at..]).map_err(refused)?;
-        check_compat(&h, caps).map_err(refused)?;
-        let (f, len) = next_frame(&bytes[at..]).map_err(refused)?;
-        seq.accept(&f).map_err(refused)?;
+        let (f, len) = next_frame(&bytes[at..]).map_err(|e| refused(at, e))?;
         if f.state.is_some() {
             state = f.state;
         }
         at += len;
     }
-    seq.finish()
-        .map_err(|e| format!("at the end: {e} (errno {})", e.errno()))?;
     if let Some(st) = &state {
         hal::validate(st, map).map_err(|e| format!("state frame: {e}"))?;
     }
@@ -303,17 +303,6 @@ struct StateView {
 
 fn hex(v: u32) -> String {
     format!("{v:#010x}")
-}
-
-fn section_name(tag: u16) -> &'static str {
-    match tag {
-        TAG_DEVICE => "DEVICE",
-        TAG_QUEUES => "QUEUES",
-        TAG_IRQ => "IRQ",
-        TAG_PF_MBX => "PF_MBX",
-        TAG_PF_ADMIN => "PF_ADMIN",
-        _ => "unknown",
-    }
 }
 
 fn state_view(s: &DeviceState, shape: &DeviceShape) -> StateView {

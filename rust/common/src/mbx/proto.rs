@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mailbox wire, shared by the igb and ixgbe VF protocols: message
+//! words (type, info, reply flags), the control register's bits, and the
+//! messages a VF sends.
+
+use super::super::bytes::copy_into;
+
+/// Message types shared by the igb and ixgbe VF protocols (low 16 bits).
+pub mod msg {
+    /// VF asks the PF to reset its filters and enable it.
+    pub const RESET: u32 = 0x01;
+    /// VF sets its MAC address.
+    pub const SET_MAC_ADDR: u32 = 0x02;
+    /// VF sets its multicast hash list (count in the message info).
+    pub const SET_MULTICAST: u32 = 0x03;
+    /// VF adds (info 1) or removes (info 0) a VLAN.
+    pub const SET_VLAN: u32 = 0x04;
+    /// VF sets its maximum frame size (long packet enable).
+    pub const SET_LPE: u32 = 0x05;
+    /// igb: promiscuous flags; ixgbe: an extra unicast filter (MACVLAN).
+    pub const SET_PROMISC_OR_MACVLAN: u32 = 0x06;
+    /// ixgbe: mailbox API version negotiation.
+    pub const API_NEGOTIATE: u32 = 0x08;
+    /// ixgbe: queue configuration query (read-only, not logged).
+    pub const GET_QUEUES: u32 = 0x09;
+    /// ixgbe: unicast/multicast/promiscuous reception mode.
+    pub const UPDATE_XCAST_MODE: u32 = 0x0c;
+    /// Reply flag: the PF did it.
+    pub const ACK: u32 = 0x8000_0000;
+    /// Reply flag: the PF refused.
+    pub const NACK: u32 = 0x4000_0000;
+    /// Reply flag: clear to send (the PF has seen the VF's reset).
+    pub const CTS: u32 = 0x2000_0000;
+    /// Shift of the message info field.
+    pub const INFO_SHIFT: u32 = 16;
+    /// Mask of the message type.
+    pub const TYPE_MASK: u32 = 0xffff;
+    /// Mask of the message info field (after [`INFO_SHIFT`]).
+    const INFO_MASK: u32 = 0xff;
+
+    /// Word 0 of a request: type `kind` with info `info`.
+    pub const fn word0(kind: u32, info: u32) -> u32 {
+        kind | info << INFO_SHIFT
+    }
+
+    /// The message type of word 0.
+    pub const fn kind(word0: u32) -> u32 {
+        word0 & TYPE_MASK
+    }
+
+    /// The info field of word 0 (a count, an index, a flag).
+    pub const fn info(word0: u32) -> u32 {
+        (word0 >> INFO_SHIFT) & INFO_MASK
+    }
+
+    /// Whether word 0 carries the PF's ACK or NACK (a reply, not a request).
+    pub const fn is_reply(word0: u32) -> bool {
+        word0 & (ACK | NACK) != 0
+    }
+
+    /// Whether word 0 carries the PF's NACK.
+    pub const fn is_nack(word0: u32) -> bool {
+        word0 & NACK != 0
+    }
+
+    /// The VLAN ID of SET_VLAN's word 1.
+    pub const fn vlan_id(word1: u32) -> u32 {
+        super::super::super::bits::vlan_id(word1) as u32
+    }
+
+    /// Multicast hash `i` of SET_MULTICAST's words after word 0 (two per
+    /// word, the even one low).
+    pub const fn mc_hash(words: &[u32], i: usize) -> u16 {
+        let w = words[i / 2];
+        if i % 2 == 0 {
+            w as u16
+        } else {
+            (w >> 16) as u16
+        }
+    }
+
+    /// `hash` placed as multicast hash `i` in its word (see [`mc_hash`]).
+    pub const fn mc_hash_bits(hash: u16, i: usize) -> u32 {
+        (hash as u32) << (16 * (i % 2))
+    }
+}
+
+/// Most multicast hashes a SET_MULTICAST carries (both families).
+pub const MAX_MC: usize = 30;
+/// Most extra unicast filters (ixgbe MACVLAN) kept.
+pub const MAX_MACVLANS: usize = 16;
+/// Words in the mailbox memory.
+pub const MBX_WORDS: usize = 16;
+
+/// The MAC address in message words 1 and 2 (SET_MAC_ADDR, MACVLAN, the
+/// RESET reply).
+pub fn mac_of(w1: u32, w2: u32) -> [u8; 6] {
+    let a = w1.to_le_bytes();
+    let b = w2.to_le_bytes();
+    [a[0], a[1], a[2], a[3], b[0], b[1]]
+}
+
+/// Words 1 and 2 of a message carrying MAC address `m`.
+pub fn mac_words(m: &[u8; 6]) -> (u32, u32) {
+    (
+        u32::from_le_bytes([m[0], m[1], m[2], m[3]]),
+        u32::from_le_bytes([m[4], m[5], 0, 0]),
+    )
+}
+
+/// Whether `reply0` is the PF doing request type `kind`: its type with ACK,
+/// or for RESET also NACK, which igb answers when it has no MAC for the VF
+/// (the reset happened all the same; SET_MAC_ADDR follows).
+pub fn accepted(kind: u32, reply0: u32) -> bool {
+    let done = match kind {
+        msg::RESET => msg::ACK | msg::NACK,
+        _ => msg::ACK,
+    };
+    msg::kind(reply0) == kind && reply0 & done != 0
+}
+
+/// A message a VF sends: `len` words of `words`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The words.
+    pub words: [u32; MBX_WORDS],
+    /// How many are used.
+    pub len: usize,
+}
+
+impl Message {
+    /// The message of words `w` (at most [`MBX_WORDS`]).
+    pub fn new(w: &[u32]) -> Message {
+        let mut words = [0; MBX_WORDS];
+        copy_into(&mut words[..w.len()], w);
+        Message {
+            words,
+            len: w.len(),
+        }
+    }
+
+    /// The message type (low 16 bits of word 0).
+    pub fn kind(&self) -> u32 {
+        msg::kind(self.words[0])
+    }
+
+    /// RESET.
+    pub fn reset() -> Message {
+        Message::new(&[msg::RESET])
+    }
+
+    /// SET_MAC_ADDR of `mac`.
+    pub fn set_mac(mac: &[u8; 6]) -> Message {
+        let (a, b) = mac_words(mac);
+        Message::new(&[msg::SET_MAC_ADDR, a, b])
+    }
+
+    /// SET_MULTICAST of `hashes` (the first [`MAX_MC`]).
+    pub fn set_multicast(hashes: &[u16]) -> Message {
+        let n = hashes.len().min(MAX_MC);
+        let mut w = [0u32; 1 + MAX_MC / 2];
+        w[0] = msg::word0(msg::SET_MULTICAST, n as u32);
+        for (i, h) in hashes[..n].iter().enumerate() {
+            w[1 + i / 2] |= msg::mc_hash_bits(*h, i);
+        }
+        Message::new(&w[..1 + n.div_ceil(2)])
+    }
+
+    /// SET_VLAN: add (or remove) VLAN `vid`.
+    pub fn set_vlan(vid: u16, op: VlanOp) -> Message {
+        let add = match op {
+            VlanOp::Add => 1,
+            VlanOp::Remove => 0,
+        };
+        Message::new(&[msg::word0(msg::SET_VLAN, add), u32::from(vid)])
+    }
+}
+
+/// What a SET_VLAN does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum VlanOp {
+    /// Add the VLAN to the VF's filters.
+    Add,
+    /// Remove it.
+    Remove,
+}
+
+/// Bits of the VF's mailbox control register (igb V2PMAILBOX, ixgbe
+/// VFMAILBOX: the same layout).
+pub mod ctrl {
+    /// VF requests the PF's attention (a message is posted).
+    pub const REQ: u32 = 1 << 0;
+    /// VF acknowledges the PF's message.
+    pub const ACK: u32 = 1 << 1;
+    /// VF owns the mailbox memory.
+    pub const VFU: u32 = 1 << 2;
+    /// PF wrote a message (read-to-clear).
+    pub const PFSTS: u32 = 1 << 4;
+    /// PF acknowledged the VF's message (read-to-clear).
+    pub const PFACK: u32 = 1 << 5;
+    /// PF reset indication.
+    pub const RSTI: u32 = 1 << 6;
+    /// PF reset done (read-to-clear).
+    pub const RSTD: u32 = 1 << 7;
+    /// The read-to-clear bits.
+    pub const R2C: u32 = PFSTS | PFACK | RSTD;
+}

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VF side of the mailbox over [`RegIo`], as a VF driver runs it:
+//! lock with VFU, write the memory, REQ; wait PFACK, then PFSTS; read the
+//! reply, ACK. Read-to-clear bits are kept in a shadow, as igbvf does.
+
+use super::super::hal::RegIo;
+use super::super::regs::RegMap;
+use super::proto::{accepted, ctrl, msg, Message, MBX_WORDS};
+
+/// Most polls while waiting for the PF, and the delay between them: 1 s.
+pub const MBX_POLLS: u32 = 10_000;
+/// Delay between mailbox polls, in microseconds.
+pub const MBX_POLL_US: u32 = 100;
+
+/// Why a mailbox exchange failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MbxError {
+    /// The PF did not do `what` within [`MBX_POLLS`] polls.
+    Timeout {
+        /// What was awaited.
+        what: &'static str,
+        /// The message type.
+        kind: u32,
+    },
+    /// The PF answered `reply` to a message of type `kind`.
+    Refused {
+        /// The message type.
+        kind: u32,
+        /// Word 0 of the reply.
+        reply: u32,
+    },
+}
+
+impl MbxError {
+    /// Linux errno (positive).
+    pub const fn errno(&self) -> i32 {
+        match self {
+            MbxError::Timeout { .. } => 110, // ETIMEDOUT
+            MbxError::Refused { .. } => 121, // EREMOTEIO
+        }
+    }
+}
+
+impl core::fmt::Display for MbxError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            MbxError::Timeout { what, kind } => {
+                write!(f, "PF did not {what} (message {kind:#x})")
+            }
+            MbxError::Refused { kind, reply } => {
+                write!(f, "PF refused message {kind:#x} (reply {reply:#010x})")
+            }
+        }
+    }
+}
+
+/// The VF side of the mailbox over [`RegIo`]: what a VF driver does, used
+/// to replay a log on a destination whose guest is stopped.
+pub struct VfMailbox<'a, IO: RegIo> {
+    io: &'a mut IO,
+    map: &'a RegMap,
+    shadow: u32,
+    /// Register polls made, for the figures.
+    pub polls: u32,
+}
+
+impl<'a, IO: RegIo> VfMailbox<'a, IO> {
+    /// The mailbox of the VF behind `io`.
+    pub fn new(io: &'a mut IO, map: &'a RegMap) -> Self {
+        VfMailbox {
+            io,
+            map,
+            shadow: 0,
+            polls: 0,
+        }
+    }
+
+    fn read_ctrl(&mut self) -> u32 {
+        let v = self.io.read32(self.map.mbx_ctrl) | self.shadow;
+        self.shadow |= v & ctrl::R2C;
+        v
+    }
+
+    fn take(&mut self, bit: u32) -> bool {
+        let set = self.read_ctrl() & bit != 0;
+        self.shadow &= !bit;
+        set
+    }
+
+    fn wait(&mut self, bit: u32, what: &'static str, kind: u32) -> Result<(), MbxError> {
+        for _ in 0..MBX_POLLS {
+            self.polls += 1;
+            if self.take(bit) {
+                return Ok(());
+            }
+            self.io.delay_us(MBX_POLL_US);
+        }
+        Err(MbxError::Timeout { what, kind })
+    }
+
+    fn lock(&mut self, kind: u32) -> Result<(), MbxError> {
+        for _ in 0..MBX_POLLS {
+            self.io.write32(self.map.mbx_ctrl, ctrl::VFU);
+            if self.read_ctrl() & ctrl::VFU != 0 {
+                return Ok(());
+            }
+            self.io.delay_us(MBX_POLL_US);
+        }
+        Err(MbxError::Timeout {
+            what: "release the mailbox",
+            kind,
+        })
+    }
+
+    /// After CTRL.RST: waits while the PF's reset indications (RSTI, RSTD)
+    /// are up, as igbvf does before it sends RESET.
+    pub fn wait_reset_done(&mut self) -> Result<(), MbxError> {
+        for _ in 0..MBX_POLLS {
+            self.polls += 1;
+            if !self.take(ctrl::RSTI | ctrl::RSTD) {
+                return Ok(());
+            }
+            self.io.delay_us(MBX_POLL_US);
+        }
+        Err(MbxError::Timeout {
+            what: "finish the VF reset",
+            kind: msg::RESET,
+        })
+    }
+
+    /// Sends `m`, waits for the reply and acknowledges it; returns the
+    /// reply's words when the PF did the request ([`accepted`]).
+    pub fn exchange(&mut self, m: &Message) -> Result<[u32; MBX_WORDS], MbxError> {
+        let kind = m.kind();
+        self.lock(kind)?;
+        // Stale acknowledgements from before are not ours.
+        self.take(ctrl::PFACK);
+        self.take(ctrl::PFSTS);
+        for (i, w) in m.words[..m.len].iter().enumerate() {
+            self.io.write32(self.map.mbx_mem + 4 * i as u32, *w);
+        }
+        self.io.write32(self.map.mbx_ctrl, ctrl::REQ);
+        self.wait(ctrl::PFACK, "acknowledge", kind)?;
+        self.wait(ctrl::PFSTS, "reply", kind)?;
+        self.lock(kind)?;
+        let mut reply = [0u32; MBX_WORDS];
+        for (i, w) in reply.iter_mut().enumerate() {
+            *w = self.io.read32(self.map.mbx_mem + 4 * i as u32);
+        }
+        self.io.write32(self.map.mbx_ctrl, ctrl::ACK);
+        if !accepted(kind, reply[0]) {
+            return Err(MbxError::Refused {
+                kind,
+                reply: reply[0],
+            });
+        }
+        Ok(reply)
+    }
+}
