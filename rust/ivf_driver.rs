@@ -23,7 +23,7 @@
 use kernel::prelude::*;
 
 // The shared crate serves the host tools too: not all of it is used here.
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, unused_imports)]
 #[path = "common/src/lib.rs"]
 mod common;
 mod device;

@@ -310,13 +310,8 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<(), LoadFa
     }
     // Frames were validated as they arrived; bytes past `pos` are a frame
     // that never completed.
-    if data.pos != data.buf.len() {
-        return Err(refuse(StreamError::Truncated {
-            need: stream::parse_header(&data.buf[data.pos..])
-                .map(|h| h.total_len as usize)
-                .unwrap_or(stream::HEADER_LEN),
-            have: data.buf.len() - data.pos,
-        }));
+    if let Some(e) = FrameSequence::unfinished(&data.buf, data.pos) {
+        return Err(refuse(e));
     }
     // Every frame was accepted in order; the stream must also be complete:
     // exactly its compatibility frame, then its state frame (ENODATA
@@ -567,7 +562,7 @@ impl MigFile {
             seq,
             ..
         } = &mut *d;
-        if let Err(e) = feed(seq, buf, pos, caps) {
+        if let Err(e) = seq.feed(buf, pos, caps) {
             dev_err!(d.dev, "resume stream refused: {}\n", Msg(e));
             d.error = Some(e);
             return Err(errno(e));
@@ -601,36 +596,5 @@ impl MigFile {
         } else {
             0
         }
-    }
-}
-
-/// Checks the frames completed by a write (until the shared crate's
-/// `FrameSequence::feed` lands).
-fn feed(
-    seq: &mut FrameSequence,
-    buf: &[u8],
-    pos: &mut usize,
-    caps: &DeviceCaps,
-) -> Result<(), StreamError> {
-    loop {
-        let rest = &buf[*pos..];
-        if rest.len() < stream::HEADER_LEN {
-            // Magic is checked as soon as its bytes are in.
-            return match stream::parse_header(rest) {
-                Err(StreamError::BadMagic) => Err(StreamError::BadMagic),
-                _ => Ok(()),
-            };
-        }
-        let h = stream::parse_header(rest)?;
-        // The destination can refuse on the header alone, before the source stops.
-        stream::check_compat(&h, caps)?;
-        let total = h.total_len as usize;
-        if rest.len() < total {
-            return Ok(());
-        }
-        let frame = state::decode_frame(&rest[..total])?;
-        // Its place in the stream, and the device's shape.
-        seq.accept(&frame)?;
-        *pos += total;
     }
 }

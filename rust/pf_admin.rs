@@ -12,6 +12,7 @@ use kernel::prelude::*;
 use kernel::pci::Device as PciDevice;
 
 use crate::common::admin::{AdminConfig, AdminField};
+use crate::common::bits::{vlan_id, vlan_priority};
 use crate::common::bytes::copy_into;
 use crate::ffi::bindings;
 use crate::ffi::pf::{get_vf_config, set_vf_config};
@@ -44,8 +45,8 @@ pub(crate) fn get(vf: &PciDevice) -> Result<Option<AdminConfig>> {
     copy_into(&mut mac, &ivi.mac);
     Ok(Some(AdminConfig {
         mac,
-        vlan: (ivi.vlan & 0xfff) as u16,
-        qos: (ivi.qos & 7) as u8,
+        vlan: vlan_id(ivi.vlan),
+        qos: vlan_priority(ivi.qos),
         spoofchk: ivi.spoofchk == 1,
         trusted: ivi.trusted == 1,
         link_state: ivi.linkstate.min(2) as u8,

@@ -19,6 +19,7 @@
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
+use crate::common::bits::Ctrl;
 use crate::common::mbx::Snoop;
 use crate::common::regs::RegMap;
 use crate::device::IvfDevice;
@@ -179,15 +180,13 @@ fn unfollowed_mailbox_write(ivf: &IvfDevice, off: u64, count: usize) {
     }
 }
 
-/// CTRL.RST (bit 26, both families) resets the VF's queues: the dirty
-/// tracker must know their buffers are no longer the device's.
-const CTRL_RST: u32 = 1 << 26;
-
+/// A write of CTRL.RST resets the VF's queues: the dirty tracker must know
+/// their buffers are no longer the device's.
 fn reset_watch(ivf: &IvfDevice, off: u64, bytes: &[u8]) {
     let ctrl = u64::from(ivf.regmap().ctrl);
     for (i, w) in bytes.chunks_exact(4).enumerate() {
         let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        if off + 4 * i as u64 == ctrl && v & CTRL_RST != 0 {
+        if off + 4 * i as u64 == ctrl && Ctrl(v).rst() {
             dirty::vf_reset(ivf);
         }
     }

@@ -376,6 +376,41 @@ pub const fn vlan_id(v: u32) -> u16 {
     (v & 0xfff) as u16
 }
 
+/// igb PF's VLAN pool filter (VLVF[n]): a VLAN ID and the pools (one bit
+/// per VF, from bit 12) that receive it. The PF's, read by the samples to
+/// see what the PF holds for a VF.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IgbVlvf(pub u32);
+
+impl IgbVlvf {
+    /// Offset of VLVF[0] in the igb PF's BAR0 (32 entries).
+    pub const OFFSET: u32 = 0x5d00;
+    /// Entries.
+    pub const COUNT: usize = 32;
+    const VALID: u32 = 1 << 31;
+    const POOL_SHIFT: u32 = 12;
+
+    /// The entry is in use.
+    pub const fn valid(self) -> bool {
+        self.0 & Self::VALID != 0
+    }
+
+    /// Its VLAN ID.
+    pub const fn vid(self) -> u16 {
+        vlan_id(self.0)
+    }
+
+    /// Whether pool `vf` receives the VLAN.
+    pub const fn has_pool(self, vf: u32) -> bool {
+        vf < 8 && self.0 & (1 << (Self::POOL_SHIFT + vf)) != 0
+    }
+}
+
+/// The priority (802.1p PCP, 3 bits) of `v`: the PF's `ifla_vf_info.qos`.
+pub const fn vlan_priority(v: u32) -> u8 {
+    (v & 7) as u8
+}
+
 /// The 12-bit multicast table (MTA) hash of `addr` with the filter type
 /// the VF drivers use (igbvf: bits 36..48 of the address).
 pub const fn mta_hash(addr: [u8; 6]) -> u16 {

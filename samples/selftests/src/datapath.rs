@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use ivf_common::admin::{AdminConfig, ADMIN_LEN};
+use ivf_common::bits::IgbVlvf;
+use ivf_common::mbx::msg;
 use ivf_common::regs::{self, DCTL_ENABLE};
 use ivf_common::stream::SECTION_HEADER_LEN;
 use ivf_guest::{Guest, RING_SIZE};
@@ -228,11 +230,11 @@ fn pf_view(vf: usize, vid: u16) -> Result<(String, bool), String> {
         .trim()
         .to_string();
     let pf = std::env::var("IVF_PF").map_err(|e| e.to_string())?;
-    let vlvf = crate::pf::read_pf_regs(&pf, 0x5d00, 32)?;
-    // The PF's VLVF registers: VID, pool bits from bit 12, enable bit 31.
+    let vlvf = crate::pf::read_pf_regs(&pf, IgbVlvf::OFFSET as usize, IgbVlvf::COUNT)?;
     let vlan = vlvf
         .iter()
-        .any(|v| v & (1 << 31) != 0 && v & 0xfff == u32::from(vid) && v & (1 << (12 + vf)) != 0);
+        .map(|&v| IgbVlvf(v))
+        .any(|v| v.valid() && v.vid() == vid && v.has_pool(vf as u32));
     Ok((line, vlan))
 }
 
@@ -503,7 +505,7 @@ fn mailbox_abuse_keeps_the_log_valid() -> Outcome {
         let word = (x as usize % 16) * 4;
         match i % 5 {
             0 => bar.write32(MAP.mbx_mem as usize, 0x7f | x & 0x00ff_0000),
-            1 => bar.write32(MAP.mbx_mem as usize, 0x03 | 200 << 16),
+            1 => bar.write32(MAP.mbx_mem as usize, msg::word0(msg::SET_MULTICAST, 200)),
             2 => bar.write32(MAP.mbx_mem as usize + word, x),
             3 => {
                 let _ = bar.read32(MAP.mbx_mem as usize + word);
