@@ -14,6 +14,7 @@ use crate::dirty::DirtyLog;
 use crate::epoch::{new_synced, Current, Epoch, Synced};
 use crate::ffi::core::CoreDevice;
 use crate::ffi::mig_file::UserFile;
+use crate::guest_cap::GuestCap;
 use crate::lm::{self, MigState, Migration};
 use crate::trap::PfState;
 
@@ -44,21 +45,32 @@ pub(crate) struct VfState {
     /// Device DMA logging (dirty.rs).
     #[pin]
     dirty: Synced<DirtyLog>,
+    /// The guest-visible capability (guest_cap.rs).
+    #[pin]
+    cap: Synced<GuestCap>,
     /// Dirty-tracking mode: the driver logs DMA (RX tail page trapped).
     /// Changed only while no user has the device open.
     device_logging: AtomicBool,
+    /// The guest capability is shown. Changed only while not open.
+    guest_capability: AtomicBool,
 }
 
 impl VfState {
     /// The state of a newly bound `vf`, in dirty-tracking mode `device_logging`.
-    pub(crate) fn new(vf: &'static VfDevice, device_logging: bool) -> impl PinInit<Self> {
+    pub(crate) fn new(
+        vf: &'static VfDevice,
+        device_logging: bool,
+        guest_capability: bool,
+    ) -> impl PinInit<Self> {
         pin_init!(VfState {
             vf,
             epoch: Epoch::default(),
             mig <- new_synced!(Migration::new(), "intel_vf_vfio_pci::mig"),
             pf <- new_synced!(PfState::default(), "intel_vf_vfio_pci::pf"),
             dirty <- new_synced!(DirtyLog::default(), "intel_vf_vfio_pci::dirty"),
+            cap <- new_synced!(GuestCap::new(), "intel_vf_vfio_pci::cap"),
             device_logging: AtomicBool::new(device_logging),
+            guest_capability: AtomicBool::new(guest_capability),
         })
     }
 }
@@ -113,6 +125,21 @@ impl IvfDevice {
         &self.state.dirty
     }
 
+    /// The guest capability's state, locked and current.
+    pub(crate) fn guest_cap(&self) -> Current<'_, GuestCap> {
+        self.state.cap.lock_current(self.epoch())
+    }
+
+    /// Whether the guest capability is shown.
+    pub(crate) fn guest_capability(&self) -> bool {
+        self.state.guest_capability.load(Ordering::Acquire)
+    }
+
+    /// Shows it or not; the caller made sure nobody has the device open.
+    pub(crate) fn set_guest_capability(&self, on: bool) {
+        self.state.guest_capability.store(on, Ordering::Release);
+    }
+
     /// Whether the driver logs DMA (and traps the RX tail page).
     pub(crate) fn device_logging(&self) -> bool {
         self.state.device_logging.load(Ordering::Acquire)
@@ -128,6 +155,7 @@ impl IvfDevice {
     /// that reset happened (every part catches up at its next lock).
     pub(crate) fn opened(&self) {
         self.epoch().user_changed();
+        crate::guest_cap::opened(self);
         pr_debug!(
             "opened a {} ({} family)\n",
             self.vf().name,

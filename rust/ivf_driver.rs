@@ -30,6 +30,7 @@ mod device;
 mod dirty;
 mod epoch;
 mod ffi;
+mod guest_cap;
 mod lm;
 mod mmio;
 mod pf_admin;
@@ -49,6 +50,10 @@ module! {
         device_dirty_tracking: bool {
             default: true,
             description: "Default dirty-tracking mode of newly bound VFs (per VF: sysfs dirty_tracking). Y: the driver logs the VF's DMA (vfio_log_ops), trapping the RX tail page of BAR0. N: no trapping and no log_ops; dirty tracking is left to the IOMMU (iommufd) or the VMM",
+        },
+        guest_capability: bool {
+            default: false,
+            description: "Default of newly bound VFs (per VF: sysfs guest_capability, settable while the VF is not open). Y: the VF's config space shows the guest a Vendor Specific capability with the migration generation (Documentation/guest-capability.rst). N (default): the guest sees the VF's config space as it is, so hosts with and without the capability stay migration-compatible",
         },
         fault_inject_future_stream: bool {
             default: false,

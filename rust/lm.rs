@@ -24,6 +24,7 @@ use kernel::sync::poll::{PollCondVar, PollTable};
 use kernel::sync::Mutex;
 use kernel::uaccess::{UserPtr, UserSlice};
 
+use crate::common::guest_cap;
 use crate::common::hal::{self, QuiesceRecord};
 use crate::common::mbx;
 use crate::common::regs::RegMap;
@@ -353,6 +354,14 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<(), LoadFa
         return Err(Failed(e));
     }
     mig.record = Some(st.record());
+    let mut restored = guest_cap::restored::REGISTERS;
+    if log.mbx.is_some() {
+        restored |= guest_cap::restored::FILTERS;
+    }
+    if admin.as_ref().is_some_and(|p| p.changes_anything()) {
+        restored |= guest_cap::restored::ADMIN;
+    }
+    crate::guest_cap::resumed(ivf, restored);
     Ok(())
 }
 

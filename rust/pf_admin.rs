@@ -125,6 +125,11 @@ fn set(vf: &PciDevice, field: AdminField, c: &AdminConfig) -> Result {
 }
 
 impl AdminPlan {
+    /// Whether applying it changes any setting.
+    pub(crate) fn changes_anything(&self) -> bool {
+        !self.fields.is_empty()
+    }
+
     /// Sets the planned fields. On a failure the fields already set are put
     /// back to the destination's own values before the error returns.
     pub(crate) fn apply(&self, dev: &kernel::device::Device, vf: &PciDevice) -> Result {

@@ -17,6 +17,8 @@
 #include <linux/uaccess.h>
 #include <linux/netdevice.h>
 #include <linux/rtnetlink.h>
+#include <linux/random.h>
+#include <linux/unaligned.h>
 
 #include "shim.h"
 
@@ -103,9 +105,71 @@ static ssize_t dirty_stats_show(struct device *dev, struct device_attribute *att
 }
 static DEVICE_ATTR_RO(dirty_stats);
 
+/*
+ * guest_capability ("on" or "off", settable while no user has the device
+ * open), guest_generation (the migration generation it shows),
+ * guest_capability_offset (where it sits while open, else -1) and
+ * migration_flags (the VFIO_MIGRATION_* bits offered): what vfmig list and
+ * info show without opening the VF.
+ */
+static ssize_t guest_capability_show(struct device *dev, struct device_attribute *attr,
+				     char *buf)
+{
+	return sysfs_emit(buf, "%s\n", ivf_guest_cap_get(to_pci_dev(dev)) ? "on" : "off");
+}
+
+static ssize_t guest_capability_store(struct device *dev, struct device_attribute *attr,
+				      const char *buf, size_t count)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(dev);
+	bool on;
+	int ret = count;
+
+	if (sysfs_streq(buf, "on"))
+		on = true;
+	else if (sysfs_streq(buf, "off"))
+		on = false;
+	else
+		return -EINVAL;
+	/* The user's config space must not change under it. */
+	mutex_lock(&core->vdev.dev_set->lock);
+	if (core->vdev.open_count)
+		ret = -EBUSY;
+	else
+		ivf_guest_cap_set(to_pci_dev(dev), on);
+	mutex_unlock(&core->vdev.dev_set->lock);
+	return ret;
+}
+static DEVICE_ATTR_RW(guest_capability);
+
+static ssize_t guest_generation_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0x%08x\n", ivf_guest_cap_generation(to_pci_dev(dev)));
+}
+static DEVICE_ATTR_RO(guest_generation);
+
+static ssize_t guest_capability_offset_show(struct device *dev, struct device_attribute *attr,
+					    char *buf)
+{
+	int off = ivf_guest_cap_offset(to_pci_dev(dev));
+
+	return off < 0 ? sysfs_emit(buf, "-1\n") : sysfs_emit(buf, "0x%02x\n", off);
+}
+static DEVICE_ATTR_RO(guest_capability_offset);
+
+static ssize_t migration_flags_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "0x%x\n", ivf_migration_flags(to_pci_dev(dev)));
+}
+static DEVICE_ATTR_RO(migration_flags);
+
 static struct attribute *ivf_dev_attrs[] = {
 	&dev_attr_dirty_tracking.attr,
 	&dev_attr_dirty_stats.attr,
+	&dev_attr_guest_capability.attr,
+	&dev_attr_guest_generation.attr,
+	&dev_attr_guest_capability_offset.attr,
+	&dev_attr_migration_flags.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ivf_dev);
@@ -366,6 +430,45 @@ void ivf_dev_unlock(struct vfio_pci_core_device *vdev)
 {
 	ivf_memory_unlock(vdev);
 	mutex_unlock(&vdev->vdev.dev_set->lock);
+}
+
+/*
+ * vfio_pci_priv.h's PCI_CAP_ID_INVALID: config bytes vfio gives to no
+ * capability (raw access). Private to vfio-pci, so named here.
+ */
+#define IVF_VFIO_CAP_ID_INVALID 0xFF
+
+/*
+ * The standard config space three ways, for placing the guest capability
+ * (guest_cap.rs): as the VFIO user sees it (vconfig: vfio's virtualised
+ * IDs and next pointers), which bytes vfio assigns to the header or a
+ * capability (pci_config_map), and what the device returns. vfio builds
+ * the first two at enable: only while the device is open.
+ */
+int ivf_config_snapshot(struct vfio_pci_core_device *vdev, u8 *user, bool *assigned, u8 *hw)
+{
+	int i;
+
+	if (!vdev->vconfig || !vdev->pci_config_map)
+		return -ENODEV;
+	for (i = 0; i < PCI_CFG_SPACE_SIZE; i++) {
+		user[i] = vdev->vconfig[i];
+		assigned[i] = vdev->pci_config_map[i] != IVF_VFIO_CAP_ID_INVALID;
+	}
+	for (i = 0; i < PCI_CFG_SPACE_SIZE; i += 4) {
+		u32 v;
+		int ret = pci_user_read_config_dword(vdev->pdev, i, &v);
+
+		if (ret)
+			return ret;
+		put_unaligned_le32(v, hw + i);
+	}
+	return 0;
+}
+
+u32 ivf_random_u32(void)
+{
+	return get_random_u32();
 }
 
 /* Where a device-fd offset lands: vfio-pci-core's macros, for Rust. */

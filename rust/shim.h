@@ -63,7 +63,16 @@ bool ivf_dirty_mode_get(struct pci_dev *pdev);
 void ivf_dirty_mode_set(struct pci_dev *pdev, bool device_logging);
 void ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
 
+/* Implemented in Rust (ffi/sysfs.rs): the guest capability. */
+bool ivf_guest_cap_get(struct pci_dev *pdev);
+void ivf_guest_cap_set(struct pci_dev *pdev, bool on);
+u32 ivf_guest_cap_generation(struct pci_dev *pdev);
+int ivf_guest_cap_offset(struct pci_dev *pdev);
+u32 ivf_migration_flags(struct pci_dev *pdev);
+
 /* Implemented in C (shim.c). */
+int ivf_config_snapshot(struct vfio_pci_core_device *vdev, u8 *user, bool *assigned, u8 *hw);
+u32 ivf_random_u32(void);
 int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t len);
 bool ivf_device_logging_supported(void);
 u32 ivf_log_ranges(struct rb_root_cached *root, u64 *pairs, u32 max);

@@ -103,6 +103,10 @@ fn snoop(ivf: &IvfDevice, off: u64, bytes: &[u8], write: bool) {
 pub(crate) fn read(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
     let at = RegionPos::of(*pos as u64);
     let n = ivf.core().read(buf, count, pos);
+    if n > 0 && at.in_config() {
+        crate::guest_cap::after_config_read(ivf, at, buf, n as usize);
+        return n;
+    }
     // Reads only matter for a reply's first word: a read we cannot follow
     // simply goes unseen (the reply stays pending, nothing is logged).
     if n > 0 && on_mailbox_page(ivf, at) && followable(at, n as usize) {
@@ -120,6 +124,9 @@ pub(crate) fn read(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -
 /// mode); the mailbox page is written by the core, then shown to the snoop.
 pub(crate) fn write(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
     let at = RegionPos::of(*pos as u64);
+    if at.in_config() {
+        return config_write(ivf, at, buf, count, pos);
+    }
     let mut data = [0u8; SNOOP_MAX];
     let copied = followable(at, count) && {
         let mut r = UserSlice::new(buf, count).reader();
@@ -168,6 +175,28 @@ pub(crate) fn write(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) 
         }
     }
     n
+}
+
+/// A config-space write: the guest capability's bytes are the driver's and
+/// never reach the device (the write counts as done); the rest is the core's.
+fn config_write(ivf: &IvfDevice, at: RegionPos, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+    let Some(parts) = crate::guest_cap::config_write_parts(ivf, at, count) else {
+        return ivf.core().write(buf, count, pos);
+    };
+    let start = *pos;
+    for (from, len) in parts {
+        if len == 0 {
+            continue;
+        }
+        let mut p = start + from as i64;
+        let part = UserPtr::from_addr(buf.as_mut_ptr() as usize + from);
+        let n = ivf.core().write(part, len, &mut p);
+        if n < 0 {
+            return n;
+        }
+    }
+    *pos = start + count as i64;
+    count as isize
 }
 
 /// A write on the mailbox page that the snoop cannot follow: it may have

@@ -8,6 +8,7 @@ use kernel::prelude::*;
 use kernel::uaccess::UserPtr;
 
 use super::bindings::{self, vfio_device, vfio_device_mig_state as MigState, vfio_pci_core_device};
+use crate::common::guest_cap::STD_CONFIG_LEN;
 use crate::common::tracker::DmaRead;
 use crate::mmio::Bar0;
 
@@ -89,6 +90,28 @@ impl CoreDevice {
         unsafe { Bar0::new(self.0.barmap[0], len) }
     }
 
+    /// The standard config space as the VFIO user sees it, which bytes
+    /// vfio assigns, and what the device returns (for placing the guest
+    /// capability); `ENODEV` unless the device is open.
+    pub(crate) fn config_snapshot(&self) -> Result<ConfigSnapshot> {
+        let mut snap = ConfigSnapshot {
+            user: [0; STD_CONFIG_LEN],
+            assigned: [false; STD_CONFIG_LEN],
+            hw: [0; STD_CONFIG_LEN],
+        };
+        // SAFETY: the three arrays are 256 bytes each, as the shim writes;
+        // the shim checks that vfio's config arrays exist (open).
+        kernel::error::to_result(unsafe {
+            bindings::ivf_config_snapshot(
+                self.raw(),
+                snap.user.as_mut_ptr(),
+                snap.assigned.as_mut_ptr(),
+                snap.hw.as_mut_ptr(),
+            )
+        })?;
+        Ok(snap)
+    }
+
     /// The FSM's next single step from `cur` towards `new`
     /// (`vfio_mig_get_next_state`).
     pub(crate) fn next_state(&self, cur: MigState, new: MigState) -> Result<MigState> {
@@ -111,6 +134,23 @@ impl CoreDevice {
         // SAFETY: as in `read`.
         unsafe { bindings::vfio_pci_core_write(self.vdev(), buf.as_const_ptr().cast(), count, pos) }
     }
+}
+
+/// The standard config space of an open VF, three ways (see
+/// [`crate::common::guest_cap::place`]).
+pub(crate) struct ConfigSnapshot {
+    /// As the VFIO user sees it.
+    pub(crate) user: [u8; STD_CONFIG_LEN],
+    /// Bytes vfio gives to the header or a capability.
+    pub(crate) assigned: [bool; STD_CONFIG_LEN],
+    /// What the device returns.
+    pub(crate) hw: [u8; STD_CONFIG_LEN],
+}
+
+/// A random number (`get_random_u32`).
+pub(crate) fn random_u32() -> u32 {
+    // SAFETY: callable in any context after boot.
+    unsafe { bindings::ivf_random_u32() }
 }
 
 /// BAR0 with memory_lock held for reading.

@@ -55,7 +55,14 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> c_int {
             .cast::<u8>()
             .add(IvfDevice::STATE_OFFSET)
             .cast::<VfState>();
-        pin_init::raw_init(state, VfState::new(vf, dirty::default_device_logging()));
+        pin_init::raw_init(
+            state,
+            VfState::new(
+                vf,
+                dirty::default_device_logging(),
+                crate::module_parameters::guest_capability.value(),
+            ),
+        );
         (*vdev).migration_flags = lm::MIGRATION_FLAGS;
         (*vdev).mig_ops = &IVF_MIG_OPS;
     }

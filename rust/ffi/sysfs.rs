@@ -59,3 +59,62 @@ pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
         };
     }
 }
+
+/// sysfs `guest_capability` read.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_guest_cap_get(pdev: *mut pci_dev) -> bool {
+    // SAFETY: as above.
+    unsafe { ivf_of_pdev(pdev) }.is_some_and(|ivf| ivf.guest_capability())
+}
+
+/// sysfs `guest_capability` write, with no user holding the device (the
+/// shim checks under dev_set->lock).
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_guest_cap_set(pdev: *mut pci_dev, on: bool) {
+    // SAFETY: as above.
+    if let Some(ivf) = unsafe { ivf_of_pdev(pdev) } {
+        ivf.set_guest_capability(on);
+    }
+}
+
+/// sysfs `guest_generation`.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_guest_cap_generation(pdev: *mut pci_dev) -> u32 {
+    // SAFETY: as above.
+    unsafe { ivf_of_pdev(pdev) }.map_or(0, |ivf| ivf.guest_cap().generation())
+}
+
+/// sysfs `guest_capability_offset`: where it sits while open, else -1.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_guest_cap_offset(pdev: *mut pci_dev) -> kernel::ffi::c_int {
+    // SAFETY: as above.
+    unsafe { ivf_of_pdev(pdev) }
+        .and_then(|ivf| ivf.guest_cap().placement())
+        .map_or(-1, |p| kernel::ffi::c_int::from(p.at))
+}
+
+/// sysfs `migration_flags`: the `VFIO_MIGRATION_*` bits offered.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_migration_flags(_pdev: *mut pci_dev) -> u32 {
+    crate::lm::MIGRATION_FLAGS
+}

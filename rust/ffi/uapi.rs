@@ -32,6 +32,11 @@ impl RegionPos {
         RegionPos { index, offset }
     }
 
+    /// Whether it is in config space.
+    pub(crate) fn in_config(self) -> bool {
+        self.index == bindings::VFIO_PCI_CONFIG_REGION_INDEX
+    }
+
     /// Whether it is in BAR0.
     pub(crate) fn in_bar0(self) -> bool {
         self.index == bindings::VFIO_PCI_BAR0_REGION_INDEX

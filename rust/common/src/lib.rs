@@ -19,6 +19,7 @@ pub mod bits;
 pub mod bytes;
 pub mod crc32c;
 pub mod dirty;
+pub mod guest_cap;
 pub mod hal;
 pub mod ids;
 pub mod mbx;

@@ -7,6 +7,7 @@
 //!
 //! Usage: `ivf-selftests [--list] [NAME-SUBSTRING...]`
 
+mod capability;
 mod datapath;
 mod dirty;
 mod host;
@@ -38,6 +39,7 @@ fn all_tests() -> Vec<&'static Test> {
     tests.extend_from_slice(datapath::TESTS);
     tests.extend_from_slice(dirty::TESTS);
     tests.extend_from_slice(livemig::TESTS);
+    tests.extend_from_slice(capability::TESTS);
     tests.extend_from_slice(hostile::TESTS);
     tests.extend_from_slice(tests![kernel_log_clean]);
     tests

@@ -44,16 +44,16 @@ pub const TESTS: &[&Test] = tests![
 
 const MAP: &regs::RegMap = &regs::IGB;
 
-fn e<T>(r: ivf_vfio::Result<T>) -> Result<T, String> {
+pub(crate) fn e<T>(r: ivf_vfio::Result<T>) -> Result<T, String> {
     r.map_err(|e| e.to_string())
 }
 
-fn open(vf: Bdf) -> Result<Device, String> {
+pub(crate) fn open(vf: Bdf) -> Result<Device, String> {
     e(Device::open_default(vf))
 }
 
 /// Gives queue 0 of `dev` a recognisable configuration, both queues enabled.
-fn program(dev: &Device, seed: u32) -> Result<(), String> {
+pub(crate) fn program(dev: &Device, seed: u32) -> Result<(), String> {
     let bar = e(dev.map_bar(0))?;
     for q in 0..2 {
         bar.write32(
@@ -94,7 +94,7 @@ fn snapshot(dev: &Device) -> Result<Vec<(u32, u32)>, String> {
     Ok(v)
 }
 
-fn goto(dev: &Device, state: u32) -> Result<Option<File>, String> {
+pub(crate) fn goto(dev: &Device, state: u32) -> Result<Option<File>, String> {
     let f = e(dev.set_mig_state(state))?;
     ensure_eq!(
         e(dev.mig_state())?,
@@ -106,7 +106,7 @@ fn goto(dev: &Device, state: u32) -> Result<Option<File>, String> {
 }
 
 /// STOP_COPY's bytes of a running device (leaves it in STOP).
-fn save(dev: &Device) -> Result<Vec<u8>, String> {
+pub(crate) fn save(dev: &Device) -> Result<Vec<u8>, String> {
     let mut f = goto(dev, mig::STOP_COPY)?.ok_or("STOP_COPY gave no data fd")?;
     let mut bytes = Vec::new();
     ensure!(
@@ -334,7 +334,7 @@ fn quiesce_disables_queues_and_irqs() -> Outcome {
     Ok(())
 }
 
-fn load(dev: &Device, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn load(dev: &Device, bytes: &[u8]) -> Result<(), String> {
     let mut f = goto(dev, mig::RESUMING)?.ok_or("RESUMING gave no data fd")?;
     e(write_data(&mut f, bytes))?;
     goto(dev, mig::STOP)?;

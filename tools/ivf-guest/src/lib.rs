@@ -23,6 +23,7 @@
 //! ([`Guest::take_cpu_dirty`]), as KVM's dirty log tells a VMM: with the
 //! device's DMA dirty log, that is every page a migration must copy again.
 
+pub mod capability;
 mod mailbox;
 mod mem;
 pub mod pf;

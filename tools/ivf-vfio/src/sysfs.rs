@@ -338,6 +338,50 @@ pub fn write_dirty_tracking(bdf: Bdf, text: &str) -> Result<()> {
         .map_err(|e| Error::new(format!("writing '{text}' to {}", path.display()), e))
 }
 
+/// An attribute of `bdf`'s driver, trimmed; `None` when the file is absent
+/// (another driver, or an older module).
+pub fn driver_attr(bdf: Bdf, name: &str) -> Option<String> {
+    fs::read_to_string(dev_file(bdf, name))
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+/// The VFIO migration flags the driver offers for `bdf` (its
+/// `migration_flags` attribute), read without opening the VF.
+pub fn migration_flags(bdf: Bdf) -> Result<u32> {
+    let (path, text) = read_dev_file(bdf, "migration_flags")?;
+    let t = text.trim();
+    u32::from_str_radix(t.trim_start_matches("0x"), 16)
+        .map_err(|_| invalid(&path, format!("not a hex number: '{t}'")))
+}
+
+/// Whether the guest capability of `bdf` is shown (`guest_capability`).
+pub fn guest_capability(bdf: Bdf) -> Result<bool> {
+    let (path, text) = read_dev_file(bdf, "guest_capability")?;
+    match text.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        t => Err(invalid(&path, format!("neither on nor off: '{t}'"))),
+    }
+}
+
+/// Shows the guest capability of `bdf` or not; the kernel refuses (EBUSY)
+/// while a VFIO user has the device open.
+pub fn set_guest_capability(bdf: Bdf, on: bool) -> Result<()> {
+    let path = dev_file(bdf, "guest_capability");
+    let text = if on { "on" } else { "off" };
+    fs::write(&path, text)
+        .map_err(|e| Error::new(format!("writing '{text}' to {}", path.display()), e))
+}
+
+/// The migration generation the guest capability of `bdf` shows.
+pub fn guest_generation(bdf: Bdf) -> Result<u32> {
+    let (path, text) = read_dev_file(bdf, "guest_generation")?;
+    let t = text.trim();
+    u32::from_str_radix(t.trim_start_matches("0x"), 16)
+        .map_err(|_| invalid(&path, format!("not a hex number: '{t}'")))
+}
+
 /// The counters of `/sys/bus/pci/devices/<bdf>/dirty_stats`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirtyStats {

@@ -18,8 +18,8 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use ivf_common::ids::SUPPORTED_VFS;
-use ivf_vfio::sysfs::{self, Bdf, PciDevice};
-use ivf_vfio::{Device, MigrationFlags};
+use ivf_vfio::sysfs::{self, Bdf, DirtyTracking, PciDevice};
+use ivf_vfio::MigrationFlags;
 
 pub(crate) use exit::Exit;
 
@@ -140,8 +140,27 @@ struct VfReport {
     driver: Option<String>,
     iommu_group: Option<u32>,
     vfio_cdev: Option<String>,
-    /// "none", "busy", "unbound", "error: ..." or the VFIO migration flags.
+    /// "none", "unbound", "unknown ..." or the VFIO migration flags.
     migration: Vec<String>,
+    /// The dirty-tracking mode ("device" or "none"), where the driver says.
+    dirty_tracking: Option<String>,
+    /// Whether QEMU gets device dirty tracking (VFIO DMA logging) here.
+    dma_logging: Option<bool>,
+    /// The guest-visible capability, where the driver has one.
+    guest_capability: Option<GuestCapReport>,
+    /// Who holds the VF open now, if anybody.
+    in_use_by: Option<String>,
+}
+
+/// The guest capability of a VF, from sysfs.
+#[derive(Serialize)]
+struct GuestCapReport {
+    /// It is shown to the VF's user.
+    shown: bool,
+    /// The migration generation it shows (hex).
+    generation: Option<String>,
+    /// Where it sits in config space while the VF is open (hex).
+    offset: Option<String>,
 }
 
 /// An error with its exit code.
@@ -206,26 +225,38 @@ pub(crate) fn in_use(bdf: Bdf, who: &str) -> Failure {
     Failure::new(Exit::Busy, format!("{bdf} is in use by {who}"))
 }
 
+/// The migration flags the driver offers, from its sysfs attribute: a
+/// listing never opens a VF (a VFIO open resets it).
 fn migration_of(dev: &PciDevice) -> Vec<String> {
     if dev.driver.as_deref() != Some(DRIVER) {
         return vec!["unbound".into()];
     }
-    if !dev.vfio_holders().is_empty() {
-        return vec!["busy".into()];
+    match sysfs::migration_flags(dev.bdf) {
+        Ok(0) => vec!["none".into()],
+        Ok(bits) => MigrationFlags(u64::from(bits))
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        Err(e) => vec![format!("unknown ({e})")],
     }
-    match Device::open_default(dev.bdf) {
-        Ok(vfio) => match vfio.migration_flags() {
-            Ok(Some(MigrationFlags(0))) | Ok(None) => vec!["none".into()],
-            Ok(Some(flags)) => flags.names().into_iter().map(String::from).collect(),
-            Err(e) => vec![format!("error: {e}")],
-        },
-        Err(e) if e.is_busy() || e.errno() == Some(libc::EBUSY) => vec!["busy".into()],
-        Err(e) => vec![format!("error: {e}")],
-    }
+}
+
+fn guest_cap_of(dev: &PciDevice) -> Option<GuestCapReport> {
+    let shown = sysfs::guest_capability(dev.bdf).ok()?;
+    Some(GuestCapReport {
+        shown,
+        generation: sysfs::guest_generation(dev.bdf)
+            .ok()
+            .map(|g| format!("{g:#010x}")),
+        offset: sysfs::driver_attr(dev.bdf, "guest_capability_offset")
+            .filter(|o| o.starts_with("0x")),
+    })
 }
 
 fn report(dev: &PciDevice) -> Option<VfReport> {
     let vf = dev.supported_vf()?;
+    let ours = dev.driver.as_deref() == Some(DRIVER);
     Some(VfReport {
         bdf: dev.bdf.to_string(),
         pf: dev.physfn.map(|b| b.to_string()),
@@ -237,17 +268,26 @@ fn report(dev: &PciDevice) -> Option<VfReport> {
         iommu_group: dev.iommu_group,
         vfio_cdev: dev.vfio_cdev.clone(),
         migration: migration_of(dev),
+        dirty_tracking: ours
+            .then(|| sysfs::driver_attr(dev.bdf, "dirty_tracking"))
+            .flatten(),
+        dma_logging: ours
+            .then(|| sysfs::dirty_tracking(dev.bdf).ok())
+            .flatten()
+            .map(|m| m == DirtyTracking::Device),
+        guest_capability: ours.then(|| guest_cap_of(dev)).flatten(),
+        in_use_by: dev.vfio_holders_text(),
     })
 }
 
 fn print_table(reports: &[VfReport]) {
     println!(
-        "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} MIGRATION",
-        "VF", "PF", "DEVICE", "FAMILY", "DRIVER", "GROUP", "CDEV"
+        "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} {:<6} {:<8} MIGRATION",
+        "VF", "PF", "DEVICE", "FAMILY", "DRIVER", "GROUP", "CDEV", "DIRTY", "GUESTCAP"
     );
     for r in reports {
         println!(
-            "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} {}",
+            "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} {:<6} {:<8} {}",
             r.bdf,
             r.pf.as_deref().unwrap_or("-"),
             r.name,
@@ -257,6 +297,10 @@ fn print_table(reports: &[VfReport]) {
                 .map(|g| g.to_string())
                 .unwrap_or_else(|| "-".into()),
             r.vfio_cdev.as_deref().unwrap_or("-"),
+            r.dirty_tracking.as_deref().unwrap_or("-"),
+            r.guest_capability
+                .as_ref()
+                .map_or("-", |c| if c.shown { "on" } else { "off" }),
             r.migration.join(",")
         );
     }
@@ -319,6 +363,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         .unwrap_or_else(|| "-".into())
                 );
                 println!("migration:   {}", r.migration.join(", "));
+                println!(
+                    "dirty:       {}",
+                    match (r.dirty_tracking.as_deref(), r.dma_logging) {
+                        (Some(m), Some(true)) => format!(
+                            "{m} (the driver logs the VF's DMA: QEMU gets device dirty tracking)"
+                        ),
+                        (Some(m), _) => format!(
+                            "{m} (no DMA logging offered: dirty pages come from the IOMMU or the VMM)"
+                        ),
+                        (None, _) => "-".into(),
+                    }
+                );
+                println!(
+                    "guest cap:   {}",
+                    match &r.guest_capability {
+                        Some(c) if c.shown => format!(
+                            "on, generation {}{}",
+                            c.generation.as_deref().unwrap_or("?"),
+                            c.offset
+                                .as_deref()
+                                .map(|o| format!(", at {o} in config space"))
+                                .unwrap_or_default()
+                        ),
+                        Some(_) => "off".into(),
+                        None => "-".into(),
+                    }
+                );
+                println!("in use by:   {}", r.in_use_by.as_deref().unwrap_or("-"));
             }
         }
         Command::Save { bdf, output } => stream_cmds::save(bdf, &output)?,

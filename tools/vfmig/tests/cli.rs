@@ -81,6 +81,64 @@ fn info_exit_codes() {
     assert_eq!(code, 2, "{err}");
 }
 
+/// A VF bound to the driver, with the attributes the driver gives it.
+fn bound_tree(guest_cap: &str, dirty: &str) -> tempdir::Dir {
+    let dir = tree();
+    let vf = dir.path().join("0000:01:10.0");
+    let drv = dir.path().join("drivers/intel_vf_vfio_pci");
+    fs::create_dir_all(&drv).unwrap();
+    std::os::unix::fs::symlink(&drv, vf.join("driver")).unwrap();
+    fs::write(vf.join("migration_flags"), "0x7\n").unwrap();
+    fs::write(vf.join("dirty_tracking"), format!("{dirty}\n")).unwrap();
+    fs::write(vf.join("guest_capability"), format!("{guest_cap}\n")).unwrap();
+    fs::write(vf.join("guest_generation"), "0x1234abcd\n").unwrap();
+    fs::write(vf.join("guest_capability_offset"), "-1\n").unwrap();
+    dir
+}
+
+#[test]
+fn info_and_list_read_the_driver_from_sysfs_without_opening() {
+    // No /dev/vfio here: a listing that opened the VF would fail.
+    let dir = bound_tree("on", "device");
+    let (code, out, err) = vfmig(dir.path(), &["info", "0000:01:10.0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("migration:   stop-copy, p2p, pre-copy"),
+        "{out}"
+    );
+    assert!(
+        out.contains("dirty:       device (the driver logs"),
+        "{out}"
+    );
+    assert!(
+        out.contains("guest cap:   on, generation 0x1234abcd"),
+        "{out}"
+    );
+    let (code, out, _) = vfmig(dir.path(), &["info", "0000:01:10.0", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["dma_logging"], true);
+    assert_eq!(v["dirty_tracking"], "device");
+    assert_eq!(v["guest_capability"]["shown"], true);
+    assert_eq!(v["guest_capability"]["generation"], "0x1234abcd");
+    assert_eq!(v["guest_capability"]["offset"], serde_json::Value::Null);
+    let (code, out, _) = vfmig(dir.path(), &["list"]);
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.starts_with("0000:01:10.0")).unwrap();
+    assert!(
+        line.contains("device")
+            && line.contains(" on ")
+            && line.ends_with("stop-copy,p2p,pre-copy"),
+        "{line}"
+    );
+
+    let dir = bound_tree("off", "none");
+    let (_, out, _) = vfmig(dir.path(), &["info", "0000:01:10.0", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["dma_logging"], false);
+    assert_eq!(v["guest_capability"]["shown"], false);
+}
+
 #[test]
 fn help_lists_the_exit_codes() {
     let dir = tree();
