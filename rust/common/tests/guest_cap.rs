@@ -38,6 +38,11 @@ fn ixgbe_vf() -> ([u8; N], [bool; N], [u8; N]) {
     layout(&[(0x70, 0x11, 12), (0xa0, 0x10, 0x3c)])
 }
 
+/// QEMU's igbvf model links them the other way: PCIe first, MSI-X last.
+fn qemu_igbvf() -> ([u8; N], [bool; N], [u8; N]) {
+    layout(&[(0xa0, 0x10, 0x3c), (0x70, 0x11, 12)])
+}
+
 #[test]
 fn capability_sits_at_the_top_of_standard_space_on_both_families() {
     for (name, (user, assigned, hw)) in [("igb", igb_vf()), ("ixgbe", ixgbe_vf())] {
