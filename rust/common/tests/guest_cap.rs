@@ -55,6 +55,13 @@ fn capability_sits_at_the_top_of_standard_space_on_both_families() {
             "{name}: over an assigned byte"
         );
     }
+    let (user, assigned, hw) = qemu_igbvf();
+    let p = guest_cap::place(&user, &assigned, &hw).unwrap();
+    assert_eq!(
+        (p.at, p.link),
+        (0xe8, 0x71),
+        "QEMU's igbvf: linked from MSI-X"
+    );
 }
 
 #[test]
