@@ -19,6 +19,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 PF_IP = "10.99.0.1"
@@ -98,6 +99,21 @@ class Qmp:
         self.sock.close()
 
 
+def nested_accel():
+    """How the nested guest runs: KVM where the test VM can run it (the
+    outer QEMU's TCG emulates AMD's SVM with nested paging, so kvm_amd
+    works in the test VM), else TCG in TCG (several times slower)."""
+    subprocess.run(["modprobe", "kvm_amd"], capture_output=True)
+    with open("/proc/cpuinfo") as f:
+        svm = any(re.search(r"\b(svm|vmx)\b", l) for l in f if l.startswith("flags"))
+    if svm and os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return ["-accel", "kvm", "-cpu", "host"]
+    return ["-accel", "tcg"]
+
+
+ACCEL = None
+
+
 class Vm:
     """One QEMU process running (or waiting for) the nested guest."""
 
@@ -110,7 +126,7 @@ class Vm:
             if os.path.exists(f):
                 os.unlink(f)
         cmd = [
-            "qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-m", "128",
+            "qemu-system-x86_64", "-M", "q35", *ACCEL, "-m", "128",
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", f"{guest_dir}/bzImage", "-initrd", f"{guest_dir}/initramfs.cpio.gz",
             "-append", f"console=ttyS0 quiet ivf.ip={GUEST_IP}/24 ivf.peer={PF_IP} ivf.interval={PING_INTERVAL}"
@@ -120,11 +136,18 @@ class Vm:
         ]
         # The VF through the legacy group/container, or through iommufd and
         # the VFIO device cdev: the driver's log_ops serve both.
+        # Without the driver's DMA logging (a kernel without iova_bitmap,
+        # as Debian's) and without IOMMU dirty tracking, QEMU blocks
+        # migration unless told to migrate anyway: it then takes every
+        # page as dirty in every round, which is correct, only slower.
+        with open(f"/sys/bus/pci/devices/{vf}/dirty_tracking") as f:
+            logging = f.read().strip() == "device"
+        opts = "" if logging else ",enable-migration=on"
         if iommufd:
             cmd += ["-object", "iommufd,id=iommufd0",
-                    "-device", f"vfio-pci,host={vf},iommufd=iommufd0,id=vf0"]
+                    "-device", f"vfio-pci,host={vf},iommufd=iommufd0,id=vf0{opts}"]
         else:
-            cmd += ["-device", f"vfio-pci,host={vf},id=vf0"]
+            cmd += ["-device", f"vfio-pci,host={vf},id=vf0{opts}"]
         if incoming:
             cmd += ["-incoming", "defer"]
         self.log = open(f"{WORK}/{name}.log", "w")
@@ -183,6 +206,45 @@ class Vm:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+CAP_SEEN = re.compile(r"guest: capability at (0x[0-9a-f]+) generation ([0-9a-f]+)")
+CAP_MOVED = re.compile(r"guest: capability generation ([0-9a-f]+) -> ([0-9a-f]+)")
+
+
+class ArpWatch:
+    """Gratuitous ARP from the guest (sender and target address both the
+    guest's), as the test VM's PF receives it."""
+
+    def __init__(self, ifname):
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+        self.sock.bind((ifname, 0))
+        self.sock.settimeout(0.5)
+        self.seen = []
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        me = socket.inet_aton(GUEST_IP)
+        while not self.done:
+            try:
+                f = self.sock.recv(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            # Ethernet header, then ARP: sender IP at 14, target IP at 24.
+            if len(f) >= 42 and f[28:32] == me and f[38:42] == me:
+                self.seen.append(time.time())
+
+    def since(self, t):
+        return [x for x in self.seen if x >= t]
+
+    def stop(self):
+        self.done = True
+        self.thread.join(2)
+        self.sock.close()
 
 
 class HostPing:
@@ -312,8 +374,12 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
         f"VFIO device state {info.get('vfio', {}).get('transferred', '?')} B; "
         f"dirty reports served by the driver {reports}"
     )
-    if reports == 0:
+    with open(f"/sys/bus/pci/devices/{vf_src}/dirty_tracking") as f:
+        logging = f.read().strip() == "device"
+    if logging and reports == 0:
         raise Failure("the driver served no dirty report: QEMU did not use device dirty tracking")
+    if not logging:
+        note("no device dirty tracking on this kernel: QEMU took every page as dirty (enable-migration=on)")
     if after[0] > last_tick + 60:
         raise Failure(f"heartbeat jumped {last_tick} -> {after[0]}")
     # The guest's ping goes on in the migrated process: its next replies
@@ -345,6 +411,13 @@ def reload_module(module, vfs, *params):
     sh("insmod", module, *params)
     for vf in vfs:
         sh("sh", "-c", f"echo {vf} > /sys/bus/pci/drivers_probe")
+    show_capability(vfs)
+
+
+def show_capability(vfs):
+    """The guest capability on (its default is off), before QEMU opens the VFs."""
+    for vf in vfs:
+        sh("sh", "-c", f"echo on > /sys/bus/pci/devices/{vf}/guest_capability")
 
 
 def main():
@@ -354,16 +427,25 @@ def main():
     module = os.environ["IVF_MODULE"]
     vf0, vf1 = vfs[0], vfs[1]
     os.makedirs(WORK, exist_ok=True)
+    global ACCEL
+    ACCEL = nested_accel()
+    show_capability(vfs)
+    arp = ArpWatch(pf_if)
+    announces = []
     sh("ip", "addr", "add", f"{PF_IP}/24", "dev", pf_if, check=False)
     dmesg_start = len(sh("dmesg").splitlines())
 
     tests = ["qemu_guest_runs_on_vf0", "qemu_migrates_vf0_to_vf1", "qemu_migrates_back_to_vf0",
-             "qemu_guest_traffic_continues", "qemu_refused_stream_keeps_source_running",
-             "qemu_host_kernel_log_clean"]
+             "qemu_guest_traffic_continues", "qemu_guest_capability_announce",
+             "qemu_refused_stream_keeps_source_running", "qemu_host_kernel_log_clean"]
     traffic = []
     host_ping = None
     guest_mac = []
     print("KTAP version 1", flush=True)
+    note(f"kernel: {os.uname().release}")
+    note(f"machine: {os.uname().machine}")
+    note(f"qemu: {sh('qemu-system-x86_64', '--version').splitlines()[0]}")
+    note(f"nested guest: {' '.join(ACCEL)}")
     print(f"1..{len(tests)}", flush=True)
     results = []
 
@@ -411,8 +493,23 @@ def main():
         if host_ping is None:
             raise Failure("the guest never booted")
         vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True, iommufd=iommufd)
+        before = len(CAP_MOVED.findall(vms[src].console()))
         one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, host_ping, traffic)
+        switchover = time.time()
         vms[src].stop()
+        # The guest saw a new generation in the capability and announced
+        # itself: its own gratuitous ARP, seen on the PF. Recorded here,
+        # judged in qemu_guest_capability_announce.
+        rec = {"move": f"{vf_src} -> {vf_dst}", "moved": None, "seen": None, "arp": None}
+        deadline = switchover + 90
+        while time.time() < deadline and (rec["seen"] is None or rec["arp"] is None):
+            moved = CAP_MOVED.findall(vms[dst].console())
+            if rec["seen"] is None and len(moved) > before:
+                rec["moved"], rec["seen"] = moved[-1], time.time() - switchover
+            if rec["arp"] is None and arp.since(switchover):
+                rec["arp"] = arp.since(switchover)[0] - switchover
+            time.sleep(0.5)
+        announces.append(rec)
         # The guest's MAC filter moved with it: the PF holds it for the
         # destination VF (replayed from the stream's mailbox log).
         mac = pf_vf_mac(pf_if, vfs.index(vf_dst))
@@ -423,7 +520,12 @@ def main():
     def there():
         # B takes its VF through iommufd, A and A2 through the legacy
         # group: both of the driver's DMA paths, and a mixed pair of hosts.
-        move("a", "b", vf0, vf1, iommufd=True)
+        # Debian's kernels have no iommufd (CONFIG_IOMMUFD off): there B
+        # takes the group too.
+        has_iommufd = os.path.exists("/dev/iommu")
+        if not has_iommufd:
+            note("no /dev/iommu (this kernel has no iommufd): B takes VF1 through the group too")
+        move("a", "b", vf0, vf1, iommufd=has_iommufd)
 
     def back():
         move("b", "a2", vf1, vf0)
@@ -486,6 +588,31 @@ def main():
             raise Failure(f"{GUEST_IP} answers from another MAC: {neigh.strip()}")
         note(f"after both moves {GUEST_IP} answers from {guest_mac[0] if guest_mac else '?'}")
 
+    def capability_announce():
+        # The nested guest found the capability (by walking its VF's
+        # capability list), saw its generation change after each move, and
+        # its gratuitous ARP reached the host.
+        if not announces:
+            raise Failure("no migration happened")
+        seen = CAP_SEEN.findall(vms["a"].console()) if "a" in vms else []
+        if not seen:
+            raise Failure("the guest did not find the capability at boot")
+        note(f"capability_announce: the guest found it at {seen[0][0]}, generation {seen[0][1]}")
+        problems = []
+        for r in announces:
+            if r["seen"] is None:
+                problems.append(f"{r['move']}: the guest saw no new generation within 90 s")
+            else:
+                note(f"capability_announce: {r['move']}: generation {r['moved'][0]} -> {r['moved'][1]} "
+                     f"seen {r['seen']:.1f} s after the switchover")
+            if r["arp"] is None:
+                problems.append(f"{r['move']}: no gratuitous ARP from {GUEST_IP} reached the host within 90 s")
+            else:
+                note(f"capability_announce: {r['move']}: its gratuitous ARP reached the host "
+                     f"{r['arp']:.1f} s after the switchover")
+        if problems:
+            raise Failure("; ".join(problems))
+
     def refused():
         src = vms.get("a2")
         if src is None:
@@ -534,13 +661,15 @@ def main():
         run(2, tests[1], there)
         run(3, tests[2], back)
         run(4, tests[3], traffic_continues)
-        run(5, tests[4], refused)
-        run(6, tests[5], log_clean)
+        run(5, tests[4], capability_announce)
+        run(6, tests[5], refused)
+        run(7, tests[6], log_clean)
     finally:
         for vm in vms.values():
             vm.stop()
         if host_ping is not None:
             host_ping.stop()
+        arp.stop()
     passed = sum(results)
     print(f"# Totals: pass:{passed} fail:{len(results) - passed} xfail:0 xpass:0 skip:0 error:0")
     return 0 if all(results) else 1
