@@ -55,6 +55,23 @@ def note(msg):
     print(f"# {msg}", flush=True)
 
 
+def hung_qemu_report():
+    """Where every QEMU thread is in the kernel, and the kernel log's tail."""
+    out = []
+    for pid in sh("pgrep", "-f", "qemu-system-x86_64", check=False).split():
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    comm = f.read().strip()
+                with open(f"/proc/{pid}/task/{tid}/stack") as f:
+                    top = " < ".join(l.split()[-1] for l in f.read().splitlines()[:6])
+            except OSError:
+                continue
+            out.append(f"{pid}/{tid} {comm}: {top}")
+    tail = sh("dmesg", check=False).splitlines()[-8:]
+    return "QEMU threads: " + " | ".join(out[:24]) + "; dmesg: " + " | ".join(tail)
+
+
 class Qmp:
     """A minimal QMP client over a unix socket."""
 
@@ -69,13 +86,19 @@ class Qmp:
                 if time.time() > deadline:
                     raise Failure(f"no QMP socket at {path}")
                 time.sleep(0.2)
+        # A QEMU whose main loop hangs (in an ioctl, say) must fail the
+        # test with what it is stuck in, not hang it.
+        self.sock.settimeout(120)
         self.buf = b""
         self._read()  # greeting
         self.cmd("qmp_capabilities")
 
     def _read(self):
         while b"\n" not in self.buf:
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                raise Failure(f"QMP: no answer in 120 s; {hung_qemu_report()}")
             if not chunk:
                 raise Failure("QMP connection closed")
             self.buf += chunk

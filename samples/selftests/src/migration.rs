@@ -39,6 +39,7 @@ pub const TESTS: &[&Test] = tests![
     precopy_header_refused_before_stop,
     error_state_and_recovery_by_reset,
     vfmig_save_inspect_check_load,
+    stream_is_host_independent,
     vfmig_busy_race,
 ];
 
@@ -680,6 +681,71 @@ fn vfmig_save_inspect_check_load() -> Outcome {
         !std::path::Path::new("/tmp/x.state").exists(),
         "a failed save left a file"
     );
+    Ok(())
+}
+
+/// A stream carries nothing of the host it was saved on: no PCI address of
+/// the VF or its PF, no VF index or pool number, no MAC of the PF. Decoded
+/// with `vfmig inspect --json` (every field by name) and searched, and the
+/// raw bytes searched for the PF's MAC too. (A guest's own MAC, which its
+/// driver set through the mailbox, is the guest's and travels.)
+fn stream_is_host_independent() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let (a, b) = (vfs[0].to_string(), vfs[1].to_string());
+    let pf = std::env::var("IVF_PF").map_err(|e| e.to_string())?;
+    let pf_if = std::env::var("IVF_PF_IF").map_err(|e| e.to_string())?;
+    let pf_mac = std::fs::read_to_string(format!("/sys/class/net/{pf_if}/address"))
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_string();
+    let (code, out) = vfmig(&["save", &a, "-o", "/tmp/host.state"]);
+    ensure_eq!(code, 0, "save: {out}");
+    let (code, json) = vfmig(&["inspect", "/tmp/host.state", "--json"]);
+    ensure_eq!(code, 0, "inspect: {json}");
+    let text = json.to_lowercase();
+    let short = |bdf: &str| {
+        bdf.split_once(':')
+            .map(|x| x.1.to_string())
+            .unwrap_or_default()
+    };
+    for needle in [
+        a.clone(),
+        short(&a),
+        b.clone(),
+        pf.clone(),
+        short(&pf),
+        pf_mac.clone(),
+    ] {
+        ensure!(
+            !text.contains(&needle.to_lowercase()),
+            "the stream names {needle} (this host's): {json}"
+        );
+    }
+    for field in [
+        "\"bdf\"",
+        "\"vf_index\"",
+        "\"vf\":",
+        "\"pool\"",
+        "\"pf\"",
+        "\"bus\"",
+    ] {
+        ensure!(
+            !text.contains(field),
+            "the stream has a host field {field}: {json}"
+        );
+    }
+    let bytes = std::fs::read("/tmp/host.state").map_err(|e| e.to_string())?;
+    let mac: Vec<u8> = pf_mac
+        .split(':')
+        .filter_map(|h| u8::from_str_radix(h, 16).ok())
+        .collect();
+    ensure!(
+        mac.len() == 6 && !bytes.windows(6).any(|w| w == mac.as_slice()),
+        "the stream's bytes hold the PF's MAC {pf_mac}"
+    );
+    // And it loads on a VF with another index.
+    let (code, out) = vfmig(&["load", &b, "-i", "/tmp/host.state"]);
+    ensure_eq!(code, 0, "load on {b}: {out}");
     Ok(())
 }
 
