@@ -244,6 +244,7 @@ class ArpWatch:
         self.sock.bind((ifname, 0))
         self.sock.settimeout(0.5)
         self.seen = []
+        self.frames = 0
         self.done = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -258,6 +259,8 @@ class ArpWatch:
             except OSError:
                 return
             # Ethernet header, then ARP: sender IP at 14, target IP at 24.
+            if len(f) >= 42:
+                self.frames += 1
             if len(f) >= 42 and f[28:32] == me and f[38:42] == me:
                 self.seen.append(time.time())
 
@@ -523,7 +526,9 @@ def main():
         if host_ping is None:
             raise Failure("the guest never booted")
         vms[dst] = Vm(dst, vf_dst, guest_dir, incoming=True, iommufd=iommufd)
-        before = len(CAP_MOVED.findall(vms[src].console()))
+        # The destination's console is its own file: any change it shows
+        # is after this move.
+        before = len(CAP_MOVED.findall(vms[dst].console()))
         one_way(vms[src], vms[dst], f"mig-{src}-{dst}.sock", vf_src, host_ping, traffic)
         switchover = time.time()
         vms[src].stop()
@@ -639,7 +644,9 @@ def main():
                 note(f"capability_announce: {r['move']}: generation {r['moved'][0]} -> {r['moved'][1]} "
                      f"seen {r['seen']:.1f} s after the switchover")
             if r["arp"] is None:
-                problems.append(f"{r['move']}: no gratuitous ARP from {GUEST_IP} reached the host within 90 s")
+                said = [l for v in vms.values() for l in v.console().splitlines() if "guest: announced" in l]
+                problems.append(f"{r['move']}: no gratuitous ARP from {GUEST_IP} reached the host within 90 s "
+                                f"({arp.frames} ARP frames seen on the PF; the guest: {said[-2:]})")
             else:
                 note(f"capability_announce: {r['move']}: its gratuitous ARP reached the host "
                      f"{r['arp']:.1f} s after the switchover")
