@@ -636,7 +636,11 @@ def main():
         if not seen:
             raise Failure("the guest did not find the capability at boot")
         note(f"capability_announce: the guest found it at {seen[0][0]}, generation {seen[0][1]}")
+        lspci = [l for l in vms["a"].console().splitlines() if l.startswith("guest: lspci: ")]
+        note(f"capability_announce: lspci -vvv in the guest: {' / '.join(l[14:].strip() for l in lspci)}")
         problems = []
+        if not any("Vendor Specific" in l and f"[{seen[0][0][2:]}]" in l for l in lspci):
+            problems.append(f"lspci -vvv in the guest does not show the capability at {seen[0][0]}: {lspci}")
         for r in announces:
             if r["seen"] is None:
                 problems.append(f"{r['move']}: the guest saw no new generation within 90 s")
