@@ -29,6 +29,12 @@ pub(crate) struct IvfDevice {
     state: VfState,
 }
 
+// Every thread the vfio core calls in on shares the device.
+const _: () = {
+    const fn shared<T: Sync>() {}
+    shared::<IvfDevice>()
+};
+
 /// The driver's state of one VF.
 #[pin_data]
 pub(crate) struct VfState {

@@ -254,14 +254,25 @@ pub(crate) struct DirtyStats {
 }
 
 /// The counters, without catching up: a read must not change the tracker.
-pub(crate) fn stats(ivf: &IvfDevice) -> DirtyStats {
-    let locked = ivf.dirty().lock();
+/// `None` when the log stays busy (a user can hold it across a write whose
+/// copy from user memory it stalls): sysfs then says EBUSY rather than
+/// leaving its reader asleep behind that user.
+pub(crate) fn stats(ivf: &IvfDevice) -> Option<DirtyStats> {
+    let mut locked = ivf.dirty().try_lock();
+    for _ in 0..100 {
+        if locked.is_some() {
+            break;
+        }
+        kernel::time::delay::fsleep(kernel::time::Delta::from_millis(1));
+        locked = ivf.dirty().try_lock();
+    }
+    let locked = locked?;
     let (log, since) = locked.peek(ivf.epoch());
-    DirtyStats {
+    Some(DirtyStats {
         stats: log.session.as_ref().map_or(log.last, |t| t.stats),
         trap_ns: log.trap_ns,
         logging: log.session.is_some() && !since.new_user,
-    }
+    })
 }
 
 /// The default mode of newly bound devices (module parameter).

@@ -53,12 +53,14 @@ impl FollowsDevice for GuestCap {
     type Ctx<'c> = ();
 
     /// A reset leaves no restored state behind (the PF forgot the filters,
-    /// the registers are the reset's); a new user also gets a new place
-    /// (decided at its open). The generation stays: the guest did not move.
+    /// the registers are the reset's) and keeps the generation: the guest
+    /// did not move. A new user also gets a new place (decided at its open)
+    /// and a new generation: nothing of one user reaches the next.
     fn catch_up(&mut self, since: Since, _ctx: ()) {
         self.restored = 0;
         if since.new_user {
             self.placement = None;
+            self.generation = fresh(self.generation);
         }
     }
 }
@@ -118,13 +120,17 @@ pub(crate) fn opened(ivf: &IvfDevice) {
 /// generation, different from the last, and what was restored.
 pub(crate) fn resumed(ivf: &IvfDevice, restored: u8) {
     let mut cap = ivf.guest_cap();
-    let old = cap.generation;
+    cap.generation = fresh(cap.generation);
+    cap.restored = restored;
+}
+
+/// A random generation other than `old`.
+fn fresh(old: u32) -> u32 {
     let mut g = random_u32();
     while g == old {
         g = random_u32();
     }
-    cap.generation = g;
-    cap.restored = restored;
+    g
 }
 
 /// After the core read `n` bytes of config space at `at` into the user's
@@ -139,7 +145,8 @@ pub(crate) fn after_config_read(ivf: &IvfDevice, at: RegionPos, buf: UserPtr, n:
     let start = at.offset as usize;
     for i in 0..n {
         if let Some(b) = p.byte_at(&bytes, start + i) {
-            let mut w = UserSlice::new(UserPtr::from_addr(buf.as_mut_ptr() as usize + i), 1).writer();
+            let mut w =
+                UserSlice::new(UserPtr::from_addr(buf.as_mut_ptr() as usize + i), 1).writer();
             // A user that unmapped its own buffer meanwhile reads garbage.
             let _ = w.write_slice(&[b]);
         }

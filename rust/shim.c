@@ -95,15 +95,18 @@ static DEVICE_ATTR_RW(dirty_tracking);
 static ssize_t dirty_stats_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct ivf_dirty_stats st;
+	int ret = ivf_dirty_stats_get(to_pci_dev(dev), &st);
 
-	ivf_dirty_stats_get(to_pci_dev(dev), &st);
+	if (ret)
+		return ret;
 	return sysfs_emit(buf,
 			  "logging %llu\ntraps %llu\ndescriptors %llu\n"
 			  "max_descriptors_per_trap %llu\ntrap_ns %llu\nreports %llu\ntaints %llu\n",
 			  st.logging, st.traps, st.descriptors, st.max_descriptors_per_trap,
 			  st.trap_ns, st.reports, st.taints);
 }
-static DEVICE_ATTR_RO(dirty_stats);
+/* The counters follow the tenant's traffic: root only. */
+static DEVICE_ATTR_ADMIN_RO(dirty_stats);
 
 /*
  * guest_capability ("on" or "off", settable while no user has the device
@@ -146,7 +149,8 @@ static ssize_t guest_generation_show(struct device *dev, struct device_attribute
 {
 	return sysfs_emit(buf, "0x%08x\n", ivf_guest_cap_generation(to_pci_dev(dev)));
 }
-static DEVICE_ATTR_RO(guest_generation);
+/* Changes when a tenant arrives: root only. */
+static DEVICE_ATTR_ADMIN_RO(guest_generation);
 
 static ssize_t guest_capability_offset_show(struct device *dev, struct device_attribute *attr,
 					    char *buf)
@@ -393,13 +397,9 @@ int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t 
  */
 int ivf_memory_lock(struct vfio_pci_core_device *vdev)
 {
-	u16 cmd;
-
 	down_read(&vdev->memory_lock);
-	/* As vfio-pci-core decides: the user's command register (a VF has no MSE). */
-	cmd = le16_to_cpu(*(__le16 *)&vdev->vconfig[PCI_COMMAND]);
-	if ((vdev->pdev->no_command_memory || (cmd & PCI_COMMAND_MEMORY)) &&
-	    !IS_ERR_OR_NULL(vdev->barmap[0]))
+	/* vfio-pci-core's own test: decode on and not in D3. */
+	if (vdev->vconfig && __vfio_pci_memory_enabled(vdev) && !IS_ERR_OR_NULL(vdev->barmap[0]))
 		return 0;
 	up_read(&vdev->memory_lock);
 	return -EIO;

@@ -61,7 +61,7 @@ struct ivf_dirty_stats {
 /* Implemented in Rust (ffi/sysfs.rs): the per-device mode and counters. */
 bool ivf_dirty_mode_get(struct pci_dev *pdev);
 void ivf_dirty_mode_set(struct pci_dev *pdev, bool device_logging);
-void ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
+int ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
 
 /* Implemented in Rust (ffi/sysfs.rs): the guest capability. */
 bool ivf_guest_cap_get(struct pci_dev *pdev);

@@ -38,6 +38,8 @@ pub(crate) const MAX_AREAS: usize = 3;
 pub(crate) struct PfState {
     /// The mailbox watcher and its log.
     pub(crate) snoop: Snoop,
+    /// An ioeventfd was refused this open (said once).
+    pub(crate) ioeventfd_refused: bool,
 }
 
 impl FollowsDevice for PfState {
@@ -46,8 +48,11 @@ impl FollowsDevice for PfState {
     /// A reset wipes the PF's filters for the VF, and with them the log;
     /// a new user starts with an empty one (one user's MAC and VLANs never
     /// travel in the next's stream, even where the core could not reset).
-    fn catch_up(&mut self, _since: Since, _ctx: ()) {
+    fn catch_up(&mut self, since: Since, _ctx: ()) {
         self.snoop.reset();
+        if since.new_user {
+            self.ioeventfd_refused = false;
+        }
     }
 }
 
@@ -179,7 +184,13 @@ pub(crate) fn write(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) 
 
 /// A config-space write: the guest capability's bytes are the driver's and
 /// never reach the device (the write counts as done); the rest is the core's.
-fn config_write(ivf: &IvfDevice, at: RegionPos, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+fn config_write(
+    ivf: &IvfDevice,
+    at: RegionPos,
+    buf: UserPtr,
+    count: usize,
+    pos: &mut i64,
+) -> isize {
     let Some(parts) = crate::guest_cap::config_write_parts(ivf, at, count) else {
         return ivf.core().write(buf, count, pos);
     };
@@ -221,26 +232,18 @@ fn reset_watch(ivf: &IvfDevice, off: u64, bytes: &[u8]) {
     }
 }
 
-/// Refuses (EPERM) a `VFIO_DEVICE_IOEVENTFD` whose write lands on a trapped
-/// page: the core would write the register itself, past the mailbox snoop
-/// and the dirty tracker (an RDT posted unseen). Anything else, malformed
-/// included, is the core's to judge.
-pub(crate) fn check_ioeventfd(ivf: &IvfDevice, at: RegionPos, flags: u32) -> Result {
-    let Some(size) = crate::ffi::uapi::ioeventfd_size(flags) else {
-        return Ok(());
-    };
-    let off = at.offset;
-    let (first, last) = (off / PAGE, off.saturating_add(size - 1) / PAGE);
-    if at.in_bar0() && overlaps_trap(ivf, first, last - first + 1) {
+/// A `VFIO_DEVICE_IOEVENTFD`: refused (see ffi/ops.rs `ivf_ioctl`), once
+/// in the log per open.
+pub(crate) fn refuse_ioeventfd(ivf: &IvfDevice) -> Error {
+    let mut pf = ivf.pf_state();
+    if !pf.ioeventfd_refused {
+        pf.ioeventfd_refused = true;
         dev_info!(
             ivf.dev(),
-            "ioeventfd at BAR0 {:#x} refused: page {} is trapped (mailbox or RX queues)\n",
-            off,
-            first
+            "VFIO_DEVICE_IOEVENTFD refused: the device's registers are written only through the driver's traps\n"
         );
-        return Err(EPERM);
     }
-    Ok(())
+    EPERM
 }
 
 /// Whether an mmap of `len` bytes at `at` may be made: never over a

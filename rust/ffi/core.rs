@@ -5,6 +5,7 @@
 //! domain, the core's own accesses, and the FSM's next step.
 
 use kernel::prelude::*;
+use kernel::types::Opaque;
 use kernel::uaccess::UserPtr;
 
 use super::bindings::{self, vfio_device, vfio_device_mig_state as MigState, vfio_pci_core_device};
@@ -18,13 +19,23 @@ use crate::mmio::Bar0;
 ///
 /// It was initialised by `vfio_pci_core_init_dev` (our `init` runs it
 /// before anything else), so `pdev` is set and outlives it.
+///
+/// `Opaque`: C changes it behind any Rust reference (its locks, `barmap`,
+/// `vconfig`), so Rust reads its fields only through raw pointers.
 #[repr(transparent)]
-pub(crate) struct CoreDevice(vfio_pci_core_device);
+pub(crate) struct CoreDevice(Opaque<vfio_pci_core_device>);
+
+// SAFETY: the vfio core shares the device between threads and guards its
+// fields with its own locks; Rust reads `pdev` (set once at init) and
+// `barmap` (under memory_lock) only.
+unsafe impl Sync for CoreDevice {}
+// SAFETY: as above; the device is not tied to a thread.
+unsafe impl Send for CoreDevice {}
 
 impl CoreDevice {
     /// The raw device, for the FFI layer's own calls.
     pub(super) fn raw(&self) -> *mut vfio_pci_core_device {
-        (&raw const self.0).cast_mut()
+        self.0.get()
     }
 
     /// The embedded `vfio_device`, for the core's calls.
@@ -34,7 +45,8 @@ impl CoreDevice {
     }
 
     fn pdev(&self) -> *mut bindings::pci_dev {
-        self.0.pdev
+        // SAFETY: set by `vfio_pci_core_init_dev` and never changed after.
+        unsafe { (*self.raw()).pdev }
     }
 
     /// The VF's PCI device.
@@ -87,7 +99,7 @@ impl CoreDevice {
         let len = self.pci().resource_len(0).unwrap_or(0) as usize;
         // SAFETY: with memory_lock held and decode on, barmap[0] is the live
         // mapping of BAR0 (checked non-null by the shim), `len` bytes long.
-        unsafe { Bar0::new(self.0.barmap[0], len) }
+        unsafe { Bar0::new((*self.raw()).barmap[0], len) }
     }
 
     /// The standard config space as the VFIO user sees it, which bytes

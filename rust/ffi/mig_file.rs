@@ -20,6 +20,10 @@ pub(crate) struct FileRef {
     migf: *const MigFile,
 }
 
+// SAFETY: a file reference may be dropped (fput) from any thread, and the
+// `MigFile` it points to is `Sync` (atomics, mutexes, a condvar).
+unsafe impl Send for FileRef {}
+
 impl FileRef {
     /// The file's data.
     pub(crate) fn migf(&self) -> &MigFile {
@@ -40,6 +44,9 @@ impl Drop for FileRef {
 /// The user's reference to a new data file, until it is handed to the
 /// vfio core (which installs it as an fd); dropped unused, it is released.
 pub(crate) struct UserFile(*mut bindings::file);
+
+// SAFETY: as for `FileRef`.
+unsafe impl Send for UserFile {}
 
 impl UserFile {
     /// Hands the reference over.

@@ -40,12 +40,14 @@ pub(crate) unsafe extern "C" fn ivf_dirty_mode_set(pdev: *mut pci_dev, on: bool)
 pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
     pdev: *mut pci_dev,
     out: *mut bindings::ivf_dirty_stats,
-) {
+) -> kernel::ffi::c_int {
     // SAFETY: as above.
     let Some(ivf) = (unsafe { ivf_of_pdev(pdev) }) else {
-        return;
+        return kernel::error::code::ENODEV.to_errno();
     };
-    let s = crate::dirty::stats(ivf);
+    let Some(s) = crate::dirty::stats(ivf) else {
+        return kernel::error::code::EBUSY.to_errno();
+    };
     // SAFETY: `out` is the shim's stack variable.
     unsafe {
         *out = bindings::ivf_dirty_stats {
@@ -58,6 +60,7 @@ pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
             logging: u64::from(s.logging),
         };
     }
+    0
 }
 
 /// sysfs `guest_capability` read.

@@ -52,8 +52,6 @@ impl RegionPos {
 /// (no padding).
 pub(crate) unsafe trait Uapi: Default {}
 
-// SAFETY: u32, u32, u64, u64, i32, u32: integers, no padding.
-unsafe impl Uapi for bindings::vfio_device_ioeventfd {}
 // SAFETY: u32, u32, u64, u64: integers, no padding.
 unsafe impl Uapi for bindings::vfio_precopy_info {}
 
@@ -79,15 +77,4 @@ pub(crate) fn write_user<T: Uapi>(addr: usize, value: &T, len: usize) -> Result 
     UserSlice::new(UserPtr::from_addr(addr), len)
         .writer()
         .write_slice(bytes)
-}
-
-/// The size of a `VFIO_DEVICE_IOEVENTFD` access, from its flags.
-pub(crate) fn ioeventfd_size(flags: u32) -> Option<u64> {
-    match flags & bindings::VFIO_DEVICE_IOEVENTFD_SIZE_MASK {
-        bindings::VFIO_DEVICE_IOEVENTFD_8 => Some(1),
-        bindings::VFIO_DEVICE_IOEVENTFD_16 => Some(2),
-        bindings::VFIO_DEVICE_IOEVENTFD_32 => Some(4),
-        bindings::VFIO_DEVICE_IOEVENTFD_64 => Some(8),
-        _ => None,
-    }
 }

@@ -14,7 +14,7 @@ use crate::ktap::{s, Outcome, Test};
 use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = tests![hostile_bar_access_shapes];
+pub const TESTS: &[&Test] = tests![hostile_bar_access_shapes, hostile_ioeventfd_refused];
 
 const MAP: &regs::RegMap = &regs::IGB;
 const PAGE: u64 = 4096;
@@ -82,5 +82,48 @@ fn hostile_bar_access_shapes() -> Outcome {
         OFFSETS.len(),
         pages.len()
     );
+    Ok(())
+}
+
+/// `VFIO_DEVICE_IOEVENTFD` (`_IO(';', 100 + 16)`) is refused whatever its
+/// offset: the core would write the register past the driver's traps, and
+/// reads its argument again after any check the driver could make.
+fn hostile_ioeventfd_refused() -> Outcome {
+    use std::os::fd::AsRawFd;
+    const VFIO_DEVICE_IOEVENTFD: libc::c_ulong = (b';' as libc::c_ulong) << 8 | (100 + 16);
+    const SIZE_32: u32 = 1 << 2;
+    let vf = host::need_vfs(1)?[0];
+    let dev = s(Device::open_default(vf))?;
+    // SAFETY: eventfd(2) with no flags returns a new fd or -1.
+    let efd = unsafe { libc::eventfd(0, 0) };
+    ensure!(efd >= 0, "eventfd: {}", std::io::Error::last_os_error());
+    let mut results = Vec::new();
+    for (what, offset) in [
+        ("the mailbox page", u64::from(MAP.mbx_mem)),
+        (
+            "the RX tail page",
+            u64::from(MAP.rx_tail_page()) * PAGE + 0x18,
+        ),
+        ("an untrapped page", 3 * PAGE),
+    ] {
+        // struct vfio_device_ioeventfd: argsz, flags, offset, data, fd, reserved.
+        let mut arg = [0u8; 32];
+        arg[0..4].copy_from_slice(&32u32.to_le_bytes());
+        arg[4..8].copy_from_slice(&SIZE_32.to_le_bytes());
+        arg[8..16].copy_from_slice(&((u64::from(BAR0) << 40) | offset).to_le_bytes());
+        arg[24..28].copy_from_slice(&efd.to_le_bytes());
+        // SAFETY: `arg` is a complete struct for the kernel to read.
+        let r = unsafe { libc::ioctl(dev.as_raw_fd(), VFIO_DEVICE_IOEVENTFD, arg.as_mut_ptr()) };
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        results.push((what, r, errno));
+    }
+    // SAFETY: our eventfd.
+    unsafe { libc::close(efd) };
+    for (what, r, errno) in results {
+        ensure!(
+            r == -1 && errno == libc::EPERM,
+            "an ioeventfd on {what}: ioctl returned {r} (errno {errno}), not EPERM"
+        );
+    }
     Ok(())
 }

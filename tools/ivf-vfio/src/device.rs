@@ -133,6 +133,13 @@ const fn argsz<T>() -> u32 {
     size_of::<T>() as u32
 }
 
+/// The device fd, for tests that issue ioctls this library does not wrap.
+impl AsRawFd for Device {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 impl Device {
     /// Opens `bdf` through its vfio cdev and a fresh iommufd IOAS.
     pub fn open_cdev(bdf: Bdf) -> Result<Device> {
