@@ -634,7 +634,10 @@ def main():
             raise Failure("no migration happened")
         seen = CAP_SEEN.findall(vms["a"].console()) if "a" in vms else []
         if not seen:
-            raise Failure("the guest did not find the capability at boot")
+            lines = [l for l in (vms["a"].console() if "a" in vms else "").splitlines()
+                     if l.startswith("guest:") and " tick " not in l and "seq=" not in l]
+            raise Failure(f"the guest did not find the capability at boot; its console: {lines[-12:]}; "
+                          f"{vf0} guest_capability {open(f'/sys/bus/pci/devices/{vf0}/guest_capability').read().strip()}")
         note(f"capability_announce: the guest found it at {seen[0][0]}, generation {seen[0][1]}")
         lspci = [l for l in vms["a"].console().splitlines() if l.startswith("guest: lspci: ")]
         note(f"capability_announce: lspci -vvv in the guest: {' / '.join(l[14:].strip() for l in lspci)}")
