@@ -257,10 +257,17 @@ fn capability_generation_changes_on_resume() -> Outcome {
         "{}: the source's generation (it was not resumed)",
         vfs[0]
     );
-    // A refused stream changes nothing.
-    let g1 = f.view.generation;
+    // A refused stream changes nothing (the reopen drew a new generation:
+    // nothing of one user reaches the next).
     drop(dst);
     let dst = open(vfs[1])?;
+    let g1 = found(&dst, vfs[1])?.view.generation;
+    ensure!(
+        g1 != f.view.generation,
+        "{}: a new user sees the last user's generation {:#x}",
+        vfs[1],
+        g1
+    );
     let mut bad = bytes.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
