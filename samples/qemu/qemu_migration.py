@@ -406,8 +406,7 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
         f"VFIO device state {info.get('vfio', {}).get('transferred', '?')} B; "
         f"dirty reports served by the driver {reports}"
     )
-    with open(f"/sys/bus/pci/devices/{vf_src}/dirty_tracking") as f:
-        logging = f.read().strip() == "device"
+    logging = src.device_logging
     if logging and reports == 0:
         raise Failure("the driver served no dirty report: QEMU did not use device dirty tracking")
     if not logging:
