@@ -4,7 +4,7 @@
 //! and the state of each part of the driver, each following the device's
 //! resets and users through one [`Epoch`] (epoch.rs).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use kernel::prelude::*;
 
@@ -14,6 +14,8 @@ use crate::dirty::DirtyLog;
 use crate::epoch::{new_synced, Current, Epoch, Synced};
 use crate::ffi::core::CoreDevice;
 use crate::ffi::mig_file::UserFile;
+use crate::ffi::announce::Announcer;
+use crate::forget::Moment;
 use crate::guest_cap::GuestCap;
 use crate::lm::{self, MigState, Migration};
 use crate::trap::PfState;
@@ -59,6 +61,12 @@ pub(crate) struct VfState {
     device_logging: AtomicBool,
     /// The guest capability is shown. Changed only while not open.
     guest_capability: AtomicBool,
+    /// Times the PF dropped a guest's filters (sysfs `pf_forgets`).
+    forgets: AtomicU32,
+    /// A guest that arrived is announced (sysfs `announce`).
+    announce: AtomicBool,
+    /// The announce's sender.
+    announcer: Announcer,
 }
 
 impl VfState {
@@ -67,6 +75,7 @@ impl VfState {
         vf: &'static VfDevice,
         device_logging: bool,
         guest_capability: bool,
+        announce: bool,
     ) -> impl PinInit<Self> {
         pin_init!(VfState {
             vf,
@@ -77,6 +86,9 @@ impl VfState {
             cap <- new_synced!(GuestCap::new(), "intel_vf_vfio_pci::cap"),
             device_logging: AtomicBool::new(device_logging),
             guest_capability: AtomicBool::new(guest_capability),
+            forgets: AtomicU32::new(0),
+            announce: AtomicBool::new(announce),
+            announcer: Announcer::new(),
         })
     }
 }
@@ -158,9 +170,11 @@ impl IvfDevice {
 
     /// A user opened the device (after the core enabled it, resetting the
     /// VF where it can): nothing of an earlier user remains, whether or not
-    /// that reset happened (every part catches up at its next lock).
+    /// that reset happened (every part catches up at its next lock), and
+    /// the PF holds no filter of an earlier guest.
     pub(crate) fn opened(&self) {
         self.epoch().user_changed();
+        crate::forget::forget_guest(self, Moment::Open);
         crate::guest_cap::opened(self);
         pr_debug!(
             "opened a {} ({} family)\n",
@@ -173,12 +187,42 @@ impl IvfDevice {
     /// fail from here on). Runs under dev_set->lock, which the tracker takes
     /// inside its own mutex: the logging session is ended now if its mutex
     /// is free, else at its next use.
+    ///
+    /// The PF then drops the guest's filters: after a migration the source
+    /// host reaches the guest at its new place at once.
     pub(crate) fn closing(&self) {
         self.epoch().user_changed();
         drop(self.mig().lock_current(self.epoch()));
         if let Some(log) = self.dirty().try_lock() {
             drop(log.catch_up(self.epoch(), None));
         }
+        self.announcer().stop();
+        crate::forget::forget_guest(self, Moment::Close);
+    }
+
+    /// Whether a guest that arrives is announced.
+    pub(crate) fn announce_enabled(&self) -> bool {
+        self.state.announce.load(Ordering::Relaxed)
+    }
+
+    /// Switches the announce (takes effect at the next arrival).
+    pub(crate) fn set_announce(&self, on: bool) {
+        self.state.announce.store(on, Ordering::Relaxed);
+    }
+
+    /// The announce's sender.
+    pub(crate) fn announcer(&self) -> &Announcer {
+        &self.state.announcer
+    }
+
+    /// The PF dropped a guest's filters.
+    pub(crate) fn forgotten(&self) {
+        self.state.forgets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Times the PF dropped a guest's filters since bind.
+    pub(crate) fn forgets(&self) -> u32 {
+        self.state.forgets.load(Ordering::Relaxed)
     }
 
     /// A reset finished (FLR, `VFIO_DEVICE_RESET`, AER): any migration

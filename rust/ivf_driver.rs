@@ -13,6 +13,8 @@
 //!   which that state follows resets and users;
 //! - [`lm`]: the migration FSM and its data files; [`trap`]: the trapped
 //!   BAR0 pages; [`dirty`]: device DMA logging; [`pf_admin`]: PF settings;
+//!   [`forget`]: the PF made to drop a guest's filters at open and close;
+//!   [`announce`]: a guest that arrived announced on the PF's wire;
 //! - [`mmio`]: BAR0 as the HAL's register interface;
 //! - [`common`]: the shared no_std crate (HAL, register maps, stream,
 //!   mailbox, tracker), also built on the host for the tools and tests.
@@ -29,7 +31,9 @@ mod common;
 mod device;
 mod dirty;
 mod epoch;
+mod announce;
 mod ffi;
+mod forget;
 mod guest_cap;
 mod lm;
 mod mmio;
@@ -54,6 +58,10 @@ module! {
         guest_capability: bool {
             default: false,
             description: "Default of newly bound VFs (per VF: sysfs guest_capability, settable while the VF is not open). Y: the VF's config space shows the guest a Vendor Specific capability with the migration generation (Documentation/guest-capability.rst). N (default): the guest sees the VF's config space as it is, so hosts with and without the capability stay migration-compatible",
+        },
+        announce: bool {
+            default: true,
+            description: "Default of newly bound VFs (per VF: sysfs announce). Y (default): when a VF that took a migration stream goes to RUNNING, send RARP frames from each MAC of its guest (once untagged or in the port VLAN, once per guest VLAN; 5 rounds over 800 ms) on the PF's netdev, so switches learn the guest's new port at once. N: send nothing (for sites that forbid it)",
         },
         fault_inject_future_stream: bool {
             default: false,

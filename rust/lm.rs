@@ -124,6 +124,8 @@ pub(crate) struct Migration {
     resuming: Option<FileRef>,
     /// What quiesce changed (enables, EIMS), until resume undoes it.
     record: Option<QuiesceRecord>,
+    /// A stream was loaded: the guest arrives when the VF next runs.
+    arrived: bool,
 }
 
 impl Migration {
@@ -133,6 +135,7 @@ impl Migration {
             saving: None,
             resuming: None,
             record: None,
+            arrived: false,
         }
     }
 }
@@ -401,7 +404,13 @@ fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile>
     let cur = mig.state;
     match (cur, next) {
         (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ivf, mig).map(|()| None),
-        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ivf, mig).map(|()| None),
+        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => {
+            resume(ivf, mig)?;
+            if core::mem::take(&mut mig.arrived) {
+                crate::announce::arrived(ivf);
+            }
+            Ok(None)
+        }
         (RUNNING_P2P, STOP) | (STOP, RUNNING_P2P) => Ok(None),
         (RUNNING, PRE_COPY) | (RUNNING_P2P, PRE_COPY_P2P) => {
             let (f, n) = compat_frame(ivf)?;
@@ -433,6 +442,7 @@ fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile>
         (RESUMING, STOP) => match load(ivf, mig) {
             Ok(()) => {
                 mig.resuming = None;
+                mig.arrived = true;
                 Ok(None)
             }
             Err(LoadFailure::Refused(e)) => Err(e),

@@ -167,6 +167,48 @@ static ssize_t migration_flags_show(struct device *dev, struct device_attribute 
 }
 static DEVICE_ATTR_RO(migration_flags);
 
+/* pf_forgets: times the PF was made to drop a guest's filters (rust/forget.rs). */
+static ssize_t pf_forgets_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", ivf_pf_forgets(to_pci_dev(dev)));
+}
+static DEVICE_ATTR_RO(pf_forgets);
+
+/*
+ * announce ("on" or "off", any time: the next arrival follows it) and
+ * announce_stats (announces rounds sent failed dropped), rust/announce.rs.
+ */
+static ssize_t announce_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%s\n", ivf_announce_get(to_pci_dev(dev)) ? "on" : "off");
+}
+
+static ssize_t announce_store(struct device *dev, struct device_attribute *attr,
+			      const char *buf, size_t count)
+{
+	bool on;
+
+	if (sysfs_streq(buf, "on"))
+		on = true;
+	else if (sysfs_streq(buf, "off"))
+		on = false;
+	else
+		return -EINVAL;
+	ivf_announce_set(to_pci_dev(dev), on);
+	return count;
+}
+static DEVICE_ATTR_RW(announce);
+
+static ssize_t announce_stats_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct ivf_announce_stats st;
+
+	ivf_announce_stats_get(to_pci_dev(dev), &st);
+	return sysfs_emit(buf, "announces %llu rounds %llu sent %llu failed %llu dropped %llu\n",
+			  st.announces, st.rounds, st.sent, st.failed, st.dropped);
+}
+static DEVICE_ATTR_RO(announce_stats);
+
 static struct attribute *ivf_dev_attrs[] = {
 	&dev_attr_dirty_tracking.attr,
 	&dev_attr_dirty_stats.attr,
@@ -174,6 +216,9 @@ static struct attribute *ivf_dev_attrs[] = {
 	&dev_attr_guest_generation.attr,
 	&dev_attr_guest_capability_offset.attr,
 	&dev_attr_migration_flags.attr,
+	&dev_attr_pf_forgets.attr,
+	&dev_attr_announce.attr,
+	&dev_attr_announce_stats.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ivf_dev);

@@ -69,6 +69,36 @@ void ivf_guest_cap_set(struct pci_dev *pdev, bool on);
 u32 ivf_guest_cap_generation(struct pci_dev *pdev);
 int ivf_guest_cap_offset(struct pci_dev *pdev);
 u32 ivf_migration_flags(struct pci_dev *pdev);
+u32 ivf_pf_forgets(struct pci_dev *pdev);
+bool ivf_announce_get(struct pci_dev *pdev);
+void ivf_announce_set(struct pci_dev *pdev, bool on);
+struct ivf_announce_stats;
+void ivf_announce_stats_get(struct pci_dev *pdev, struct ivf_announce_stats *out);
+
+/*
+ * The announce (announce_tx.c): rounds of frames on the PF netdev. The frames
+ * are IVF_ANNOUNCE_FRAME_MAX bytes apart in the array given to start.
+ */
+enum ivf_announce_limits {
+	IVF_ANNOUNCE_MAX_FRAMES = 32,
+	IVF_ANNOUNCE_FRAME_MAX = 64,
+};
+
+struct ivf_announce_stats {
+	u64 announces;
+	u64 rounds;
+	u64 sent;
+	u64 failed;
+	u64 dropped;
+};
+
+struct ivf_announce;
+struct ivf_announce *ivf_announce_alloc(struct pci_dev *vf);
+void ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
+			u32 dropped, u32 rounds, u32 first_ms, u32 step_ms);
+void ivf_announce_stop(struct ivf_announce *a);
+void ivf_announce_stats(struct ivf_announce *a, struct ivf_announce_stats *out);
+void ivf_announce_free(struct ivf_announce *a);
 
 /* Implemented in C (shim.c). */
 int ivf_config_snapshot(struct vfio_pci_core_device *vdev, u8 *user, bool *assigned, u8 *hw);

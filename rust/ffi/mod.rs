@@ -23,6 +23,7 @@
 //! MMIO accessor `crate::mmio`. The C shim (`shim.c`) holds what only C
 //! can express: macros, inline functions and static tables.
 
+pub(crate) mod announce;
 pub(crate) mod bindings;
 pub(crate) mod core;
 pub(crate) mod mig_file;

@@ -61,6 +61,7 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> c_int {
                 vf,
                 dirty::default_device_logging(),
                 crate::module_parameters::guest_capability.value(),
+                crate::module_parameters::announce.value(),
             ),
         );
         (*vdev).migration_flags = lm::MIGRATION_FLAGS;

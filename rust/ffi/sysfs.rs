@@ -112,6 +112,57 @@ pub(crate) unsafe extern "C" fn ivf_guest_cap_offset(pdev: *mut pci_dev) -> kern
         .map_or(-1, |p| kernel::ffi::c_int::from(p.at))
 }
 
+/// sysfs `announce` (read).
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_announce_get(pdev: *mut pci_dev) -> bool {
+    // SAFETY: as above.
+    unsafe { ivf_of_pdev(pdev) }.is_some_and(|ivf| ivf.announce_enabled())
+}
+
+/// sysfs `announce` (write).
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_announce_set(pdev: *mut pci_dev, on: bool) {
+    // SAFETY: as above.
+    if let Some(ivf) = unsafe { ivf_of_pdev(pdev) } {
+        ivf.set_announce(on);
+    }
+}
+
+/// sysfs `announce_stats`: the sender's counters.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`]; `out` points to writable stats.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_announce_stats_get(
+    pdev: *mut pci_dev,
+    out: *mut bindings::ivf_announce_stats,
+) {
+    // SAFETY: as above.
+    let stats = unsafe { ivf_of_pdev(pdev) }.map(|ivf| ivf.announcer().stats());
+    // SAFETY: the caller's buffer.
+    unsafe { *out = stats.unwrap_or_default() };
+}
+
+/// sysfs `pf_forgets`: times the PF dropped a guest's filters.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_pf_forgets(pdev: *mut pci_dev) -> u32 {
+    // SAFETY: as above.
+    unsafe { ivf_of_pdev(pdev) }.map_or(0, |ivf| ivf.forgets())
+}
+
 /// sysfs `migration_flags`: the `VFIO_MIGRATION_*` bits offered.
 ///
 /// # Safety

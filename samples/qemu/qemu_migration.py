@@ -73,14 +73,19 @@ def hung_qemu_report():
 
 
 class Qmp:
-    """A minimal QMP client over a unix socket."""
+    """A minimal QMP client over a unix socket, or TCP ("tcp:HOST:PORT",
+    for a QEMU on the other host of the two-host test)."""
 
     def __init__(self, path, timeout=120):
         deadline = time.time() + timeout
         while True:
             try:
-                self.sock = socket.socket(socket.AF_UNIX)
-                self.sock.connect(path)
+                if path.startswith("tcp:"):
+                    _, host, port = path.split(":")
+                    self.sock = socket.create_connection((host, int(port)), timeout=5)
+                else:
+                    self.sock = socket.socket(socket.AF_UNIX)
+                    self.sock.connect(path)
                 break
             except OSError:
                 if time.time() > deadline:
@@ -140,7 +145,7 @@ ACCEL = None
 class Vm:
     """One QEMU process running (or waiting for) the nested guest."""
 
-    def __init__(self, name, vf, guest_dir, incoming=False, iommufd=False):
+    def __init__(self, name, vf, guest_dir, incoming=False, iommufd=False, peer2=None):
         self.name = name
         self.backend = "iommufd" if iommufd else "group"
         self.serial = f"{WORK}/{name}.serial"
@@ -153,7 +158,8 @@ class Vm:
             "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", f"{guest_dir}/bzImage", "-initrd", f"{guest_dir}/initramfs.cpio.gz",
             "-append", f"console=ttyS0 quiet ivf.ip={GUEST_IP}/24 ivf.peer={PF_IP} ivf.interval={PING_INTERVAL}"
-            + (" ivf.debug" if os.environ.get("IVF_QEMU_DEBUG") else ""),
+            + (" ivf.debug" if os.environ.get("IVF_QEMU_DEBUG") else "")
+            + (f" ivf.peer2={peer2}" if peer2 else ""),
             "-serial", f"file:{self.serial}",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]

@@ -406,6 +406,50 @@ impl IgbVlvf {
     }
 }
 
+/// A receive-address entry of the igb PF (RAL, RAH): a unicast MAC the
+/// NIC's switch delivers to the pools set in it. The PF's own and the VFs'
+/// primary MACs sit at the top (VF `n` at entry 23 - n), extra filters below.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IgbRar {
+    /// RAL: the address's first four bytes.
+    pub low: u32,
+    /// RAH: its last two, the pools and the valid bit.
+    pub high: u32,
+}
+
+impl IgbRar {
+    /// Entries (82576).
+    pub const COUNT: usize = 24;
+    const VALID: u32 = 1 << 31;
+    const POOL_SHIFT: u32 = 18;
+
+    /// Offset of RAL of entry `n` in the PF's BAR0 (RAH follows at +4).
+    pub const fn offset(n: usize) -> u32 {
+        if n < 16 {
+            0x5400 + 8 * n as u32
+        } else {
+            0x54e0 + 8 * (n as u32 - 16)
+        }
+    }
+
+    /// The entry is in use.
+    pub const fn valid(self) -> bool {
+        self.high & Self::VALID != 0
+    }
+
+    /// Its address.
+    pub const fn mac(self) -> [u8; 6] {
+        let l = self.low.to_le_bytes();
+        let h = self.high.to_le_bytes();
+        [l[0], l[1], l[2], l[3], h[0], h[1]]
+    }
+
+    /// Whether pool `vf` receives the address.
+    pub const fn has_pool(self, vf: u32) -> bool {
+        vf < 8 && self.high & (1 << (Self::POOL_SHIFT + vf)) != 0
+    }
+}
+
 /// The priority (802.1p PCP, 3 bits) of `v`: the PF's `ifla_vf_info.qos`.
 pub const fn vlan_priority(v: u32) -> u8 {
     (v & 7) as u8

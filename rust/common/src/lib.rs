@@ -15,6 +15,7 @@
 #![cfg_attr(not(MODULE), no_std)]
 
 pub mod admin;
+pub mod announce;
 pub mod bits;
 pub mod bytes;
 pub mod crc32c;

@@ -12,7 +12,7 @@ use ivf_common::regs::{self, DCTL_ENABLE};
 use ivf_common::stream::SECTION_HEADER_LEN;
 use ivf_guest::{Guest, RING_SIZE};
 use ivf_vfio::uapi::mig;
-use ivf_vfio::{read_data, write_data, Device};
+use ivf_vfio::{read_data, sysfs, write_data, Device};
 
 use crate::host;
 use crate::ktap::{s, Outcome, Test};
@@ -25,6 +25,8 @@ pub const TESTS: &[&Test] = tests![
     quiesce_freezes_the_data_path,
     continuity_across_migration,
     pf_state_follows_the_vf,
+    pf_forgets_a_saved_guest,
+    announce_reaches_the_wire,
     mailbox_abuse_keeps_the_log_valid,
     admin_settings_follow_the_vf,
     admin_settings_owned_by_destination,
@@ -315,6 +317,142 @@ fn pf_state_follows_the_vf() -> Outcome {
     ensure!(vlan1, "no VLVF entry for VLAN {VID} on VF1's pool");
     filters_pass(&pf, &mut g)?;
     println!("# pf_state_follows_the_vf: {line1}");
+    Ok(())
+}
+
+/// A guest's extra unicast filter (igb's MAC filter ADD).
+const EXTRA_MAC: [u8; 6] = [0x02, 0x49, 0x56, 0xee, 0x00, 0x01];
+
+/// After VF0's state was saved and VF0 closed (the source side of a
+/// migration), the PF's switch delivers nothing to VF0's pool any more:
+/// no receive-address entry (the guest's MAC, its extra filter) and no
+/// VLAN filter. Upstream igb's own reset handling leaves the RAR of the
+/// guest's MAC and the extra filter behind; the driver's forget at close
+/// removes them.
+fn pf_forgets_a_saved_guest() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let pf = std::env::var("IVF_PF").map_err(|e| e.to_string())?;
+    let before = s(sysfs::pf_forgets(vfs[0]))?;
+    let src = s(Device::open_default(vfs[0]))?;
+    let mac = {
+        let mut g = s(Guest::start(&src, None))?;
+        s(g.join_multicast(GROUP))?;
+        s(g.add_vlan(VID))?;
+        s(g.add_mac_filter(EXTRA_MAC))?;
+        // What the test reads is what the PF holds: the guest's filters
+        // are there while it runs.
+        let (rars, vlans) = crate::pf::pool_filters(&pf, 0)?;
+        let macs: Vec<[u8; 6]> = rars.iter().map(|r| r.1).collect();
+        ensure!(
+            macs.contains(&g.mac()) && macs.contains(&EXTRA_MAC) && vlans.contains(&VID),
+            "while the guest runs, VF0's pool has RAR {rars:?} and VLANs {vlans:?}"
+        );
+        let mut fd = s(src.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
+        let mut stream = Vec::new();
+        s(read_data(&mut fd, &mut stream))?;
+        g.mac()
+    };
+    drop(src);
+    let (rars, vlans) = crate::pf::pool_filters(&pf, 0)?;
+    ensure!(
+        rars.is_empty(),
+        "VF0 was saved and closed, yet the PF still delivers to its pool: RAR {:?} (the guest's MAC {})",
+        rars.iter().map(|(n, m)| format!("{n}: {}", mac_text(*m))).collect::<Vec<_>>(),
+        mac_text(mac)
+    );
+    ensure!(
+        vlans.is_empty(),
+        "VF0's pool is still in VLAN filters {vlans:?}"
+    );
+    ensure_eq!(
+        s(sysfs::pf_forgets(vfs[0]))?,
+        before + 2,
+        "pf_forgets of VF0 (one at open, one at close)"
+    );
+    println!("# pf_forgets_a_saved_guest: after the save and close, VF0's pool has no RAR and no VLAN filter (the guest's MAC {}, its extra filter {}, VLAN {VID} were there)", mac_text(mac), mac_text(EXTRA_MAC));
+    Ok(())
+}
+
+/// Moves the guest `g` on `src` to `dst` (save, load, adopt, run) and
+/// returns it there.
+fn move_guest<'a>(src: &Device, dst: &'a Device, g: Guest<'_>) -> Result<Guest<'a>, String> {
+    let mut fd = s(src.set_mig_state(mig::STOP_COPY))?.ok_or("no STOP_COPY fd")?;
+    let mut stream = Vec::new();
+    s(read_data(&mut fd, &mut stream))?;
+    let memory = g.memory().to_vec();
+    drop(g);
+    drop(fd);
+    let mut fd = s(dst.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
+    s(write_data(&mut fd, &stream))?;
+    s(dst.set_mig_state(mig::STOP))?;
+    let g = s(Guest::adopt(dst, &memory))?;
+    s(dst.set_mig_state(mig::RUNNING))?;
+    Ok(g)
+}
+
+/// When the guest arrives on the destination VF (RUNNING after a load),
+/// the driver announces it on the PF's wire: RARP from its MAC, once
+/// untagged and once in its VLAN, 5 rounds, seen in the capture of the
+/// NIC's wire; and with the VF's `announce` off, nothing.
+fn announce_reaches_the_wire() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    for (vf, on) in [(vfs[0], true), (vfs[1], true)] {
+        s(sysfs::set_announce(vf, on))?;
+    }
+    let before = s(sysfs::announce_stats(vfs[1]))?;
+    let src = s(Device::open_default(vfs[0]))?;
+    let mut g = s(Guest::start(&src, None))?;
+    s(g.add_vlan(VID))?;
+    let mac = g.mac();
+    let wire_before = crate::pf::wire_rarps_from(mac)?.len();
+    let dst = s(Device::open_default(vfs[1]))?;
+    let t = std::time::Instant::now();
+    let g = move_guest(&src, &dst, g)?;
+    // 5 rounds over 800 ms; polled, not timed.
+    let mut rarps = Vec::new();
+    while t.elapsed() < Duration::from_secs(10) {
+        rarps = crate::pf::wire_rarps_from(mac)?.split_off(wire_before);
+        if rarps.len() >= 10 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen = t.elapsed();
+    let untagged = rarps.iter().filter(|v| v.is_none()).count();
+    let tagged = rarps.iter().filter(|v| **v == Some(VID)).count();
+    ensure_eq!(
+        (untagged, tagged, rarps.len()),
+        (5, 5, 10),
+        "RARP frames from the guest's MAC {} on the wire (untagged, VLAN {VID}, all)",
+        mac_text(mac)
+    );
+    let st = s(sysfs::announce_stats(vfs[1]))?;
+    ensure_eq!(
+        (
+            st.announces - before.announces,
+            st.rounds - before.rounds,
+            st.sent - before.sent,
+            st.failed - before.failed
+        ),
+        (1, 5, 10, 0),
+        "VF1's announce_stats (announces, rounds, sent, failed) over the move"
+    );
+    println!(
+        "# announce_reaches_the_wire: 10 RARP frames from {} (5 untagged, 5 in VLAN {VID}) on the wire within {} ms of the load",
+        mac_text(mac),
+        seen.as_millis()
+    );
+    // Switched off on the next destination: the guest moves back, unheard.
+    s(sysfs::set_announce(vfs[0], false))?;
+    drop(src);
+    let back = s(Device::open_default(vfs[0]))?;
+    let wire_before = crate::pf::wire_rarps_from(mac)?.len();
+    let res = move_guest(&dst, &back, g).map(drop);
+    s(sysfs::set_announce(vfs[0], true))?;
+    res?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = crate::pf::wire_rarps_from(mac)?.len() - wire_before;
+    ensure_eq!(after, 0, "RARP frames on the wire with VF0's announce off");
     Ok(())
 }
 

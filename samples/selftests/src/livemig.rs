@@ -149,6 +149,19 @@ fn livemig_baseline_no_traffic() -> Outcome {
         "the guest's counters moved with it"
     );
     println!("# baseline (no traffic): {}", downtime_line(&r));
+    // The source forgot the guest: the PF's switch delivers nothing to
+    // VF0's pool, so the host reaches the guest at VF1 at once.
+    let pf = std::env::var("IVF_PF").map_err(|e| e.to_string())?;
+    let (rars, vlans) = crate::pf::pool_filters(&pf, 0)?;
+    ensure!(
+        rars.is_empty() && vlans.is_empty(),
+        "after the guest left VF0, the PF still holds RAR {rars:?} and VLANs {vlans:?} for VF0's pool"
+    );
+    let (rars1, _) = crate::pf::pool_filters(&pf, 1)?;
+    ensure!(
+        rars1.iter().any(|r| r.1 == vm.mac()),
+        "the PF holds no RAR for the guest's MAC on VF1's pool: {rars1:?}"
+    );
     // And the guest on the destination is served.
     let traffic = PfTraffic::start(&pf_iface()?, vm.mac(), RATE, after.rx_seq)?;
     still_serving(&vm, &traffic, 700, "after the baseline migration")?;

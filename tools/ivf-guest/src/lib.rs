@@ -427,6 +427,12 @@ impl<'d> Guest<'d> {
         Ok(mailbox::set_multicast(&self.bar, &[mta_hash(group)])?)
     }
 
+    /// Asks the PF to deliver unicast `mac` to this VF too (igb's extra
+    /// MAC filter).
+    pub fn add_mac_filter(&mut self, mac: [u8; 6]) -> Result<(), GuestError> {
+        Ok(mailbox::add_mac_filter(&self.bar, mac)?)
+    }
+
     /// Asks the PF to add VLAN `vid` to this VF's filters.
     pub fn add_vlan(&mut self, vid: u16) -> Result<(), GuestError> {
         Ok(mailbox::add_vlan(&self.bar, vid)?)

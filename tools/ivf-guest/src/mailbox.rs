@@ -56,6 +56,12 @@ pub(crate) fn set_mac(bar: &Bar, mac: [u8; 6]) -> Result<(), MailboxError> {
     request(bar, &Message::set_mac(&mac))
 }
 
+/// igb's MAC filter ADD: asks the PF to deliver `mac` too (an extra
+/// unicast filter, as a macvlan on the guest's netdev asks).
+pub(crate) fn add_mac_filter(bar: &Bar, mac: [u8; 6]) -> Result<(), MailboxError> {
+    request(bar, &Message::igb_add_mac_filter(&mac))
+}
+
 /// SET_MULTICAST: asks the PF to accept the multicast `hashes` (at most 30).
 pub(crate) fn set_multicast(bar: &Bar, hashes: &[u16]) -> Result<(), MailboxError> {
     request(bar, &Message::set_multicast(hashes))

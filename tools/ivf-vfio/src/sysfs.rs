@@ -382,6 +382,69 @@ pub fn guest_generation(bdf: Bdf) -> Result<u32> {
         .map_err(|_| invalid(&path, format!("not a hex number: '{t}'")))
 }
 
+/// Whether a guest that arrives on `bdf` is announced (sysfs `announce`).
+pub fn announce(bdf: Bdf) -> Result<bool> {
+    let (path, text) = read_dev_file(bdf, "announce")?;
+    match text.trim() {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        t => Err(invalid(&path, format!("neither on nor off: '{t}'"))),
+    }
+}
+
+/// Switches the announce of `bdf` (any time; the next arrival follows it).
+pub fn set_announce(bdf: Bdf, on: bool) -> Result<()> {
+    let path = dev_file(bdf, "announce");
+    let text = if on { "on" } else { "off" };
+    fs::write(&path, text)
+        .map_err(|e| Error::new(format!("writing '{text}' to {}", path.display()), e))
+}
+
+/// The counters of sysfs `announce_stats`.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnnounceStats {
+    /// Announces started (one per arrival).
+    pub announces: u64,
+    /// Rounds sent.
+    pub rounds: u64,
+    /// Frames the PF netdev took.
+    pub sent: u64,
+    /// Frames it did not.
+    pub failed: u64,
+    /// Frames over the per-round cap, never sent.
+    pub dropped: u64,
+}
+
+/// The announce counters of `bdf`.
+pub fn announce_stats(bdf: Bdf) -> Result<AnnounceStats> {
+    let (path, text) = read_dev_file(bdf, "announce_stats")?;
+    let mut st = AnnounceStats::default();
+    let mut words = text.split_whitespace();
+    while let (Some(k), Some(v)) = (words.next(), words.next()) {
+        let v: u64 = v
+            .parse()
+            .map_err(|_| invalid(&path, format!("{k}: not a number: '{v}'")))?;
+        match k {
+            "announces" => st.announces = v,
+            "rounds" => st.rounds = v,
+            "sent" => st.sent = v,
+            "failed" => st.failed = v,
+            "dropped" => st.dropped = v,
+            _ => {}
+        }
+    }
+    Ok(st)
+}
+
+/// How many times the driver made the PF drop the filters of `bdf`'s guest
+/// (at each open and last close, `pf_forgets`).
+pub fn pf_forgets(bdf: Bdf) -> Result<u32> {
+    let (path, text) = read_dev_file(bdf, "pf_forgets")?;
+    let t = text.trim();
+    t.parse()
+        .map_err(|_| invalid(&path, format!("not a number: '{t}'")))
+}
+
 /// The counters of `/sys/bus/pci/devices/<bdf>/dirty_stats`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirtyStats {

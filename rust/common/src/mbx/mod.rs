@@ -15,14 +15,17 @@
 //! One concern per file: [`proto`] the wire (message words, control
 //! bits), [`log`] the canonical log and its stream encoding, [`snoop`] the
 //! trap's view of the VF's traffic, [`vf`] the VF side of the mailbox
-//! (what a VF driver does), [`replay`] a log sent again through it.
+//! (what a VF driver does), [`replay`] a log sent again through it,
+//! [`forget`] the PF made to drop what a guest set.
 
+pub mod forget;
 pub mod log;
 pub mod proto;
 pub mod replay;
 pub mod snoop;
 pub mod vf;
 
+pub use forget::{forget, Forgotten};
 pub use log::{MbxLog, ENCODED_LEN};
 pub use proto::{
     accepted, ctrl, mac_of, mac_words, msg, Message, VlanOp, MAX_MACVLANS, MAX_MC, MBX_WORDS,

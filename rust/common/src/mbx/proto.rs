@@ -18,6 +18,10 @@ pub mod msg {
     pub const SET_VLAN: u32 = 0x04;
     /// VF sets its maximum frame size (long packet enable).
     pub const SET_LPE: u32 = 0x05;
+    /// igb's SET_MAC_ADDR info: clear every extra unicast filter of the VF.
+    pub const IGB_MAC_FILTER_CLEAR: u32 = 1;
+    /// igb's SET_MAC_ADDR info: add an extra unicast filter.
+    pub const IGB_MAC_FILTER_ADD: u32 = 2;
     /// igb: promiscuous flags; ixgbe: an extra unicast filter (MACVLAN).
     pub const SET_PROMISC_OR_MACVLAN: u32 = 0x06;
     /// ixgbe: mailbox API version negotiation.
@@ -154,6 +158,12 @@ impl Message {
     pub fn set_mac(mac: &[u8; 6]) -> Message {
         let (a, b) = mac_words(mac);
         Message::new(&[msg::SET_MAC_ADDR, a, b])
+    }
+
+    /// igb's extra unicast filter for `mac` (SET_MAC_ADDR, info ADD).
+    pub fn igb_add_mac_filter(mac: &[u8; 6]) -> Message {
+        let (a, b) = mac_words(mac);
+        Message::new(&[msg::word0(msg::SET_MAC_ADDR, msg::IGB_MAC_FILTER_ADD), a, b])
     }
 
     /// SET_MULTICAST of `hashes` (the first [`MAX_MC`]).

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The announce's sender (rust/announce.rs decides what to send): rounds of
+ * ready-made Ethernet frames transmitted on the VF's PF netdev from a
+ * delayed work, with growing gaps. C for the skb and workqueue macros.
+ */
+#include <linux/etherdevice.h>
+#include <linux/netdevice.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <linux/skbuff.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+
+#include "shim.h"
+
+struct ivf_announce {
+	struct delayed_work work;
+	struct pci_dev *vf;
+	/* Guards the plan against a new start while a round runs. */
+	struct mutex lock;
+	u8 frames[IVF_ANNOUNCE_MAX_FRAMES][IVF_ANNOUNCE_FRAME_MAX];
+	u16 lens[IVF_ANNOUNCE_MAX_FRAMES];
+	u32 count;
+	u32 rounds_left;
+	u32 delay_ms;
+	u32 step_ms;
+	struct ivf_announce_stats stats;
+};
+
+/* Sends one frame on the PF netdev of @vf; rtnl only to find it. */
+static int ivf_announce_xmit(struct pci_dev *vf, const u8 *frame, u16 len)
+{
+	struct net_device *nd = NULL, *it;
+	struct sk_buff *skb;
+	int ret;
+
+	rtnl_lock();
+	for_each_netdev(&init_net, it) {
+		if (it->dev.parent == &vf->physfn->dev) {
+			nd = it;
+			dev_hold(nd);
+			break;
+		}
+	}
+	rtnl_unlock();
+	if (!nd)
+		return -ENODEV;
+	ret = -ENETDOWN;
+	if (!netif_running(nd) || !netif_carrier_ok(nd))
+		goto out;
+	ret = -ENOMEM;
+	skb = alloc_skb(LL_RESERVED_SPACE(nd) + len, GFP_KERNEL);
+	if (!skb)
+		goto out;
+	skb_reserve(skb, LL_RESERVED_SPACE(nd));
+	skb_put_data(skb, frame, len);
+	skb->dev = nd;
+	skb_reset_mac_header(skb);
+	skb->protocol = eth_hdr(skb)->h_proto;
+	skb->priority = TC_PRIO_CONTROL;
+	ret = dev_queue_xmit(skb);
+	ret = ret == NET_XMIT_SUCCESS || ret == NET_XMIT_CN ? 0 : -EIO;
+out:
+	dev_put(nd);
+	return ret;
+}
+
+static void ivf_announce_round(struct work_struct *work)
+{
+	struct ivf_announce *a = container_of(to_delayed_work(work), struct ivf_announce, work);
+	u32 i;
+
+	mutex_lock(&a->lock);
+	if (!a->rounds_left) {
+		mutex_unlock(&a->lock);
+		return;
+	}
+	for (i = 0; i < a->count; i++) {
+		if (ivf_announce_xmit(a->vf, a->frames[i], a->lens[i]))
+			a->stats.failed++;
+		else
+			a->stats.sent++;
+	}
+	a->stats.rounds++;
+	if (--a->rounds_left) {
+		schedule_delayed_work(&a->work, msecs_to_jiffies(a->delay_ms));
+		a->delay_ms += a->step_ms;
+	}
+	mutex_unlock(&a->lock);
+}
+
+struct ivf_announce *ivf_announce_alloc(struct pci_dev *vf)
+{
+	struct ivf_announce *a = kzalloc(sizeof(*a), GFP_KERNEL);
+
+	if (!a)
+		return NULL;
+	a->vf = vf;
+	mutex_init(&a->lock);
+	INIT_DELAYED_WORK(&a->work, ivf_announce_round);
+	return a;
+}
+
+void ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
+			u32 dropped, u32 rounds, u32 first_ms, u32 step_ms)
+{
+	u32 i;
+
+	cancel_delayed_work_sync(&a->work);
+	mutex_lock(&a->lock);
+	a->count = min_t(u32, count, IVF_ANNOUNCE_MAX_FRAMES);
+	for (i = 0; i < a->count; i++) {
+		a->lens[i] = min_t(u16, lens[i], IVF_ANNOUNCE_FRAME_MAX);
+		memcpy(a->frames[i], frames + i * IVF_ANNOUNCE_FRAME_MAX, a->lens[i]);
+	}
+	a->rounds_left = rounds;
+	a->delay_ms = first_ms;
+	a->step_ms = step_ms;
+	a->stats.announces++;
+	a->stats.dropped += dropped;
+	mutex_unlock(&a->lock);
+	/* The first round at once: the guest runs here now. */
+	schedule_delayed_work(&a->work, 0);
+}
+
+void ivf_announce_stop(struct ivf_announce *a)
+{
+	cancel_delayed_work_sync(&a->work);
+}
+
+void ivf_announce_stats(struct ivf_announce *a, struct ivf_announce_stats *out)
+{
+	mutex_lock(&a->lock);
+	*out = a->stats;
+	mutex_unlock(&a->lock);
+}
+
+void ivf_announce_free(struct ivf_announce *a)
+{
+	if (!a)
+		return;
+	cancel_delayed_work_sync(&a->work);
+	mutex_destroy(&a->lock);
+	kfree(a);
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The PF made to forget a VF's guest whenever a user opens or closes the
+//! VF: after a migration the source host must not keep delivering the
+//! guest's MAC to the VF it left, and a new user must find nothing of the
+//! last one's filters (`common::mbx::forget` says what the PF drivers
+//! leave behind and how it goes).
+
+use kernel::prelude::*;
+
+use crate::common::mbx;
+use crate::device::IvfDevice;
+use crate::lm::Msg;
+use crate::pf_admin;
+
+/// When the forget runs.
+#[derive(Copy, Clone)]
+pub(crate) enum Moment {
+    /// A user opened the VF (after the core's reset).
+    Open,
+    /// The last user closes it (before the core's reset).
+    Close,
+}
+
+impl Moment {
+    fn name(self) -> &'static str {
+        match self {
+            Moment::Open => "open",
+            Moment::Close => "close",
+        }
+    }
+}
+
+/// Asks the PF, through the VF's mailbox, to drop every filter the VF's
+/// guest set. Never fails the open or close: a VF whose BAR0 is off (a user
+/// that cleared memory decode before closing) or whose PF does not answer
+/// is forgotten at the next open instead, and the reason is logged.
+pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) {
+    let trusted = matches!(pf_admin::get(ivf.core().pci()), Ok(Some(c)) if c.trusted);
+    let mut bar = match ivf.core().bar0() {
+        Ok(bar) => bar,
+        Err(e) => {
+            dev_info!(
+                ivf.dev(),
+                "the PF keeps the last guest's filters until the next open: BAR0 is not accessible at {} ({:?})\n",
+                when.name(),
+                e
+            );
+            return;
+        }
+    };
+    match mbx::forget(&mut *bar, ivf.regmap(), ivf.family(), trusted) {
+        Ok(done) => {
+            ivf.forgotten();
+            dev_dbg!(
+                ivf.dev(),
+                "at {}: the PF dropped the guest's filters ({} messages; administrator's MAC kept: {}, extra filters cleared: {})\n",
+                when.name(),
+                done.messages,
+                done.admin_mac,
+                done.filters_cleared
+            );
+        }
+        Err(e) => dev_warn!(
+            ivf.dev(),
+            "at {}: the PF did not drop the guest's filters: {}\n",
+            when.name(),
+            Msg(e)
+        ),
+    }
+}
