@@ -50,7 +50,11 @@ pub(crate) fn arrived(ivf: &IvfDevice) {
         announce::GAP_STEP_MS,
     );
     match res {
-        Ok(()) => dev_dbg!(
+        Ok(false) => dev_dbg!(
+            ivf.dev(),
+            "announce not sent: the last one started less than a second ago\n"
+        ),
+        Ok(true) => dev_dbg!(
             ivf.dev(),
             "announce: {} MACs, {} frames a round, {} rounds\n",
             plan.macs,

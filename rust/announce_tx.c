@@ -25,8 +25,17 @@ struct ivf_announce {
 	u32 rounds_left;
 	u32 delay_ms;
 	u32 step_ms;
+	/* When the last announce started (jiffies), for the rate limit. */
+	unsigned long last_start;
+	bool started;
 	struct ivf_announce_stats stats;
 };
+
+/*
+ * At most one announce a second per VF: a VFIO user can resume its VF from
+ * streams in a loop, and each announce is up to 160 broadcast frames.
+ */
+#define IVF_ANNOUNCE_MIN_GAP HZ
 
 /* Sends one frame on the PF netdev of @vf; rtnl only to find it. */
 static int ivf_announce_xmit(struct pci_dev *vf, const u8 *frame, u16 len)
@@ -102,13 +111,22 @@ struct ivf_announce *ivf_announce_alloc(struct pci_dev *vf)
 	return a;
 }
 
-void ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
+bool ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
 			u32 dropped, u32 rounds, u32 first_ms, u32 step_ms)
 {
 	u32 i;
 
+	mutex_lock(&a->lock);
+	if (a->started && time_before(jiffies, a->last_start + IVF_ANNOUNCE_MIN_GAP)) {
+		a->stats.limited++;
+		mutex_unlock(&a->lock);
+		return false;
+	}
+	mutex_unlock(&a->lock);
 	cancel_delayed_work_sync(&a->work);
 	mutex_lock(&a->lock);
+	a->started = true;
+	a->last_start = jiffies;
 	a->count = min_t(u32, count, IVF_ANNOUNCE_MAX_FRAMES);
 	for (i = 0; i < a->count; i++) {
 		a->lens[i] = min_t(u16, lens[i], IVF_ANNOUNCE_FRAME_MAX);
@@ -122,6 +140,7 @@ void ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *len
 	mutex_unlock(&a->lock);
 	/* The first round at once: the guest runs here now. */
 	schedule_delayed_work(&a->work, 0);
+	return true;
 }
 
 void ivf_announce_stop(struct ivf_announce *a)

@@ -63,10 +63,36 @@ pub(crate) struct VfState {
     guest_capability: AtomicBool,
     /// Times the PF dropped a guest's filters (sysfs `pf_forgets`).
     forgets: AtomicU32,
+    /// The PF forgot the last user's guest when it closed: the next open
+    /// need not again.
+    forgotten_at_close: AtomicBool,
     /// A guest that arrived is announced (sysfs `announce`).
     announce: AtomicBool,
     /// The announce's sender.
     announcer: Announcer,
+    /// How long the last of each migration step took, in microseconds
+    /// (sysfs `migration_times`): the device's share of a downtime.
+    times: [AtomicU32; Step::COUNT],
+}
+
+/// A migration step whose duration is kept.
+#[derive(Copy, Clone)]
+pub(crate) enum Step {
+    /// RUNNING -> RUNNING_P2P: the data path stopped.
+    Quiesce,
+    /// The state frame read from the device (STOP_COPY).
+    Save,
+    /// RESUMING -> STOP: the whole load.
+    Load,
+    /// Of the load: the PF replay through the mailbox.
+    Replay,
+    /// RUNNING_P2P -> RUNNING: the data path going again.
+    Resume,
+}
+
+impl Step {
+    /// How many; sysfs `migration_times` shows them in this order.
+    const COUNT: usize = 5;
 }
 
 impl VfState {
@@ -87,8 +113,10 @@ impl VfState {
             device_logging: AtomicBool::new(device_logging),
             guest_capability: AtomicBool::new(guest_capability),
             forgets: AtomicU32::new(0),
+            forgotten_at_close: AtomicBool::new(false),
             announce: AtomicBool::new(announce),
             announcer: Announcer::new(),
+            times: [const { AtomicU32::new(0) }; Step::COUNT],
         })
     }
 }
@@ -174,7 +202,11 @@ impl IvfDevice {
     /// the PF holds no filter of an earlier guest.
     pub(crate) fn opened(&self) {
         self.epoch().user_changed();
-        crate::forget::forget_guest(self, Moment::Open);
+        // The first open since bind, or after a close that could not reach
+        // the PF: what an earlier user (or driver) left goes now.
+        if !self.state.forgotten_at_close.swap(false, Ordering::AcqRel) {
+            crate::forget::forget_guest(self, Moment::Open);
+        }
         crate::guest_cap::opened(self);
         pr_debug!(
             "opened a {} ({} family)\n",
@@ -197,7 +229,8 @@ impl IvfDevice {
             drop(log.catch_up(self.epoch(), None));
         }
         self.announcer().stop();
-        crate::forget::forget_guest(self, Moment::Close);
+        let forgot = crate::forget::forget_guest(self, Moment::Close);
+        self.state.forgotten_at_close.store(forgot, Ordering::Release);
     }
 
     /// Whether a guest that arrives is announced.
@@ -213,6 +246,18 @@ impl IvfDevice {
     /// The announce's sender.
     pub(crate) fn announcer(&self) -> &Announcer {
         &self.state.announcer
+    }
+
+    /// Keeps how long `step` took this time.
+    pub(crate) fn took(&self, step: Step, us: i64) {
+        let us = u32::try_from(us.max(0)).unwrap_or(u32::MAX);
+        self.state.times[step as usize].store(us, Ordering::Relaxed);
+    }
+
+    /// How long the last of each step took (microseconds), in [`Step`]
+    /// order.
+    pub(crate) fn times(&self) -> [u32; Step::COUNT] {
+        core::array::from_fn(|i| self.state.times[i].load(Ordering::Relaxed))
     }
 
     /// The PF dropped a guest's filters.

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The PF made to forget a VF's guest whenever a user opens or closes the
-//! VF: after a migration the source host must not keep delivering the
-//! guest's MAC to the VF it left, and a new user must find nothing of the
-//! last one's filters (`common::mbx::forget` says what the PF drivers
-//! leave behind and how it goes).
+//! The PF made to forget a VF's guest when the last user closes the VF
+//! (after a migration the source host must not keep delivering the guest's
+//! MAC to the VF it left) and at an open after a close that could not (a
+//! new user must find nothing of the last one's filters);
+//! `common::mbx::forget` says what the PF drivers leave behind and how it
+//! goes.
 
 use kernel::prelude::*;
 
@@ -35,7 +36,8 @@ impl Moment {
 /// guest set. Never fails the open or close: a VF whose BAR0 is off (a user
 /// that cleared memory decode before closing) or whose PF does not answer
 /// is forgotten at the next open instead, and the reason is logged.
-pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) {
+/// Returns whether the PF forgot.
+pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
     let trusted = matches!(pf_admin::get(ivf.core().pci()), Ok(Some(c)) if c.trusted);
     let mut bar = match ivf.core().bar0() {
         Ok(bar) => bar,
@@ -46,7 +48,7 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) {
                 when.name(),
                 e
             );
-            return;
+            return false;
         }
     };
     match mbx::forget(&mut *bar, ivf.regmap(), ivf.family(), trusted) {
@@ -60,12 +62,16 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) {
                 done.admin_mac,
                 done.filters_cleared
             );
+            true
         }
-        Err(e) => dev_warn!(
-            ivf.dev(),
-            "at {}: the PF did not drop the guest's filters: {}\n",
-            when.name(),
-            Msg(e)
-        ),
+        Err(e) => {
+            dev_warn!(
+                ivf.dev(),
+                "at {}: the PF did not drop the guest's filters: {}\n",
+                when.name(),
+                Msg(e)
+            );
+            false
+        }
     }
 }

@@ -22,6 +22,7 @@ use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::poll::{PollCondVar, PollTable};
 use kernel::sync::Mutex;
+use kernel::time::{Instant, Monotonic};
 use kernel::uaccess::{UserPtr, UserSlice};
 
 use crate::common::guest_cap;
@@ -33,7 +34,7 @@ use crate::common::state::{
     COMPAT_FRAME_LEN, MAX_FRAME_LEN,
 };
 use crate::common::stream::{self, DeviceCaps, StreamError};
-use crate::device::IvfDevice;
+use crate::device::{IvfDevice, Step};
 use crate::epoch::{Current, FollowsDevice, Since};
 use crate::ffi::bindings;
 use crate::ffi::mig_file::{self, FileRef, UserFile};
@@ -373,11 +374,13 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<(), LoadFa
 fn load_device(ivf: &IvfDevice, st: &hal::DeviceState, log: Option<&mbx::MbxLog>) -> Result {
     let mut bar = ivf.core().bar0()?;
     if let Some(log) = log {
+        let started = Instant::<Monotonic>::now();
         let (accepted, sent) = mbx::replay_log(&mut *bar, ivf.regmap(), ivf.family(), log)
             .map_err(|e| {
                 dev_err!(ivf.dev(), "PF replay failed: {}\n", Msg(e));
                 Error::from_errno(-e.errno())
             })?;
+        ivf.took(Step::Replay, started.elapsed().as_micros_ceil());
         dev_dbg!(ivf.dev(), "PF replay: {} mailbox messages\n", sent);
         ivf.pf_state().snoop.log = accepted;
     }
@@ -402,6 +405,23 @@ type NewFile = Option<(FileRef, UserFile)>;
 /// One arc of the FSM. Returns the new data file, if the arc makes one.
 fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile> {
     let cur = mig.state;
+    let started = Instant::<Monotonic>::now();
+    let res = arc(ivf, mig, cur, next);
+    let timed = match (cur, next) {
+        (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => Some(Step::Quiesce),
+        (PRE_COPY_P2P, STOP_COPY) | (STOP, STOP_COPY) => Some(Step::Save),
+        (RESUMING, STOP) => Some(Step::Load),
+        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => Some(Step::Resume),
+        _ => None,
+    };
+    if let (Some(step), Ok(_)) = (timed, &res) {
+        ivf.took(step, started.elapsed().as_micros_ceil());
+    }
+    res
+}
+
+/// The work of one arc.
+fn arc(ivf: &IvfDevice, mig: &mut Migration, cur: MigState, next: MigState) -> Result<NewFile> {
     match (cur, next) {
         (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ivf, mig).map(|()| None),
         (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => {

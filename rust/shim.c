@@ -176,7 +176,8 @@ static DEVICE_ATTR_RO(pf_forgets);
 
 /*
  * announce ("on" or "off", any time: the next arrival follows it) and
- * announce_stats (announces rounds sent failed dropped), rust/announce.rs.
+ * announce_stats (announces rounds sent failed dropped limited),
+ * rust/announce.rs.
  */
 static ssize_t announce_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -204,10 +205,24 @@ static ssize_t announce_stats_show(struct device *dev, struct device_attribute *
 	struct ivf_announce_stats st;
 
 	ivf_announce_stats_get(to_pci_dev(dev), &st);
-	return sysfs_emit(buf, "announces %llu rounds %llu sent %llu failed %llu dropped %llu\n",
-			  st.announces, st.rounds, st.sent, st.failed, st.dropped);
+	return sysfs_emit(buf, "announces %llu rounds %llu sent %llu failed %llu dropped %llu limited %llu\n",
+			  st.announces, st.rounds, st.sent, st.failed, st.dropped, st.limited);
 }
 static DEVICE_ATTR_RO(announce_stats);
+
+/*
+ * migration_times: how long the last of each step took (rust/device.rs
+ * Step), the device's share of a migration's downtime.
+ */
+static ssize_t migration_times_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	u32 t[5];
+
+	ivf_migration_times(to_pci_dev(dev), t);
+	return sysfs_emit(buf, "quiesce_us %u save_us %u load_us %u replay_us %u resume_us %u\n",
+			  t[0], t[1], t[2], t[3], t[4]);
+}
+static DEVICE_ATTR_RO(migration_times);
 
 static struct attribute *ivf_dev_attrs[] = {
 	&dev_attr_dirty_tracking.attr,
@@ -219,6 +234,7 @@ static struct attribute *ivf_dev_attrs[] = {
 	&dev_attr_pf_forgets.attr,
 	&dev_attr_announce.attr,
 	&dev_attr_announce_stats.attr,
+	&dev_attr_migration_times.attr,
 	NULL,
 };
 ATTRIBUTE_GROUPS(ivf_dev);

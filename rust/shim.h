@@ -70,6 +70,7 @@ u32 ivf_guest_cap_generation(struct pci_dev *pdev);
 int ivf_guest_cap_offset(struct pci_dev *pdev);
 u32 ivf_migration_flags(struct pci_dev *pdev);
 u32 ivf_pf_forgets(struct pci_dev *pdev);
+void ivf_migration_times(struct pci_dev *pdev, u32 *out);
 bool ivf_announce_get(struct pci_dev *pdev);
 void ivf_announce_set(struct pci_dev *pdev, bool on);
 struct ivf_announce_stats;
@@ -90,11 +91,12 @@ struct ivf_announce_stats {
 	u64 sent;
 	u64 failed;
 	u64 dropped;
+	u64 limited;
 };
 
 struct ivf_announce;
 struct ivf_announce *ivf_announce_alloc(struct pci_dev *vf);
-void ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
+bool ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
 			u32 dropped, u32 rounds, u32 first_ms, u32 step_ms);
 void ivf_announce_stop(struct ivf_announce *a);
 void ivf_announce_stats(struct ivf_announce *a, struct ivf_announce_stats *out);

@@ -57,7 +57,8 @@ impl Announcer {
 
     /// Sends `plan` on `vf`'s PF netdev: `rounds` rounds, the first at
     /// once, then after `first_ms`, each next gap `step_ms` longer. Ends an
-    /// announce still running.
+    /// announce still running. `Ok(false)`: not sent, another started
+    /// less than a second ago (counted as `limited`).
     pub(crate) fn start(
         &self,
         vf: &kernel::pci::Device,
@@ -65,7 +66,7 @@ impl Announcer {
         rounds: u32,
         first_ms: u32,
         step_ms: u32,
-    ) -> Result {
+    ) -> Result<bool> {
         let a = self.get_or_make(vf)?;
         let n = plan.count.min(MAX_FRAMES);
         let mut bytes = KVec::with_capacity(n * FRAME_MAX, GFP_KERNEL)?;
@@ -78,7 +79,7 @@ impl Announcer {
         // SAFETY: `a` is live (freed only on drop); `bytes` holds `n`
         // frames of FRAME_MAX bytes and `lens` `n` lengths, both copied
         // before the call returns.
-        unsafe {
+        let started = unsafe {
             bindings::ivf_announce_start(
                 a.as_ptr(),
                 bytes.as_ptr(),
@@ -90,7 +91,7 @@ impl Announcer {
                 step_ms,
             )
         };
-        Ok(())
+        Ok(started)
     }
 
     /// Ends a running announce (its work finished when this returns).

@@ -152,6 +152,20 @@ pub(crate) unsafe extern "C" fn ivf_announce_stats_get(
     unsafe { *out = stats.unwrap_or_default() };
 }
 
+/// sysfs `migration_times`: how long the last quiesce, save, load, PF
+/// replay and resume took, in microseconds, into `out[0..5]`.
+///
+/// # Safety
+///
+/// As [`ivf_dirty_mode_get`]; `out` points to 5 writable u32.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_migration_times(pdev: *mut pci_dev, out: *mut u32) {
+    // SAFETY: as above.
+    let t = unsafe { ivf_of_pdev(pdev) }.map_or([0; 5], |ivf| ivf.times());
+    // SAFETY: the caller's 5 u32.
+    unsafe { core::ptr::copy_nonoverlapping(t.as_ptr(), out, t.len()) };
+}
+
 /// sysfs `pf_forgets`: times the PF dropped a guest's filters.
 ///
 /// # Safety

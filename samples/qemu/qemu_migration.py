@@ -550,6 +550,15 @@ def main():
             time.sleep(1)
         up = [l for l in vms["a"].console().splitlines() if l.startswith("guest: eth0 ")]
         note(f"guest booted on {vf0}: {up[0]}")
+        # The guest's capability watcher is up before anything moves (it
+        # finds the capability, shows it with lspci, then watches): a slow
+        # guest must not miss the first move.
+        deadline = time.time() + 180
+        while "guest: lspci exit" not in vms["a"].console() and "guest: no migration capability" not in vms["a"].console():
+            if time.time() > deadline:
+                note("the guest's capability watcher did not report within 180 s")
+                break
+            time.sleep(1)
         guest_mac.append(up[0].split()[2])
         # Traffic both ways before anything moves: the guest's echoes to
         # the PF answered, and the host's echoes to the guest.
@@ -683,15 +692,17 @@ def main():
         # change after each move.
         if not announces:
             raise Failure("no migration happened")
-        seen = CAP_SEEN.findall(vms["a"].console()) if "a" in vms else []
+        # The guest's whole console, whichever QEMU it ran in.
+        console = "".join(vms[n].console() for n in ("a", "b", "a2") if n in vms)
+        seen = CAP_SEEN.findall(console)
         if not seen:
-            lines = [l for l in (vms["a"].console() if "a" in vms else "").splitlines()
+            lines = [l for l in console.splitlines()
                      if l.startswith("guest:") and " tick " not in l and "seq=" not in l]
             raise Failure(f"the guest did not find the capability at boot; its console: {lines[-12:]}; "
                           f"{vf0} guest_capability {open(f'/sys/bus/pci/devices/{vf0}/guest_capability').read().strip()}")
         note(f"capability_seen: the guest found it at {seen[0][0]}, generation {seen[0][1]}")
-        lspci = [l for l in vms["a"].console().splitlines() if l.startswith("guest: lspci: ")]
-        note(f"capability_seen: lspci -vvv in the guest: {' / '.join(l[14:].strip() for l in lspci)}")
+        lspci = [l for l in console.splitlines() if l.startswith("guest: lspci")]
+        note(f"capability_seen: lspci -vvv in the guest: {' / '.join(l[7:].strip() for l in lspci)}")
         problems = []
         if not any("Vendor Specific" in l and f"[{seen[0][0][2:]}]" in l for l in lspci):
             problems.append(f"lspci -vvv in the guest does not show the capability at {seen[0][0]}: {lspci}")

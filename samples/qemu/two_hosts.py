@@ -210,6 +210,29 @@ class Ping:
             self.host.peer.call("kill", name="ping")
 
 
+def frames_from(path, mac):
+    """The kinds ("rarp" or the EtherType in hex) of the frames from `mac`
+    in a pcap, in order."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return []
+    want = bytes.fromhex(mac.replace(":", ""))
+    out, off = [], 24
+    while off + 16 <= len(data):
+        caplen = int.from_bytes(data[off + 8:off + 12], "little")
+        fr = data[off + 16:off + 16 + caplen]
+        off += 16 + caplen
+        if len(fr) < 14 or fr[6:12] != want:
+            continue
+        et = int.from_bytes(fr[12:14], "big")
+        if et == 0x8100 and len(fr) >= 18:
+            et = int.from_bytes(fr[16:18], "big")
+        out.append("rarp" if et == RARP else f"0x{et:04x}")
+    return out
+
+
 def wire_rarps(path, mac):
     """RARP frames from `mac` in a pcap (untagged or in one VLAN tag)."""
     try:
@@ -299,6 +322,10 @@ def main():
         s, d = vms[src], vms[dst]
         wire = os.environ.get("IVF_WIRE", "")
         rarps_before = wire_rarps(wire, state["mac"])
+        # What reaches the source host from the wire: where a learning
+        # switch between the hosts sees the guest arrive on the other side.
+        learn = f"{os.environ.get('IVF_WIRE_DIR', '')}/in-{src_host.name}.pcap"
+        learn_before = len(frames_from(learn, state["mac"]))
         s.wait_ticks(3, 300)
         uri = f"tcp:{uri_host}:{MIG_PORT}"
         d.qmp.cmd("migrate-incoming", uri=f"tcp:0.0.0.0:{MIG_PORT}" if dst_host is b else uri)
@@ -329,6 +356,13 @@ def main():
              f"heartbeat {last_tick} on {src}, {after[0]} next on {dst}; RAM "
              f"{info.get('ram', {}).get('transferred', 0) // 1024} KiB, VFIO device state "
              f"{info.get('vfio', {}).get('transferred', '?')} B")
+        # The device's share of the downtime, as the driver timed it.
+        st = src_host.read(f"/sys/bus/pci/devices/{vf_src}/migration_times").split()
+        dt = dst_host.read(f"/sys/bus/pci/devices/{vf_dst}/migration_times").split()
+        src_t, dst_t = dict(zip(st[::2], st[1::2])), dict(zip(dt[::2], dt[1::2]))
+        note(f"{rec['move']}: the driver's steps (us): source quiesce {src_t.get('quiesce_us')} save "
+             f"{src_t.get('save_us')}; destination load {dst_t.get('load_us')} (PF replay "
+             f"{dst_t.get('replay_us')}) resume {dst_t.get('resume_us')}")
         # The announce: RARP from the guest's MAC on the wire, from the
         # destination's PF, before the guest needed to send anything.
         rec["announce"] = None
@@ -340,6 +374,7 @@ def main():
                 break
             time.sleep(0.2)
         rec["rarps"] = wire_rarps(wire, state["mac"]) - rarps_before
+        rec["learned"] = frames_from(learn, state["mac"])[learn_before:]
         # The destination's PF holds the guest's MAC for its VF.
         idx = dst_host.vfs.index(vf_dst)
         macs = dst_host.vf_macs()
@@ -414,6 +449,15 @@ def main():
                  f"{r['announce']:.1f} s after the switchover; destination's announce_stats: {st}")
             if r["announce"] > ANNOUNCE_BOUND:
                 problems.append(f"{r['move']}: the first announcement came {r['announce']:.1f} s after the switchover")
+            # A learning switch between the hosts learns the guest's new
+            # side from the first frame from its MAC that crosses: that
+            # must be the announce, not the guest's own traffic.
+            first = r["learned"][:8]
+            note(f"{r['move']}: frames from the guest's MAC arriving at {r['src_host'].name} from the wire, "
+                 f"in order: {' '.join(first) or 'none'}")
+            if not first or first[0] != "rarp":
+                problems.append(f"{r['move']}: the first frame from {state['mac']} to cross the wire was "
+                                f"{first[0] if first else 'none'}, not the announce")
         if problems:
             raise Failure("; ".join(problems))
 

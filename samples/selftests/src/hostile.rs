@@ -61,13 +61,17 @@ fn hostile_bar_access_shapes() -> Outcome {
                         ))
                     }
                 }
-                let bad = host::kernel_complaints(since);
-                ensure!(
-                    bad.is_empty(),
-                    "after {len} bytes at BAR0 {off:#x}:\n{}",
-                    bad.join("\n")
-                );
             }
+            // Once per offset, all sizes: a complaint comes from within the
+            // access's syscall, so this still names where it happened (and
+            // reading the log after each of the 460 accesses cost 80 s).
+            let bad = host::kernel_complaints(since);
+            ensure!(
+                bad.is_empty(),
+                "after the accesses of {} sizes at BAR0 {off:#x}:\n{}",
+                SIZES.len(),
+                bad.join("\n")
+            );
         }
     }
     // The trapped registers still take a plain write.

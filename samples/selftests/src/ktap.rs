@@ -57,8 +57,11 @@ pub fn run_all(tests: &[&Test]) -> (usize, usize) {
     for (i, t) in tests.iter().enumerate() {
         let _ = std::io::stdout().flush();
         // A panicking test fails; it must not hide the others.
+        let started = std::time::Instant::now();
         let outcome = panic::catch_unwind(AssertUnwindSafe(t.run))
             .unwrap_or_else(|p| Err(format!("panicked: {}", panic_text(&p))));
+        // Where a run's time goes (TCG makes some tests slow).
+        println!("# {}: {} ms", t.name, started.elapsed().as_millis());
         match outcome {
             Ok(()) => {
                 pass += 1;

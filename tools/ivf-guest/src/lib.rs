@@ -193,6 +193,16 @@ pub fn check_frame(f: &[u8], ethertype: u16) -> Option<(u64, bool)> {
     Some((seq, intact))
 }
 
+/// Whether a received frame is another protocol's (its EtherType, after an
+/// 802.1Q tag if any, is neither the test's nor garbled into it): such
+/// frames are dropped, as a network stack drops what it does not speak.
+fn is_foreign(f: &[u8]) -> bool {
+    let at = if f.len() >= 16 && f[12..14] == [0x81, 0x00] { 16 } else { 12 };
+    f.len() >= at + 2
+        && f[at..at + 2] != ETHERTYPE_TO_GUEST.to_be_bytes()
+        && f[at..at + 2] != ETHERTYPE_FROM_GUEST.to_be_bytes()
+}
+
 /// Why the guest could not do something.
 #[derive(Debug)]
 pub enum GuestError {
@@ -330,6 +340,8 @@ pub struct Guest<'d> {
     /// Whether [`Guest::poll_rx`] gives descriptors back with one RDT write
     /// per poll instead of one per descriptor.
     rx_batched: bool,
+    /// Frames of other protocols dropped since this guest object began.
+    foreign: u64,
 }
 
 impl<'d> Guest<'d> {
@@ -385,6 +397,7 @@ impl<'d> Guest<'d> {
             mem,
             cpu_dirty: PageSet::default(),
             rx_batched: false,
+            foreign: 0,
         }
     }
 
@@ -536,6 +549,18 @@ impl<'d> Guest<'d> {
             let len = d.adv_length() as usize;
             let off = RX_BUF_OFF + (i * BUF_SIZE) as usize;
             let frame = &self.mem.bytes()[off..off + len.min(BUF_SIZE as usize)];
+            if is_foreign(frame) {
+                // Not a test frame (the driver's announce, the PF's own
+                // broadcasts): a network stack drops it, so does this one.
+                self.foreign += 1;
+                self.arm_rx(i);
+                st.rx_next = (i + 1) % RING_SIZE;
+                self.set_state(st);
+                if !self.rx_batched {
+                    self.bar.write32(MAP.rx.tail as usize, i);
+                }
+                continue;
+            }
             let (seq, intact) = check_frame(frame, ETHERTYPE_TO_GUEST).unwrap_or((u64::MAX, false));
             let intact = if !tolerant {
                 intact && seq == st.rx_seq
@@ -579,6 +604,12 @@ impl<'d> Guest<'d> {
             }
         }
         out
+    }
+
+    /// Frames of other protocols this guest dropped (announces, the PF's
+    /// broadcasts), since it started or was adopted here.
+    pub fn foreign(&self) -> u64 {
+        self.foreign
     }
 
     /// Waits up to `timeout` for `n` frames.

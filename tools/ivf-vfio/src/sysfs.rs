@@ -413,6 +413,8 @@ pub struct AnnounceStats {
     pub failed: u64,
     /// Frames over the per-round cap, never sent.
     pub dropped: u64,
+    /// Announces not sent: another had started less than a second before.
+    pub limited: u64,
 }
 
 /// The announce counters of `bdf`.
@@ -430,6 +432,7 @@ pub fn announce_stats(bdf: Bdf) -> Result<AnnounceStats> {
             "sent" => st.sent = v,
             "failed" => st.failed = v,
             "dropped" => st.dropped = v,
+            "limited" => st.limited = v,
             _ => {}
         }
     }
@@ -437,7 +440,7 @@ pub fn announce_stats(bdf: Bdf) -> Result<AnnounceStats> {
 }
 
 /// How many times the driver made the PF drop the filters of `bdf`'s guest
-/// (at each open and last close, `pf_forgets`).
+/// (at its last closes, and opens a close could not prepare: `pf_forgets`).
 pub fn pf_forgets(bdf: Bdf) -> Result<u32> {
     let (path, text) = read_dev_file(bdf, "pf_forgets")?;
     let t = text.trim();
