@@ -31,6 +31,8 @@ pub const TESTS: &[&Test] = tests![
 /// Frames per second, PF to guest and guest to PF: modest, for TCG.
 const RATE: u32 = 300;
 const TX_RATE: u32 = 200;
+/// Frames a migration may lose beyond those sent while the guest was stopped.
+const LOSS_SLACK: u64 = 25;
 
 fn pf_iface() -> Result<String, String> {
     std::env::var("IVF_PF_IF").map_err(|_| "IVF_PF_IF not set (run under tools/vm/run)".into())
@@ -199,10 +201,15 @@ fn livemig_back_and_forth_under_traffic() -> Outcome {
             i + 1,
             downtime_line(&r)
         );
+        // Frames are lost only while the guest is stopped: what the PF sent
+        // in the downtime, and a few around its edges (the VF's ring and the
+        // PF's queue); a slow machine stretches the downtime, not the rule.
+        let allowed = u64::from(RATE) * r.downtime.total_us / 1_000_000 + LOSS_SLACK;
         ensure!(
-            lost * 10 <= sent,
-            "migration {}: lost {lost} of {sent} frames (over 10%)",
-            i + 1
+            lost <= allowed,
+            "migration {}: lost {lost} of {sent} frames, more than the {allowed} its downtime of {} us explains",
+            i + 1,
+            r.downtime.total_us
         );
         downtimes.push(r.downtime.total_us);
     }
