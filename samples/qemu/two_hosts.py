@@ -286,11 +286,12 @@ def main():
 
     def boot():
         nonlocal peer
+        # A's own address on the wire first: B is reached through it.
+        sh("ip", "addr", "add", f"{A_IP}/24", "dev", a.pf_if, check=False)
         peer = Peer(os.environ["IVF_PEER"])
         state["b"] = b = Host("b", peer)
         note(f"host A: PF {a.pf} ({a.pf_if}), VFs {' '.join(a.vfs)}; host B: PF {b.pf} ({b.pf_if}), "
              f"VFs {' '.join(b.vfs)}; B's clock is {peer.clock_offset():+.2f} s off A's")
-        sh("ip", "addr", "add", f"{A_IP}/24", "dev", a.pf_if, check=False)
         state["dmesg_a"] = len(a.dmesg())
         state["dmesg_b"] = len(b.dmesg())
         vms["a"] = qm.Vm("a", a.vfs[0], guest_dir, peer2=peer.ip)
