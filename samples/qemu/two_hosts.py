@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -188,6 +189,7 @@ class Ping:
             self.out = open(self.log, "w")
             self.proc = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT)
         else:
+            host.sh("mkdir", "-p", qm.WORK)
             host.peer.call("spawn", name="ping", argv=argv, log=self.log)
 
     def replies(self):
@@ -231,6 +233,32 @@ def frames_from(path, mac):
             et = int.from_bytes(fr[16:18], "big")
         out.append("rarp" if et == RARP else f"0x{et:04x}")
     return out
+
+
+class RarpWatch:
+    """When (this host's clock) RARP frames from `mac` appear on the wire:
+    the capture polled every 100 ms from the moment the watch starts."""
+
+    def __init__(self, path, mac):
+        self.path, self.mac = path, mac
+        self.before = wire_rarps(path, mac)
+        self.first = None
+        self.done = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.done:
+            if self.first is None and wire_rarps(self.path, self.mac) > self.before:
+                self.first = time.time()
+            time.sleep(0.1)
+
+    def count(self):
+        return wire_rarps(self.path, self.mac) - self.before
+
+    def stop(self):
+        self.done = True
+        self.thread.join(2)
 
 
 def wire_rarps(path, mac):
@@ -322,7 +350,7 @@ def main():
             vms[dst] = qm.Vm(dst, vf_dst, guest_dir, incoming=True, peer2=peer.ip)
         s, d = vms[src], vms[dst]
         wire = os.environ.get("IVF_WIRE", "")
-        rarps_before = wire_rarps(wire, state["mac"])
+        rarps = RarpWatch(wire, state["mac"])
         # What reaches the source host from the wire: where a learning
         # switch between the hosts sees the guest arrive on the other side.
         learn = f"{os.environ.get('IVF_WIRE_DIR', '')}/in-{src_host.name}.pcap"
@@ -349,6 +377,8 @@ def main():
             raise Failure(f"{src} -> {dst}: {info.get('status')}: {info.get('error-desc', '')}")
         last_tick = max(s.ticks(), default=-1)
         after = d.wait_ticks(3, 120, after=last_tick)
+        # The source QEMU quits: it closes its VF, and the source's PF must
+        # hold nothing of the guest from then on.
         s.stop()
         rec = {"move": f"{src_host.name}:{vf_src} -> {dst_host.name}:{vf_dst}", "switchover": switchover,
                "t0": t0, "downtime": info.get("downtime"), "total": info.get("total-time"),
@@ -364,17 +394,16 @@ def main():
         note(f"{rec['move']}: the driver's steps (us): source quiesce {src_t.get('quiesce_us')} save "
              f"{src_t.get('save_us')}; destination load {dst_t.get('load_us')} (PF replay "
              f"{dst_t.get('replay_us')}) resume {dst_t.get('resume_us')}")
+        idx_src = src_host.vfs.index(vf_src)
+        rec["held"] = [i for i, m in src_host.vf_macs().items() if m == state["mac"]]
+        rec["rar"], rec["vlans"] = src_host.pool_filters(idx_src)
         # The announce: RARP from the guest's MAC on the wire, from the
         # destination's PF, before the guest needed to send anything.
-        rec["announce"] = None
-        while time.time() < switchover + ANNOUNCE_BOUND + 5:
-            n = wire_rarps(wire, state["mac"]) - rarps_before
-            if n > 0 and rec["announce"] is None:
-                rec["announce"] = time.time() - switchover
-            if n >= 5:
-                break
+        while time.time() < switchover + ANNOUNCE_BOUND + 5 and rarps.count() < 5:
             time.sleep(0.2)
-        rec["rarps"] = wire_rarps(wire, state["mac"]) - rarps_before
+        rarps.stop()
+        rec["announce"] = None if rarps.first is None else rarps.first - switchover
+        rec["rarps"] = rarps.count()
         rec["learned"] = frames_from(learn, state["mac"])[learn_before:]
         # The destination's PF holds the guest's MAC for its VF.
         idx = dst_host.vfs.index(vf_dst)
@@ -397,19 +426,19 @@ def main():
             raise Failure("no migration happened")
         problems = []
         for r in moves:
+            # As it was right after the source QEMU closed its VF.
             h, idx = r["src_host"], r["src_host"].vfs.index(r["vf_src"])
-            held = [i for i, m in h.vf_macs().items() if m == state["mac"]]
-            rar, vlans = h.pool_filters(idx)
-            note(f"{r['move']}: the source's PF holds the guest's MAC for VFs {held or 'none'}; "
-                 f"VF {idx}'s pool: RAR {rar or 'none'}, VLANs {vlans or 'none'}")
+            held, rar, vlans = r["held"], r["rar"], r["vlans"]
+            note(f"{r['move']}: after the source closed its VF, its PF holds the guest's MAC for VFs "
+                 f"{held or 'none'}; VF {idx}'s pool: RAR {rar or 'none'}, VLANs {vlans or 'none'}")
             if held or state["mac"] in rar:
                 problems.append(f"{r['move']}: host {h.name} still holds the guest's MAC (VFs {held}, RAR {rar})")
         if problems:
             raise Failure("; ".join(problems))
 
     def reach():
-        if not moves:
-            raise Failure("no migration happened")
+        if not moves or len(pings) < 2:
+            raise Failure("no migration happened, or the hosts' pings never started")
         offset = peer.clock_offset()
         problems = []
         for r in moves:
