@@ -233,7 +233,11 @@ class Vm:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
+                try:
+                    self.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    # Unkillable: stuck in the kernel (closing its VF, say).
+                    raise Failure(f"QEMU {self.name} does not exit: {hung_qemu_report()}")
         self.log.close()
 
 

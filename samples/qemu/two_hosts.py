@@ -212,36 +212,59 @@ class Ping:
             self.host.peer.call("kill", name="ping")
 
 
-def frames_from(path, mac):
-    """The kinds ("rarp" or the EtherType in hex) of the frames from `mac`
-    in a pcap, in order."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return []
+class Pcap:
+    """A capture the outer QEMU is writing, read incrementally: each call
+    parses only the records added since the last (the migration's own
+    traffic crosses the wire, so the file grows by megabytes)."""
+
+    def __init__(self, path):
+        self.path, self.off, self.frames = path, 24, []
+
+    def update(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.off)
+                data = f.read()
+        except OSError:
+            return self.frames
+        at = 0
+        while at + 16 <= len(data):
+            caplen = int.from_bytes(data[at + 8:at + 12], "little")
+            if at + 16 + caplen > len(data):
+                break  # a record still being written
+            fr = data[at + 16:at + 16 + min(caplen, 18)]
+            at += 16 + caplen
+            et = int.from_bytes(fr[12:14], "big") if len(fr) >= 14 else 0
+            if et == 0x8100 and len(fr) >= 18:
+                et = int.from_bytes(fr[16:18], "big")
+            self.frames.append((fr[:6], fr[6:12], et))
+        self.off += at
+        return self.frames
+
+
+def kinds_from(pcap, mac, start=0):
+    """The kinds ("rarp", or the EtherType in hex) of the frames from `mac`
+    among `pcap`'s frames from index `start` on, in order."""
     want = bytes.fromhex(mac.replace(":", ""))
-    out, off = [], 24
-    while off + 16 <= len(data):
-        caplen = int.from_bytes(data[off + 8:off + 12], "little")
-        fr = data[off + 16:off + 16 + caplen]
-        off += 16 + caplen
-        if len(fr) < 14 or fr[6:12] != want:
-            continue
-        et = int.from_bytes(fr[12:14], "big")
-        if et == 0x8100 and len(fr) >= 18:
-            et = int.from_bytes(fr[16:18], "big")
-        out.append("rarp" if et == RARP else f"0x{et:04x}")
-    return out
+    return ["rarp" if et == RARP else f"0x{et:04x}"
+            for _, src, et in pcap.update()[start:] if src == want]
+
+
+def rarps_from(pcap, mac):
+    """How many broadcast RARP frames from `mac` the capture holds."""
+    want = bytes.fromhex(mac.replace(":", ""))
+    return sum(1 for dst, src, et in pcap.update() if src == want and et == RARP and dst == b"\xff" * 6)
 
 
 class RarpWatch:
     """When (this host's clock) RARP frames from `mac` appear on the wire:
     the capture polled every 100 ms from the moment the watch starts."""
 
-    def __init__(self, path, mac):
-        self.path, self.mac = path, mac
-        self.before = wire_rarps(path, mac)
+    def __init__(self, pcap, mac):
+        self.pcap, self.mac = pcap, mac
+        self.lock = threading.Lock()
+        with self.lock:
+            self.before = rarps_from(pcap, mac)
         self.first = None
         self.done = False
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -249,37 +272,17 @@ class RarpWatch:
 
     def _run(self):
         while not self.done:
-            if self.first is None and wire_rarps(self.path, self.mac) > self.before:
+            if self.first is None and self.count() > 0:
                 self.first = time.time()
             time.sleep(0.1)
 
     def count(self):
-        return wire_rarps(self.path, self.mac) - self.before
+        with self.lock:
+            return rarps_from(self.pcap, self.mac) - self.before
 
     def stop(self):
         self.done = True
         self.thread.join(2)
-
-
-def wire_rarps(path, mac):
-    """RARP frames from `mac` in a pcap (untagged or in one VLAN tag)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return 0
-    want = bytes.fromhex(mac.replace(":", ""))
-    n, off = 0, 24
-    while off + 16 <= len(data):
-        caplen = int.from_bytes(data[off + 8:off + 12], "little")
-        fr = data[off + 16:off + 16 + caplen]
-        off += 16 + caplen
-        if len(fr) < 42 or fr[:6] != b"\xff" * 6 or fr[6:12] != want:
-            continue
-        et = int.from_bytes(fr[12:14], "big")
-        if et == RARP or (et == 0x8100 and int.from_bytes(fr[16:18], "big") == RARP):
-            n += 1
-    return n
 
 
 def main():
@@ -299,6 +302,9 @@ def main():
     peer = None
     vms, pings, moves = {}, {}, []
     state = {}
+    wire_dir = os.environ.get("IVF_WIRE_DIR", "")
+    captures = {"wire": Pcap(os.environ.get("IVF_WIRE", "")),
+                "a": Pcap(f"{wire_dir}/in-a.pcap"), "b": Pcap(f"{wire_dir}/in-b.pcap")}
 
     def run(i, name, fn):
         t = time.time()
@@ -349,12 +355,11 @@ def main():
         else:
             vms[dst] = qm.Vm(dst, vf_dst, guest_dir, incoming=True, peer2=peer.ip)
         s, d = vms[src], vms[dst]
-        wire = os.environ.get("IVF_WIRE", "")
-        rarps = RarpWatch(wire, state["mac"])
+        rarps = RarpWatch(captures["wire"], state["mac"])
         # What reaches the source host from the wire: where a learning
         # switch between the hosts sees the guest arrive on the other side.
-        learn = f"{os.environ.get('IVF_WIRE_DIR', '')}/in-{src_host.name}.pcap"
-        learn_before = len(frames_from(learn, state["mac"]))
+        learn = captures[src_host.name]
+        learn_before = len(learn.update())
         s.wait_ticks(3, 300)
         uri = f"tcp:{uri_host}:{MIG_PORT}"
         d.qmp.cmd("migrate-incoming", uri=f"tcp:0.0.0.0:{MIG_PORT}" if dst_host is b else uri)
@@ -404,7 +409,7 @@ def main():
         rarps.stop()
         rec["announce"] = None if rarps.first is None else rarps.first - switchover
         rec["rarps"] = rarps.count()
-        rec["learned"] = frames_from(learn, state["mac"])[learn_before:]
+        rec["learned"] = kinds_from(learn, state["mac"], learn_before)
         # The destination's PF holds the guest's MAC for its VF.
         idx = dst_host.vfs.index(vf_dst)
         macs = dst_host.vf_macs()
