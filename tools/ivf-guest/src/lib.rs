@@ -197,7 +197,11 @@ pub fn check_frame(f: &[u8], ethertype: u16) -> Option<(u64, bool)> {
 /// 802.1Q tag if any, is neither the test's nor garbled into it): such
 /// frames are dropped, as a network stack drops what it does not speak.
 fn is_foreign(f: &[u8]) -> bool {
-    let at = if f.len() >= 16 && f[12..14] == [0x81, 0x00] { 16 } else { 12 };
+    let at = if f.len() >= 16 && f[12..14] == [0x81, 0x00] {
+        16
+    } else {
+        12
+    };
     f.len() >= at + 2
         && f[at..at + 2] != ETHERTYPE_TO_GUEST.to_be_bytes()
         && f[at..at + 2] != ETHERTYPE_FROM_GUEST.to_be_bytes()
