@@ -12,9 +12,9 @@ use crate::common::ids::{Family, VfDevice};
 use crate::common::regs::{regmap, RegMap};
 use crate::dirty::DirtyLog;
 use crate::epoch::{new_synced, Current, Epoch, Synced};
+use crate::ffi::announce::Announcer;
 use crate::ffi::core::CoreDevice;
 use crate::ffi::mig_file::UserFile;
-use crate::ffi::announce::Announcer;
 use crate::forget::Moment;
 use crate::guest_cap::GuestCap;
 use crate::lm::{self, MigState, Migration};
@@ -230,7 +230,9 @@ impl IvfDevice {
         }
         self.announcer().stop();
         let forgot = crate::forget::forget_guest(self, Moment::Close);
-        self.state.forgotten_at_close.store(forgot, Ordering::Release);
+        self.state
+            .forgotten_at_close
+            .store(forgot, Ordering::Release);
     }
 
     /// Whether a guest that arrives is announced.

@@ -25,13 +25,13 @@
 use kernel::prelude::*;
 
 // The shared crate serves the host tools too: not all of it is used here.
+mod announce;
 #[allow(dead_code, unreachable_pub, unused_imports)]
 #[path = "common/src/lib.rs"]
 mod common;
 mod device;
 mod dirty;
 mod epoch;
-mod announce;
 mod ffi;
 mod forget;
 mod guest_cap;
