@@ -42,10 +42,13 @@ pub fn read_pf_regs(pf: &str, offset: usize, count: usize) -> Result<Vec<u32>, S
     Ok(regs)
 }
 
+/// The valid receive-address entries (RAR) of a pool, as (entry, MAC).
+pub type PoolRars = Vec<(usize, [u8; 6])>;
+
 /// What the igb PF's switch holds for pool `vf`: the valid receive-address
-/// entries (RAR) that deliver to it, as (entry, MAC), and the VLAN IDs of
-/// the VLAN filters (VLVF) that do.
-pub fn pool_filters(pf: &str, vf: u32) -> Result<(Vec<(usize, [u8; 6])>, Vec<u16>), String> {
+/// entries (RAR) that deliver to it, and the VLAN IDs of the VLAN filters
+/// (VLVF) that do.
+pub fn pool_filters(pf: &str, vf: u32) -> Result<(PoolRars, Vec<u16>), String> {
     use ivf_common::bits::{IgbRar, IgbVlvf};
     let mut rars = Vec::new();
     for n in 0..IgbRar::COUNT {
