@@ -10,26 +10,37 @@ use kernel::prelude::*;
 
 use crate::common::admin::AdminConfig;
 use crate::common::announce::{self, PortSettings};
+use crate::common::ids::Family;
 use crate::device::IvfDevice;
 use crate::pf_admin;
 
-fn port_settings(c: Option<AdminConfig>) -> PortSettings {
-    c.map_or(PortSettings::default(), |c| PortSettings {
-        mac: c.mac,
-        vlan: c.vlan,
-        qos: c.qos,
-    })
+/// The administrator's settings the announce uses, read now (at the load).
+/// The MAC only on igb, which forgets a VF's MAC at a reset unless the
+/// administrator set it: ixgbe keeps the last one, which may be an earlier
+/// tenant's, so there only the MACs the guest itself set are announced.
+pub(crate) fn port_settings(ivf: &IvfDevice) -> PortSettings {
+    pf_admin::get(ivf.core().pci()).ok().flatten().map_or(
+        PortSettings::default(),
+        |c: AdminConfig| PortSettings {
+            mac: if ivf.family() == Family::Igb {
+                c.mac
+            } else {
+                [0; 6]
+            },
+            vlan: c.vlan,
+            qos: c.qos,
+        },
+    )
 }
 
 /// The guest on `ivf` runs here now, after a load: announce it, unless the
 /// VF's `announce` switch is off. Never fails the arc: the guest runs
 /// whether or not the network heard of it, and the reason is logged.
-pub(crate) fn arrived(ivf: &IvfDevice) {
+pub(crate) fn arrived(ivf: &IvfDevice, port: &PortSettings) {
     if !ivf.announce_enabled() {
         return;
     }
-    let port = port_settings(pf_admin::get(ivf.core().pci()).ok().flatten());
-    let plan = announce::plan(&ivf.pf_state().snoop.log, &port);
+    let plan = announce::plan(&ivf.pf_state().snoop.log, port);
     if plan.count == 0 {
         dev_dbg!(ivf.dev(), "announce: the guest has no MAC to announce\n");
         return;

@@ -5,6 +5,7 @@
  * delayed work, with growing gaps. C for the skb and workqueue macros.
  */
 #include <linux/etherdevice.h>
+#include <linux/if_vlan.h>
 #include <linux/netdevice.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
@@ -37,47 +38,53 @@ struct ivf_announce {
  */
 #define IVF_ANNOUNCE_MIN_GAP HZ
 
-/* Sends one frame on the PF netdev of @vf; rtnl only to find it. */
-static int ivf_announce_xmit(struct pci_dev *vf, const u8 *frame, u16 len)
+/* The PF netdev of @vf, held; rtnl only to find it. */
+static struct net_device *ivf_announce_netdev(struct pci_dev *vf, netdevice_tracker *tracker)
 {
 	struct net_device *nd = NULL, *it;
-	struct sk_buff *skb;
-	int ret;
 
+	if (!vf->is_virtfn)
+		return NULL;
 	rtnl_lock();
 	for_each_netdev(&init_net, it) {
 		if (it->dev.parent == &vf->physfn->dev) {
 			nd = it;
-			dev_hold(nd);
+			netdev_hold(nd, tracker, GFP_KERNEL);
 			break;
 		}
 	}
 	rtnl_unlock();
-	if (!nd)
-		return -ENODEV;
-	ret = -ENETDOWN;
+	return nd;
+}
+
+/* Sends one frame (Ethernet, maybe one 802.1Q tag) on @nd. */
+static int ivf_announce_xmit(struct net_device *nd, const u8 *frame, u16 len)
+{
+	struct sk_buff *skb;
+	int ret;
+
 	if (!netif_running(nd) || !netif_carrier_ok(nd))
-		goto out;
-	ret = -ENOMEM;
+		return -ENETDOWN;
 	skb = alloc_skb(LL_RESERVED_SPACE(nd) + len, GFP_KERNEL);
 	if (!skb)
-		goto out;
+		return -ENOMEM;
 	skb_reserve(skb, LL_RESERVED_SPACE(nd));
 	skb_put_data(skb, frame, len);
 	skb->dev = nd;
 	skb_reset_mac_header(skb);
 	skb->protocol = eth_hdr(skb)->h_proto;
+	/* Taps and the flow dissector read the network header: set it. */
+	skb_set_network_header(skb, skb->protocol == htons(ETH_P_8021Q) ? VLAN_ETH_HLEN : ETH_HLEN);
 	skb->priority = TC_PRIO_CONTROL;
 	ret = dev_queue_xmit(skb);
-	ret = ret == NET_XMIT_SUCCESS || ret == NET_XMIT_CN ? 0 : -EIO;
-out:
-	dev_put(nd);
-	return ret;
+	return ret == NET_XMIT_SUCCESS || ret == NET_XMIT_CN ? 0 : -EIO;
 }
 
 static void ivf_announce_round(struct work_struct *work)
 {
 	struct ivf_announce *a = container_of(to_delayed_work(work), struct ivf_announce, work);
+	netdevice_tracker tracker;
+	struct net_device *nd;
 	u32 i;
 
 	mutex_lock(&a->lock);
@@ -85,12 +92,15 @@ static void ivf_announce_round(struct work_struct *work)
 		mutex_unlock(&a->lock);
 		return;
 	}
+	nd = ivf_announce_netdev(a->vf, &tracker);
 	for (i = 0; i < a->count; i++) {
-		if (ivf_announce_xmit(a->vf, a->frames[i], a->lens[i]))
+		if (!nd || ivf_announce_xmit(nd, a->frames[i], a->lens[i]))
 			a->stats.failed++;
 		else
 			a->stats.sent++;
 	}
+	if (nd)
+		netdev_put(nd, &tracker);
 	a->stats.rounds++;
 	if (--a->rounds_left) {
 		schedule_delayed_work(&a->work, msecs_to_jiffies(a->delay_ms));

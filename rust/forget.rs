@@ -9,6 +9,7 @@
 
 use kernel::prelude::*;
 
+use crate::common::ids::Family;
 use crate::common::mbx;
 use crate::device::IvfDevice;
 use crate::lm::Msg;
@@ -33,12 +34,13 @@ impl Moment {
 }
 
 /// Asks the PF, through the VF's mailbox, to drop every filter the VF's
-/// guest set. Never fails the open or close: a VF whose BAR0 is off (a user
-/// that cleared memory decode before closing) or whose PF does not answer
-/// is forgotten at the next open instead, and the reason is logged.
+/// guest set. Never fails the open or close: a VF whose BAR0 cannot be
+/// reached (in a low-power state) or whose PF does not answer is forgotten
+/// at the next open instead, and the reason is logged.
 /// Returns whether the PF forgot.
 pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
-    let trusted = matches!(pf_admin::get(ivf.core().pci()), Ok(Some(c)) if c.trusted);
+    let admin = pf_admin::get(ivf.core().pci()).ok().flatten();
+    let trusted = admin.as_ref().is_some_and(|c| c.trusted);
     let mut bar = match ivf.core().bar0() {
         Ok(bar) => bar,
         Err(e) => {
@@ -54,6 +56,20 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
     match mbx::forget(&mut *bar, ivf.regmap(), ivf.family(), trusted) {
         Ok(done) => {
             ivf.forgotten();
+            // ixgbe turns anti-spoofing off when a guest adds a MACVLAN and
+            // turns it back on at a reset only with a port VLAN: the
+            // administrator's setting goes back in force.
+            if ivf.family() == Family::Ixgbe {
+                if let Some(c) = admin.as_ref().filter(|c| c.spoofchk) {
+                    if let Err(e) = pf_admin::reapply_spoofchk(ivf.core().pci(), c) {
+                        dev_warn!(
+                            ivf.dev(),
+                            "spoof checking not re-applied after the forget: {:?}\n",
+                            e
+                        );
+                    }
+                }
+            }
             dev_dbg!(
                 ivf.dev(),
                 "at {}: the PF dropped the guest's filters ({} messages; administrator's MAC kept: {}, extra filters cleared: {})\n",

@@ -25,6 +25,7 @@ use kernel::sync::Mutex;
 use kernel::time::{Instant, Monotonic};
 use kernel::uaccess::{UserPtr, UserSlice};
 
+use crate::common::announce::PortSettings;
 use crate::common::guest_cap;
 use crate::common::hal::{self, QuiesceRecord};
 use crate::common::mbx;
@@ -125,8 +126,10 @@ pub(crate) struct Migration {
     resuming: Option<FileRef>,
     /// What quiesce changed (enables, EIMS), until resume undoes it.
     record: Option<QuiesceRecord>,
-    /// A stream was loaded: the guest arrives when the VF next runs.
-    arrived: bool,
+    /// A stream was loaded: the guest arrives when the VF next runs, and is
+    /// announced with these settings of the administrator's (read at the
+    /// load, so the resume takes no rtnl).
+    arrived: Option<PortSettings>,
 }
 
 impl Migration {
@@ -136,7 +139,7 @@ impl Migration {
             saving: None,
             resuming: None,
             record: None,
-            arrived: false,
+            arrived: None,
         }
     }
 }
@@ -416,6 +419,11 @@ fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile>
     };
     if let (Some(step), Ok(_)) = (timed, &res) {
         ivf.took(step, started.elapsed().as_micros_ceil());
+        // The guest runs here now: announce it, after the resume (whose
+        // time is the guest's downtime) and outside it.
+        if let (Step::Resume, Some(port)) = (step, mig.arrived.take()) {
+            crate::announce::arrived(ivf, &port);
+        }
     }
     res
 }
@@ -424,13 +432,7 @@ fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile>
 fn arc(ivf: &IvfDevice, mig: &mut Migration, cur: MigState, next: MigState) -> Result<NewFile> {
     match (cur, next) {
         (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ivf, mig).map(|()| None),
-        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => {
-            resume(ivf, mig)?;
-            if core::mem::take(&mut mig.arrived) {
-                crate::announce::arrived(ivf);
-            }
-            Ok(None)
-        }
+        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ivf, mig).map(|()| None),
         (RUNNING_P2P, STOP) | (STOP, RUNNING_P2P) => Ok(None),
         (RUNNING, PRE_COPY) | (RUNNING_P2P, PRE_COPY_P2P) => {
             let (f, n) = compat_frame(ivf)?;
@@ -462,7 +464,7 @@ fn arc(ivf: &IvfDevice, mig: &mut Migration, cur: MigState, next: MigState) -> R
         (RESUMING, STOP) => match load(ivf, mig) {
             Ok(()) => {
                 mig.resuming = None;
-                mig.arrived = true;
+                mig.arrived = Some(crate::announce::port_settings(ivf));
                 Ok(None)
             }
             Err(LoadFailure::Refused(e)) => Err(e),

@@ -124,6 +124,12 @@ fn set(vf: &PciDevice, field: AdminField, c: &AdminConfig) -> Result {
     set_vf_config(vf, field, &to_ivi(c))
 }
 
+/// Sets the VF's spoof checking again to what `c` says (the administrator's
+/// current setting), after a PF driver turned it off behind its back.
+pub(crate) fn reapply_spoofchk(vf: &PciDevice, c: &AdminConfig) -> Result {
+    set(vf, AdminField::SpoofChk, c)
+}
+
 impl AdminPlan {
     /// Whether applying it changes any setting.
     pub(crate) fn changes_anything(&self) -> bool {

@@ -172,7 +172,8 @@ static ssize_t pf_forgets_show(struct device *dev, struct device_attribute *attr
 {
 	return sysfs_emit(buf, "%u\n", ivf_pf_forgets(to_pci_dev(dev)));
 }
-static DEVICE_ATTR_RO(pf_forgets);
+/* It follows the tenant's opens and closes: root only. */
+static DEVICE_ATTR_ADMIN_RO(pf_forgets);
 
 /*
  * announce ("on" or "off", any time: the next arrival follows it) and
@@ -208,7 +209,8 @@ static ssize_t announce_stats_show(struct device *dev, struct device_attribute *
 	return sysfs_emit(buf, "announces %llu rounds %llu sent %llu failed %llu dropped %llu limited %llu\n",
 			  st.announces, st.rounds, st.sent, st.failed, st.dropped, st.limited);
 }
-static DEVICE_ATTR_RO(announce_stats);
+/* They follow the tenant's arrivals: root only. */
+static DEVICE_ATTR_ADMIN_RO(announce_stats);
 
 /*
  * migration_times: how long the last of each step took (rust/device.rs
@@ -222,7 +224,8 @@ static ssize_t migration_times_show(struct device *dev, struct device_attribute 
 	return sysfs_emit(buf, "quiesce_us %u save_us %u load_us %u replay_us %u resume_us %u\n",
 			  t[0], t[1], t[2], t[3], t[4]);
 }
-static DEVICE_ATTR_RO(migration_times);
+/* They follow the tenant's migrations: root only. */
+static DEVICE_ATTR_ADMIN_RO(migration_times);
 
 static struct attribute *ivf_dev_attrs[] = {
 	&dev_attr_dirty_tracking.attr,

@@ -38,7 +38,8 @@ impl Announcer {
         }
         let pdev: *mut bindings::pci_dev = (&raw const *vf).cast_mut().cast();
         // SAFETY: `vf` is a live PCI device, bound to us while the sender
-        // runs (remove stops it).
+        // runs (the last close stops it, and the device's release frees it
+        // after unregistering waited for that close).
         let made = NonNull::new(unsafe { bindings::ivf_announce_alloc(pdev) }).ok_or(ENOMEM)?;
         match self.0.compare_exchange(
             core::ptr::null_mut(),

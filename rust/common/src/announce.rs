@@ -6,7 +6,8 @@
 //! switch between the hosts learns the guest's new port at once.
 //!
 //! Which frames: each MAC of the guest (its primary MAC, else the one the
-//! administrator gave the VF; then its extra unicast filters), sent once
+//! administrator gave the VF, as the caller passes it; then its extra
+//! unicast filters), sent once
 //! untagged and once in each VLAN of the guest's filter; or, when the
 //! administrator set a port VLAN (the NIC tags the VF's traffic itself and
 //! the guest has no VLANs of its own), once in the port VLAN only. At most
