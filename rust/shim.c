@@ -115,6 +115,18 @@ static DEVICE_ATTR_ADMIN_RO(dirty_stats);
  * migration_flags (the VFIO_MIGRATION_* bits offered): what vfmig list and
  * info show without opening the VF.
  */
+/* An "on" or "off" switch written to sysfs; -EINVAL for anything else. */
+static int ivf_parse_switch(const char *buf, bool *on)
+{
+	if (sysfs_streq(buf, "on"))
+		*on = true;
+	else if (sysfs_streq(buf, "off"))
+		*on = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static ssize_t guest_capability_show(struct device *dev, struct device_attribute *attr,
 				     char *buf)
 {
@@ -128,11 +140,7 @@ static ssize_t guest_capability_store(struct device *dev, struct device_attribut
 	bool on;
 	int ret = count;
 
-	if (sysfs_streq(buf, "on"))
-		on = true;
-	else if (sysfs_streq(buf, "off"))
-		on = false;
-	else
+	if (ivf_parse_switch(buf, &on))
 		return -EINVAL;
 	/* The user's config space must not change under it. */
 	mutex_lock(&core->vdev.dev_set->lock);
@@ -190,11 +198,7 @@ static ssize_t announce_store(struct device *dev, struct device_attribute *attr,
 {
 	bool on;
 
-	if (sysfs_streq(buf, "on"))
-		on = true;
-	else if (sysfs_streq(buf, "off"))
-		on = false;
-	else
+	if (ivf_parse_switch(buf, &on))
 		return -EINVAL;
 	ivf_announce_set(to_pci_dev(dev), on);
 	return count;

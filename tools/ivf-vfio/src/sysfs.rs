@@ -355,9 +355,9 @@ pub fn migration_flags(bdf: Bdf) -> Result<u32> {
         .map_err(|_| invalid(&path, format!("not a hex number: '{t}'")))
 }
 
-/// Whether the guest capability of `bdf` is shown (`guest_capability`).
-pub fn guest_capability(bdf: Bdf) -> Result<bool> {
-    let (path, text) = read_dev_file(bdf, "guest_capability")?;
+/// An "on"/"off" switch of the device's sysfs directory.
+fn read_switch(bdf: Bdf, name: &str) -> Result<bool> {
+    let (path, text) = read_dev_file(bdf, name)?;
     match text.trim() {
         "on" => Ok(true),
         "off" => Ok(false),
@@ -365,13 +365,23 @@ pub fn guest_capability(bdf: Bdf) -> Result<bool> {
     }
 }
 
-/// Shows the guest capability of `bdf` or not; the kernel refuses (EBUSY)
-/// while a VFIO user has the device open.
-pub fn set_guest_capability(bdf: Bdf, on: bool) -> Result<()> {
-    let path = dev_file(bdf, "guest_capability");
+/// Sets an "on"/"off" switch of the device's sysfs directory.
+fn write_switch(bdf: Bdf, name: &str, on: bool) -> Result<()> {
+    let path = dev_file(bdf, name);
     let text = if on { "on" } else { "off" };
     fs::write(&path, text)
         .map_err(|e| Error::new(format!("writing '{text}' to {}", path.display()), e))
+}
+
+/// Whether the guest capability of `bdf` is shown (`guest_capability`).
+pub fn guest_capability(bdf: Bdf) -> Result<bool> {
+    read_switch(bdf, "guest_capability")
+}
+
+/// Shows the guest capability of `bdf` or not; the kernel refuses (EBUSY)
+/// while a VFIO user has the device open.
+pub fn set_guest_capability(bdf: Bdf, on: bool) -> Result<()> {
+    write_switch(bdf, "guest_capability", on)
 }
 
 /// The migration generation the guest capability of `bdf` shows.
@@ -384,20 +394,12 @@ pub fn guest_generation(bdf: Bdf) -> Result<u32> {
 
 /// Whether a guest that arrives on `bdf` is announced (sysfs `announce`).
 pub fn announce(bdf: Bdf) -> Result<bool> {
-    let (path, text) = read_dev_file(bdf, "announce")?;
-    match text.trim() {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        t => Err(invalid(&path, format!("neither on nor off: '{t}'"))),
-    }
+    read_switch(bdf, "announce")
 }
 
 /// Switches the announce of `bdf` (any time; the next arrival follows it).
 pub fn set_announce(bdf: Bdf, on: bool) -> Result<()> {
-    let path = dev_file(bdf, "announce");
-    let text = if on { "on" } else { "off" };
-    fs::write(&path, text)
-        .map_err(|e| Error::new(format!("writing '{text}' to {}", path.display()), e))
+    write_switch(bdf, "announce", on)
 }
 
 /// The counters of sysfs `announce_stats`.
