@@ -127,6 +127,21 @@ class Qmp:
         self.sock.close()
 
 
+def ktap_case(i, name, fn, results):
+    """Runs test `i` and prints its KTAP line: any exception fails it, with
+    its message, and the others still run; appends the verdict to results."""
+    t = time.time()
+    try:
+        fn()
+        print(f"ok {i} {name}", flush=True)
+        results.append(True)
+    except Exception as e:  # noqa: BLE001 - every failure is reported
+        note(f"{name}: {e}")
+        print(f"not ok {i} {name}", flush=True)
+        results.append(False)
+    note(f"{name}: {time.time() - t:.0f} s")
+
+
 def nested_accel():
     """How the nested guest runs: KVM where the test VM can run it (the
     outer QEMU's TCG emulates AMD's SVM with nested paging, so kvm_amd
@@ -520,16 +535,7 @@ def main():
     results = []
 
     def run(i, name, fn):
-        t = time.time()
-        try:
-            fn()
-            print(f"ok {i} {name}", flush=True)
-            results.append(True)
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            note(f"{name}: {e}")
-            print(f"not ok {i} {name}", flush=True)
-            results.append(False)
-        note(f"{name}: {time.time() - t:.0f} s")
+        ktap_case(i, name, fn, results)
 
     vms = {}
 

@@ -307,16 +307,7 @@ def main():
                 "a": Pcap(f"{wire_dir}/in-a.pcap"), "b": Pcap(f"{wire_dir}/in-b.pcap")}
 
     def run(i, name, fn):
-        t = time.time()
-        try:
-            fn()
-            print(f"ok {i} {name}", flush=True)
-            results.append(True)
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            note(f"{name}: {e}")
-            print(f"not ok {i} {name}", flush=True)
-            results.append(False)
-        note(f"{name}: {time.time() - t:.0f} s")
+        qm.ktap_case(i, name, fn, results)
 
     def boot():
         nonlocal peer
