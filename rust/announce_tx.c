@@ -156,6 +156,10 @@ bool ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *len
 void ivf_announce_stop(struct ivf_announce *a)
 {
 	cancel_delayed_work_sync(&a->work);
+	/* The user goes: the next one's guest is announced at once. */
+	mutex_lock(&a->lock);
+	a->started = false;
+	mutex_unlock(&a->lock);
 }
 
 void ivf_announce_stats(struct ivf_announce *a, struct ivf_announce_stats *out)

@@ -92,7 +92,7 @@ pub(crate) enum Step {
 
 impl Step {
     /// How many; sysfs `migration_times` shows them in this order.
-    const COUNT: usize = 5;
+    pub(crate) const COUNT: usize = 5;
 }
 
 impl VfState {

@@ -386,6 +386,9 @@ fn load_device(ivf: &IvfDevice, st: &hal::DeviceState, log: Option<&mbx::MbxLog>
         ivf.took(Step::Replay, started.elapsed().as_micros_ceil());
         dev_dbg!(ivf.dev(), "PF replay: {} mailbox messages\n", sent);
         ivf.pf_state().snoop.log = accepted;
+    } else {
+        // No log in the stream: no replay this time.
+        ivf.took(Step::Replay, 0);
     }
     let res = hal::load(&mut *bar, ivf.regmap(), st);
     let c = bar.counts;

@@ -160,6 +160,8 @@ pub(crate) unsafe extern "C" fn ivf_announce_stats_get(
 /// As [`ivf_dirty_mode_get`]; `out` points to 5 writable u32.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_migration_times(pdev: *mut pci_dev, out: *mut u32) {
+    // shim.c's migration_times_show prints 5 values.
+    const _: () = assert!(crate::device::Step::COUNT == 5);
     // SAFETY: as above.
     let t = unsafe { ivf_of_pdev(pdev) }.map_or([0; 5], |ivf| ivf.times());
     // SAFETY: the caller's 5 u32.
