@@ -443,13 +443,13 @@ fn announce_reaches_the_wire() -> Outcome {
     let seen = t.elapsed();
     let untagged = rarps.iter().filter(|v| v.is_none()).count();
     let tagged = rarps.iter().filter(|v| **v == Some(VID)).count();
+    let st = s(sysfs::announce_stats(vfs[1]))?;
     ensure_eq!(
         (untagged, tagged, rarps.len()),
         (5, 5, 10),
-        "RARP frames from the guest's MAC {} on the wire (untagged, VLAN {VID}, all)",
+        "RARP frames from the guest's MAC {} on the wire (untagged, VLAN {VID}, all); VF1's announce_stats then {st:?}, before {before:?}",
         mac_text(mac)
     );
-    let st = s(sysfs::announce_stats(vfs[1]))?;
     ensure_eq!(
         (
             st.announces - before.announces,
