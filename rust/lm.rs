@@ -423,9 +423,12 @@ fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile>
     if let (Some(step), Ok(_)) = (timed, &res) {
         ivf.took(step, started.elapsed().as_micros_ceil());
         // The guest runs here now: announce it, after the resume (whose
-        // time is the guest's downtime) and outside it.
-        if let (Step::Resume, Some(port)) = (step, mig.arrived.take()) {
-            crate::announce::arrived(ivf, &port);
+        // time is the guest's downtime) and outside it. Only the resume
+        // takes `arrived` (a tuple pattern would take it at every step).
+        if matches!(step, Step::Resume) {
+            if let Some(port) = mig.arrived.take() {
+                crate::announce::arrived(ivf, &port);
+            }
         }
     }
     res
