@@ -498,6 +498,16 @@ def one_way(src, dst, sock, vf_src, host_ping, traffic):
     return info
 
 
+def reload_module(module, vfs, *params):
+    for vf in vfs:
+        sh("sh", "-c", f"echo {vf} > /sys/bus/pci/devices/{vf}/driver/unbind", check=False)
+    sh("rmmod", "intel_vf_vfio_pci")
+    sh("insmod", module, *params)
+    for vf in vfs:
+        sh("sh", "-c", f"echo {vf} > /sys/bus/pci/drivers_probe")
+    show_capability(vfs)
+
+
 def show_capability(vfs):
     """The guest capability on (its default is off), before QEMU opens the VFs."""
     for vf in vfs:
@@ -508,6 +518,7 @@ def main():
     guest_dir = sys.argv[1]
     vfs = os.environ["IVF_VFS"].split()
     pf_if = os.environ["IVF_PF_IF"]
+    module = os.environ["IVF_MODULE"]
     vf0, vf1 = vfs[0], vfs[1]
     os.makedirs(WORK, exist_ok=True)
     global ACCEL
@@ -747,37 +758,38 @@ def main():
         src = vms.get("a2")
         if src is None:
             raise Failure("no guest on VF0")
-        # The destination's administrator set VF1 otherwise (spoof checking
-        # off): the stream carries the source VF's settings, the destination
-        # owns its own (admin_settings_owned_by_destination, the default),
-        # so its driver refuses the stream before changing anything, and
-        # the guest must go on on the source.
-        sh("ip", "link", "set", pf_if, "vf", str(vfs.index(vf1)), "spoofchk", "off")
-        try:
-            vms["d"] = Vm("d", vf1, guest_dir, incoming=True)
-            log_from = len(sh("dmesg").splitlines())
-            info = migrate(src, vms["d"], "mig-refused.sock")
-        finally:
-            sh("ip", "link", "set", pf_if, "vf", str(vfs.index(vf1)), "spoofchk", "on")
+        # Reloading needs both VFs free: the guest first goes back through
+        # a fresh source after the reload. Stop it, reload, boot again.
+        src.stop()
+        if host_ping is not None:
+            host_ping.stop()
+        reload_module(module, vfs, "fault_inject_future_stream=1")
+        vms["s"] = Vm("s", vf0, guest_dir)
+        vms["s"].wait_ticks(3, 400)
+        vms["d"] = Vm("d", vf1, guest_dir, incoming=True)
+        log_from = len(sh("dmesg").splitlines())
+        info = migrate(vms["s"], vms["d"], "mig-sd.sock")
         if info.get("status") != "failed":
             raise Failure(f"migration to a refusing destination ended {info.get('status')}")
-        # Failed for that reason: the destination's driver refused the
-        # stream's settings, naming the setting and both values.
-        refusal = [l for l in sh("dmesg").splitlines()[log_from:] if "VF setting" in l]
-        if not any("spoofchk" in l and "owns it" in l for l in refusal):
-            raise Failure(f"no refusal of the stream's spoofchk in the kernel log: {refusal}")
+        # Failed for the reason injected: the destination's driver refused
+        # the stream's major version, and said so.
+        refusal = [l for l in sh("dmesg").splitlines()[log_from:] if "stream refused" in l]
+        if not any("format major" in l for l in refusal):
+            raise Failure(f"no refusal of the stream's major version in the kernel log: {refusal}")
         note(f"destination driver: {refusal[0].split('] ', 1)[-1]}")
         said = [l for l in vms["d"].qemu_log().splitlines() if "error" in l.lower()]
         note(f"destination QEMU: {said[-1] if said else '(nothing)'}")
-        wait_running(src)
-        last = max(src.ticks())
-        more = src.wait_ticks(3, 120, after=last)
+        wait_running(vms["s"])
+        last = max(vms["s"].ticks())
+        more = vms["s"].wait_ticks(3, 120, after=last)
         # Its VF goes on too: ping replies numbered after the failure.
-        last_seq = max(src.seqs(), default=-1)
-        seqs = src.wait_seqs(3, 60, after=last_seq)
+        last_seq = max(vms["s"].seqs(), default=-1)
+        seqs = vms["s"].wait_seqs(3, 60, after=last_seq)
         note(f"refused: QEMU says {info.get('error-desc', '')!r}; the guest kept running on the source "
              f"(heartbeat {last} -> {more[-1]}, ping seq {last_seq} -> {seqs[-1]})")
         vms["d"].stop()
+        vms["s"].stop()
+        reload_module(module, vfs)
 
     def log_clean():
         lines = sh("dmesg").splitlines()[dmesg_start:]
