@@ -53,7 +53,10 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
             return false;
         }
     };
-    match mbx::forget(&mut *bar, ivf.regmap(), ivf.family(), trusted) {
+    let res = mbx::forget(&mut *bar, ivf.regmap(), ivf.family(), trusted);
+    // memory_lock is not held across rtnl (as in the save).
+    drop(bar);
+    match res {
         Ok(done) => {
             ivf.forgotten();
             // ixgbe turns anti-spoofing off when a guest adds a MACVLAN and
