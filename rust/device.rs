@@ -13,7 +13,7 @@ use crate::common::regs::{regmap, RegMap};
 use crate::dirty::DirtyLog;
 use crate::epoch::{new_synced, Current, Epoch, Synced};
 use crate::ffi::announce::Announcer;
-use crate::ffi::core::CoreDevice;
+use crate::ffi::core::{CoreDevice, DmaAccess};
 use crate::ffi::mig_file::UserFile;
 use crate::forget::Moment;
 use crate::guest_cap::GuestCap;
@@ -28,6 +28,9 @@ use crate::trap::PfState;
 #[repr(C)]
 pub(crate) struct IvfDevice {
     core: CoreDevice,
+    /// The guest-memory accessor of an iommufd user (zeroed with the
+    /// allocation, which is its unbound state).
+    dma: DmaAccess,
     state: VfState,
 }
 
@@ -134,6 +137,11 @@ impl IvfDevice {
     /// The VF's device, for log messages.
     pub(crate) fn dev(&self) -> &kernel::device::Device {
         self.core.dev()
+    }
+
+    /// The guest-memory accessor (ffi/core.rs).
+    pub(crate) fn dma_access(&self) -> &DmaAccess {
+        &self.dma
     }
 
     /// What the VF is.

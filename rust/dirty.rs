@@ -6,10 +6,11 @@
 //! The tracker sees the RX tail page through [`rx_page_write`] (trap.rs
 //! routes it here) and reports through [`report`]. Everything that touches
 //! the device or guest memory runs under the device's `DevLock`: the vfio
-//! dev_set lock, which keeps the IOMMU domain attached, then memory_lock,
-//! which keeps BAR0 decoded. Lock order: the `dirty` mutex, then dev_set,
-//! then memory_lock; nothing takes `dirty` while holding the other two
-//! (close and reset only try it, or leave it to the epoch).
+//! dev_set lock, which keeps the device bound and attached, then memory_lock,
+//! which keeps BAR0 decoded, except while guest memory is read (see
+//! [`followed`]). Lock order: the `dirty` mutex, then dev_set, then
+//! memory_lock; nothing takes `dirty` while holding the other two (close
+//! and reset only try it, or leave it to the epoch).
 
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -19,7 +20,7 @@ use crate::common::dirty::{self, LoggedRange, Range, MAX_RANGES};
 use crate::common::tracker::{Slot, Stats, Taint, Tracker};
 use crate::device::IvfDevice;
 use crate::epoch::{Current, FollowsDevice, Since};
-use crate::ffi::core::DevLock;
+use crate::ffi::core::{DevLock, Dma};
 use crate::mmio::Bar0;
 
 type VfTracker = Tracker<KVVec<LoggedRange>, KVVec<u64>, KVVec<Slot>>;
@@ -81,11 +82,29 @@ fn note_taint(ivf: &IvfDevice, before: Option<Taint>, t: &VfTracker) {
     }
 }
 
+/// Runs `f` on the tracker with the device. Guest-memory reads release
+/// memory_lock (ffi/core.rs `Dma`), so a reset may land inside `f`: then
+/// what the tracker learnt before it cannot be trusted, and every logged
+/// page is dirty from now on.
+fn followed(
+    ivf: &IvfDevice,
+    t: &mut VfTracker,
+    d: &mut DevLock<'_>,
+    f: impl FnOnce(&mut VfTracker, &mut Bar0, &mut Dma<'_>),
+) {
+    let stamp = ivf.epoch().now();
+    let (bar, mut dma) = d.split();
+    f(t, bar, &mut dma);
+    if stamp.reset_before(ivf.epoch().now()) {
+        t.give_up(Taint::Reset);
+    }
+}
+
 /// The logging state, current, and the device if it could be locked (lock
 /// order: the state's mutex first).
 fn lock(ivf: &IvfDevice) -> (Current<'_, DirtyLog>, Option<DevLock<'_>>) {
     let locked = ivf.dirty().lock();
-    let mut dev = ivf.core().dev_lock();
+    let mut dev = ivf.core().dev_lock(ivf.dma_access());
     let log = locked.catch_up(ivf.epoch(), dev.as_mut().map(|d| &mut d.bar));
     (log, dev)
 }
@@ -119,11 +138,12 @@ pub(crate) fn rx_page_write<'a>(
         drop(dev);
         return Err(log);
     };
-    let (bar, mut dma) = d.split();
-    for (i, w) in bytes.chunks_exact(4).enumerate() {
-        let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        t.rx_write(bar, &mut dma, off + 4 * i as u32, v);
-    }
+    followed(ivf, t, d, |t, bar, dma| {
+        for (i, w) in bytes.chunks_exact(4).enumerate() {
+            let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            t.rx_write(bar, dma, off + 4 * i as u32, v);
+        }
+    });
     note_taint(ivf, before, t);
     drop(dev);
     log.trap_ns += start.elapsed().as_nanos().max(0) as u64;
@@ -183,9 +203,13 @@ pub(crate) fn start(
         return Err(EBUSY);
     }
     let mut dev = dev.ok_or(EIO)?;
+    let stamp = ivf.epoch().now();
     let (bar, mut dma) = dev.split();
-    let tracker = VfTracker::start(ivf.regmap(), ranges, chosen, bitmap, slots, bar, &mut dma)
+    let mut tracker = VfTracker::start(ivf.regmap(), ranges, chosen, bitmap, slots, bar, &mut dma)
         .map_err(|_| EINVAL)?;
+    if stamp.reset_before(ivf.epoch().now()) {
+        tracker.give_up(Taint::Reset);
+    }
     drop(dev);
     if let Some((base, count, srrctl, on, head, tail)) = tracker.rx_view(0) {
         dev_dbg!(
@@ -229,10 +253,7 @@ pub(crate) fn report(
     };
     let before = t.taint();
     match dev.as_mut() {
-        Some(d) => {
-            let (bar, mut dma) = d.split();
-            t.sync(bar, &mut dma);
-        }
+        Some(d) => followed(ivf, t, d, |t, bar, dma| t.sync(bar, dma)),
         None => t.give_up(Taint::NoDevice),
     }
     // Setting bits may pin the next part of the user's bitmap (mmap_lock):

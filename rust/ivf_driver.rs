@@ -65,11 +65,11 @@ module! {
         },
         fault_inject_future_stream: bool {
             default: false,
-            description: "Testing only: write migration streams of the next major version, as a newer driver would (every destination refuses them)",
+            description: "Testing only: write migration streams of the next major version, as a newer driver would (every destination refuses them); debugfs intel_vf_vfio_pci/fault_inject_future_stream flips it at any time",
         },
         fault_inject_quiesce: bool {
             default: false,
-            description: "Testing only: make every quiesce fail (ETIMEDOUT) to exercise the ERROR state",
+            description: "Testing only: make every quiesce fail (ETIMEDOUT) to exercise the ERROR state; debugfs intel_vf_vfio_pci/fault_inject_quiesce flips it at any time",
         },
     },
 }
@@ -79,7 +79,14 @@ struct IntelVfVfioPci;
 
 impl kernel::Module for IntelVfVfioPci {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        ffi::pci::register()?;
+        ffi::fault::init(
+            module_parameters::fault_inject_future_stream.value(),
+            module_parameters::fault_inject_quiesce.value(),
+        );
+        if let Err(e) = ffi::pci::register() {
+            ffi::fault::exit();
+            return Err(e);
+        }
         Ok(IntelVfVfioPci)
     }
 }
@@ -87,5 +94,6 @@ impl kernel::Module for IntelVfVfioPci {
 impl Drop for IntelVfVfioPci {
     fn drop(&mut self) {
         ffi::pci::unregister();
+        ffi::fault::exit();
     }
 }

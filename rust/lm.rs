@@ -38,6 +38,7 @@ use crate::common::stream::{self, DeviceCaps, StreamError};
 use crate::device::{IvfDevice, Step};
 use crate::epoch::{Current, FollowsDevice, Since};
 use crate::ffi::bindings;
+use crate::ffi::fault::{self, Fault};
 use crate::ffi::mig_file::{self, FileRef, UserFile};
 
 /// A device migration state (`enum vfio_device_mig_state`).
@@ -164,7 +165,7 @@ impl IvfDevice {
             pci.device_id(),
             pci.revision_id(),
         );
-        if crate::module_parameters::fault_inject_future_stream.value() {
+        if fault::injected(Fault::FutureStream) {
             // What a newer driver would write: any destination refuses it.
             h.major += 1;
         }
@@ -214,10 +215,10 @@ fn new_file(
 }
 
 fn quiesce(ivf: &IvfDevice, mig: &mut Migration) -> Result {
-    if crate::module_parameters::fault_inject_quiesce.value() {
+    if fault::injected(Fault::Quiesce) {
         dev_err!(
             ivf.dev(),
-            "quiesce failed: fault injected (fault_inject_quiesce=1)\n"
+            "quiesce failed: fault injected (fault_inject_quiesce)\n"
         );
         return Err(ETIMEDOUT);
     }

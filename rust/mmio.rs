@@ -23,6 +23,10 @@ pub(crate) struct MmioCounts {
 pub(crate) struct Bar0 {
     base: *mut kernel::ffi::c_void,
     len: usize,
+    /// The device whose decode each access checks first, where the lock
+    /// that keeps it decoded is released during a sequence (the tracker's
+    /// guest-memory reads).
+    decode_of: Option<*mut crate::ffi::bindings::vfio_pci_core_device>,
     /// Accesses made through this handle.
     pub(crate) counts: MmioCounts,
 }
@@ -38,13 +42,38 @@ impl Bar0 {
         Bar0 {
             base,
             len,
+            decode_of: None,
             counts: MmioCounts::default(),
         }
     }
 
+    /// From now on, an access first checks that `core` still decodes
+    /// memory (vfio-pci-core's own test), and does nothing (reads all
+    /// ones) when it does not.
+    ///
+    /// # Safety
+    ///
+    /// `core` must outlive this value, and memory_lock must be held for
+    /// reading at every access.
+    pub(crate) unsafe fn check_decode(
+        &mut self,
+        core: *mut crate::ffi::bindings::vfio_pci_core_device,
+    ) {
+        self.decode_of = Some(core);
+    }
+
     fn in_bounds(&self, off: u32) -> bool {
         let off = off as usize;
-        off % 4 == 0 && off + 4 <= self.len
+        off % 4 == 0 && off + 4 <= self.len && self.decodes()
+    }
+
+    fn decodes(&self) -> bool {
+        match self.decode_of {
+            None => true,
+            // SAFETY: per `check_decode`, the device lives and memory_lock
+            // is held for reading.
+            Some(core) => unsafe { crate::ffi::bindings::ivf_bar_decodes(core) },
+        }
     }
 }
 

@@ -9,9 +9,11 @@
  * (tests/id_table.rs in the common crate) compares the two.
  */
 #include <linux/anon_inodes.h>
+#include <linux/debugfs.h>
 #include <linux/file.h>
 #include <linux/interval_tree.h>
 #include <linux/iommu.h>
+#include <linux/iommufd.h>
 #include <linux/mm.h>
 #include <linux/sysfs.h>
 #include <linux/uaccess.h>
@@ -305,6 +307,40 @@ void ivf_get_file(struct file *filp)
 }
 
 /*
+ * Fault injection, for tests only: debugfs intel_vf_vfio_pci/<name> (root
+ * only), started from the module parameters of the same names. A test
+ * flips one for a moment instead of reloading the module, which would need
+ * every VF free. Without debugfs only the parameters count.
+ */
+static struct dentry *ivf_debugfs;
+static bool ivf_faults[IVF_FAULT_COUNT];
+static const char *const ivf_fault_names[IVF_FAULT_COUNT] = {
+	[IVF_FAULT_FUTURE_STREAM] = "fault_inject_future_stream",
+	[IVF_FAULT_QUIESCE] = "fault_inject_quiesce",
+};
+
+void ivf_faults_init(bool future_stream, bool quiesce)
+{
+	int i;
+
+	ivf_faults[IVF_FAULT_FUTURE_STREAM] = future_stream;
+	ivf_faults[IVF_FAULT_QUIESCE] = quiesce;
+	ivf_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	for (i = 0; i < IVF_FAULT_COUNT; i++)
+		debugfs_create_bool(ivf_fault_names[i], 0600, ivf_debugfs, &ivf_faults[i]);
+}
+
+void ivf_faults_exit(void)
+{
+	debugfs_remove_recursive(ivf_debugfs);
+}
+
+bool ivf_fault_injected(enum ivf_fault fault)
+{
+	return fault < IVF_FAULT_COUNT && READ_ONCE(ivf_faults[fault]);
+}
+
+/*
  * The PF netdev's VF settings (ndo_get_vf_config / ndo_set_vf_*), which any
  * SR-IOV PF driver implements. C for for_each_netdev (a macro); the policy
  * of what to read, compare and set is Rust's (pf_admin.rs).
@@ -426,35 +462,168 @@ void ivf_log_set(struct iova_bitmap *dirty, unsigned long iova, size_t length)
 }
 
 /*
- * Reads guest memory as the VF sees it: through the IOMMU domain the user
- * attached (type1 container or iommufd), page by page, from the kernel's
- * direct map, never faulting. The caller holds ivf_dev_lock(), which keeps
- * the domain attached. Only RAM is read; an IOVA that does not translate,
- * or translates to anything else, is an error.
+ * Reads guest memory as the VF sees it, for the dirty tracker, which holds
+ * dev_set->lock (so the device stays bound and attached) and memory_lock
+ * for reading (so BAR0 stays decoded). Only through accessors that hold
+ * what they read against a concurrent unmap: the type1 container's
+ * vfio_dma_rw (under the container's lock, from the user's own mm), or for
+ * iommufd our access on the device's IOAS (iommufd_access_rw, under the
+ * IOAS's iova_rwsem). Walking the IOMMU domain instead would race
+ * VFIO_IOMMU_UNMAP_DMA / IOMMU_IOAS_UNMAP: its page tables may be freed
+ * under the walk, the page it names reused.
+ *
+ * memory_lock is released for the read: the accessors take the container's
+ * or the IOAS's locks, under which a DMA map of a BAR mmap faults and takes
+ * memory_lock, and a reset waiting for it would close the cycle. Page
+ * faults are off: a page that is not present (no honest user's mapped
+ * guest RAM) fails the read, which the tracker answers by marking every
+ * logged page, instead of sleeping in a fault the user controls
+ * (userfaultfd). The caller re-checks the reset and the decode after
+ * (dirty.rs, ivf_bar_decodes).
  */
-int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t len)
+int ivf_dma_read(struct vfio_pci_core_device *vdev, struct ivf_dma *dma, u64 iova, void *buf,
+		 size_t len)
 {
-	struct iommu_domain *domain;
+	int ret;
 
 	lockdep_assert_held(&vdev->vdev.dev_set->lock);
-	domain = iommu_get_domain_for_dev(&vdev->pdev->dev);
-	if (!domain || !(domain->type & __IOMMU_DOMAIN_PAGING) || !domain->ops ||
-	    !domain->ops->iova_to_phys)
-		return -ENODEV;
-	while (len) {
-		size_t n = min_t(size_t, len, PAGE_SIZE - offset_in_page(iova));
-		phys_addr_t phys = iommu_iova_to_phys(domain, iova);
-		unsigned long pfn = PHYS_PFN(phys);
+	lockdep_assert_held_read(&vdev->memory_lock);
+	if (!len)
+		return 0;
+	up_read(&vdev->memory_lock);
+	pagefault_disable();
+#if IS_ENABLED(CONFIG_IOMMUFD)
+	if (dma->access)
+		ret = !dma->attached ? -ENODEV :
+		      iova > ULONG_MAX ? -EINVAL :
+		      iommufd_access_rw(dma->access, iova, buf, len, IOMMUFD_ACCESS_RW_READ);
+	else
+#endif
+		ret = vfio_dma_rw(&vdev->vdev, iova, buf, len, false);
+	pagefault_enable();
+	down_read(&vdev->memory_lock);
+	return ret;
+}
 
-		if (!phys || !pfn_valid(pfn) || !page_is_ram(pfn) ||
-		    copy_from_kernel_nofault(buf, phys_to_virt(phys), n))
-			return -EFAULT;
-		iova += n;
-		buf += n;
-		len -= n;
+/* vfio-pci-core's own test before a BAR access: decode on and not in D3. */
+bool ivf_bar_decodes(struct vfio_pci_core_device *vdev)
+{
+	lockdep_assert_held_read(&vdev->memory_lock);
+	return __vfio_pci_memory_enabled(vdev);
+}
+
+#if IS_ENABLED(CONFIG_IOMMUFD)
+/*
+ * The iommufd side of ivf_dma: vfio-pci-core's physical ops, plus an
+ * iommufd_access that follows the device's attachment. The access only
+ * reads (no pins), so an unmap owes it nothing.
+ */
+static void ivf_access_unmap(void *data, unsigned long iova, unsigned long length)
+{
+}
+
+static const struct iommufd_access_ops ivf_access_ops = {
+	.unmap = ivf_access_unmap,
+};
+
+/*
+ * How far the HWPT case looks for IOAS ids: iommufd numbers its objects
+ * from 1 upwards, lowest free first, and a VMM has a handful.
+ */
+#define IVF_IOAS_SEARCH 1024
+
+int ivf_iommufd_bind(struct vfio_device *vdev, struct iommufd_ctx *ictx, u32 *out_device_id,
+		     struct ivf_dma *dma)
+{
+	struct iommufd_access *access;
+	u32 id;
+	int ret;
+
+	ret = vfio_iommufd_physical_bind(vdev, ictx, out_device_id);
+	if (ret)
+		return ret;
+	access = iommufd_access_create(ictx, &ivf_access_ops, dma, &id);
+	if (IS_ERR(access)) {
+		vfio_iommufd_physical_unbind(vdev);
+		return PTR_ERR(access);
 	}
+	*dma = (struct ivf_dma){ .access = access };
 	return 0;
 }
+
+void ivf_iommufd_unbind(struct vfio_device *vdev, struct ivf_dma *dma)
+{
+	if (dma->access)
+		iommufd_access_destroy(dma->access);
+	*dma = (struct ivf_dma){};
+	vfio_iommufd_physical_unbind(vdev);
+}
+
+static void ivf_access_detach(struct ivf_dma *dma)
+{
+	if (dma->attached)
+		iommufd_access_detach(dma->access);
+	dma->attached = false;
+}
+
+/*
+ * Attaches the access to the IOAS the device now translates through. When
+ * the user attached the device to an IOAS, that one. When it attached it to
+ * a paging HWPT (QEMU does), iommufd gives a driver no way to learn the
+ * HWPT's IOAS: the access looks for the IOASes of the user's iommufd and
+ * takes the only one (then it is the HWPT's, which holds it). With none or
+ * several found, the tracker reads nothing, so every logged page is
+ * reported dirty: never a missed page, only a slower migration. The access
+ * reads only the user's own IOASes, whichever it takes.
+ */
+static void ivf_access_follow(struct vfio_device *vdev, struct ivf_dma *dma, u32 pt_id)
+{
+	u32 id, first = 0, found = 0;
+
+	ivf_access_detach(dma);
+	if (!iommufd_access_attach(dma->access, pt_id)) {
+		*dma = (struct ivf_dma){ .access = dma->access, .attached = true, .ioas = pt_id,
+					 .ioases_found = 1 };
+		return;
+	}
+	for (id = 1; id <= IVF_IOAS_SEARCH && found < 2; id++) {
+		if (iommufd_access_attach(dma->access, id))
+			continue;
+		iommufd_access_detach(dma->access);
+		if (!found++)
+			first = id;
+	}
+	dma->ioases_found = found;
+	if (found == 1 && !iommufd_access_attach(dma->access, first)) {
+		dma->attached = true;
+		dma->ioas = first;
+		return;
+	}
+	dev_info(vdev->dev,
+		 "attached to iommufd object %u, an HWPT among %s IOASes: the dirty tracker cannot read guest memory, so device DMA logging reports every logged page dirty\n",
+		 pt_id, found ? "several" : "no");
+}
+
+int ivf_iommufd_attach_ioas(struct vfio_device *vdev, u32 *pt_id, struct ivf_dma *dma)
+{
+	u32 asked = *pt_id;
+	int ret;
+
+	ret = vfio_iommufd_physical_attach_ioas(vdev, pt_id);
+	if (ret)
+		return ret;
+	if (dma->access)
+		ivf_access_follow(vdev, dma, asked);
+	return 0;
+}
+
+void ivf_iommufd_detach_ioas(struct vfio_device *vdev, struct ivf_dma *dma)
+{
+	if (dma->access)
+		ivf_access_detach(dma);
+	vfio_iommufd_physical_detach_ioas(vdev);
+}
+#endif
 
 /*
  * BAR0 for a migration sequence (quiesce, save, load, resume, the mailbox

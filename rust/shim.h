@@ -35,6 +35,17 @@ enum ivf_admin_field {
 	IVF_ADMIN_LINK_STATE,
 };
 
+/* Faults a test can inject (ffi/fault.rs), flipped in debugfs at any time. */
+enum ivf_fault {
+	IVF_FAULT_FUTURE_STREAM,
+	IVF_FAULT_QUIESCE,
+	IVF_FAULT_COUNT,
+};
+
+void ivf_faults_init(bool future_stream, bool quiesce);
+void ivf_faults_exit(void);
+bool ivf_fault_injected(enum ivf_fault fault);
+
 /* Implemented in Rust (ffi/pci.rs). */
 int ivf_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id);
 void ivf_pci_remove(struct pci_dev *pdev);
@@ -105,7 +116,29 @@ void ivf_announce_free(struct ivf_announce *a);
 /* Implemented in C (shim.c). */
 int ivf_config_snapshot(struct vfio_pci_core_device *vdev, u8 *user, bool *assigned, u8 *hw);
 u32 ivf_random_u32(void);
-int ivf_dma_read(struct vfio_pci_core_device *vdev, u64 iova, void *buf, size_t len);
+
+/*
+ * Guest memory as the VF sees it, read for the dirty tracker through the
+ * accessors that hold the mapping while they read: the type1 container's
+ * vfio_dma_rw, or, for a device bound through iommufd, an iommufd_access
+ * of the driver's own on the device's IOAS. Zeroed with the device; only
+ * the iommufd ops and ivf_dma_read touch it, under dev_set->lock.
+ */
+struct ivf_dma {
+	struct iommufd_access *access;	/* bound through iommufd */
+	bool attached;			/* access attached to the device's IOAS */
+	u32 ioas;			/* that IOAS's id */
+	u32 ioases_found;		/* IOASes the last HWPT attach found */
+};
+
+int ivf_dma_read(struct vfio_pci_core_device *vdev, struct ivf_dma *dma, u64 iova, void *buf,
+		 size_t len);
+bool ivf_bar_decodes(struct vfio_pci_core_device *vdev);
+int ivf_iommufd_bind(struct vfio_device *vdev, struct iommufd_ctx *ictx, u32 *out_device_id,
+		     struct ivf_dma *dma);
+void ivf_iommufd_unbind(struct vfio_device *vdev, struct ivf_dma *dma);
+int ivf_iommufd_attach_ioas(struct vfio_device *vdev, u32 *pt_id, struct ivf_dma *dma);
+void ivf_iommufd_detach_ioas(struct vfio_device *vdev, struct ivf_dma *dma);
 bool ivf_device_logging_supported(void);
 u32 ivf_log_ranges(struct rb_root_cached *root, u64 *pairs, u32 max);
 void ivf_log_set(struct iova_bitmap *dirty, unsigned long iova, size_t length);

@@ -78,17 +78,25 @@ impl CoreDevice {
     }
 
     /// BAR0 and guest memory for the dirty tracker: dev_set->lock (which
-    /// keeps the IOMMU domain attached), then memory_lock. `None` when
-    /// memory decode is off.
-    pub(crate) fn dev_lock(&self) -> Option<DevLock<'_>> {
+    /// keeps the device bound and attached), then memory_lock. `None` when
+    /// memory decode is off. Guest memory is read through `dma`, the
+    /// device's own accessor.
+    pub(crate) fn dev_lock<'a>(&'a self, dma: &'a DmaAccess) -> Option<DevLock<'a>> {
         // SAFETY: as in `bar0`; released in `DevLock::drop`.
         if unsafe { bindings::ivf_dev_lock(self.raw()) } != 0 {
             return None;
         }
+        // SAFETY: memory_lock is held and decode is on (checked above).
+        let mut bar = unsafe { self.mapped_bar0() };
+        // Guest-memory reads release memory_lock for a moment (shim.c,
+        // ivf_dma_read): from then on each access checks the decode.
+        // SAFETY: the device outlives the lock, which holds memory_lock
+        // for every access but during those reads.
+        unsafe { bar.check_decode(self.raw()) };
         Some(DevLock {
-            // SAFETY: memory_lock is held and decode is on (checked above).
-            bar: unsafe { self.mapped_bar0() },
+            bar,
             core: self,
+            dma,
         })
     }
 
@@ -196,12 +204,13 @@ pub(crate) struct DevLock<'a> {
     /// BAR0.
     pub(crate) bar: Bar0,
     core: &'a CoreDevice,
+    dma: &'a DmaAccess,
 }
 
 impl DevLock<'_> {
     /// Guest memory through the device's IOMMU domain, and BAR0.
     pub(crate) fn split(&mut self) -> (&mut Bar0, Dma<'_>) {
-        (&mut self.bar, Dma(self.core))
+        (&mut self.bar, Dma(self.core, self.dma))
     }
 }
 
@@ -212,16 +221,45 @@ impl Drop for DevLock<'_> {
     }
 }
 
-/// Guest memory as the VF sees it, while its [`DevLock`] is held.
-pub(crate) struct Dma<'a>(&'a CoreDevice);
+/// Guest memory as the VF sees it, while its [`DevLock`] is held. A read
+/// releases memory_lock while it copies (a reset may then run: the
+/// tracker's caller checks the epoch after).
+pub(crate) struct Dma<'a>(&'a CoreDevice, &'a DmaAccess);
 
 impl DmaRead for Dma<'_> {
     fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
-        // SAFETY: the DevLock this borrows from is held; `buf` is writable
-        // for its length.
+        // SAFETY: the DevLock this borrows from holds dev_set->lock and
+        // memory_lock, as the shim asserts; `buf` is writable for its
+        // length; the accessor is this device's, under dev_set->lock.
         unsafe {
-            bindings::ivf_dma_read(self.0.raw(), iova, buf.as_mut_ptr().cast(), buf.len()) == 0
+            bindings::ivf_dma_read(
+                self.0.raw(),
+                self.1.raw(),
+                iova,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            ) == 0
         }
+    }
+}
+
+/// The device's own guest-memory accessor (shim.c `struct ivf_dma`): the
+/// iommufd access that follows the device's attachment, or nothing (then
+/// reads go to the type1 container). Zeroed with the device; changed by
+/// the shim only, under dev_set->lock.
+#[repr(transparent)]
+pub(crate) struct DmaAccess(Opaque<bindings::ivf_dma>);
+
+// SAFETY: only the shim reads or writes it, under the device's
+// dev_set->lock.
+unsafe impl Sync for DmaAccess {}
+// SAFETY: as above.
+unsafe impl Send for DmaAccess {}
+
+impl DmaAccess {
+    /// The raw accessor, for the shim.
+    pub(crate) fn raw(&self) -> *mut bindings::ivf_dma {
+        self.0.get()
     }
 }
 

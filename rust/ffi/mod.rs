@@ -26,6 +26,7 @@
 pub(crate) mod announce;
 pub(crate) mod bindings;
 pub(crate) mod core;
+pub(crate) mod fault;
 pub(crate) mod mig_file;
 pub(crate) mod ops;
 pub(crate) mod pci;

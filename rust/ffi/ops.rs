@@ -373,28 +373,83 @@ static IVF_LOG_OPS: bindings::vfio_log_ops = bindings::vfio_log_ops {
     log_read_and_clear: Some(ivf_log_read_and_clear),
 };
 
-/// vfio-pci-core's iommufd ops, where the kernel has iommufd. Without it
-/// (Debian's kernels: `CONFIG_IOMMUFD` off) `linux/vfio.h` defines them as
-/// NULL macros and the device is reached through the group/container only.
+/// The iommufd ops, where the kernel has iommufd: vfio-pci-core's physical
+/// ones, wrapped by the shim so that the device's guest-memory accessor
+/// follows its attachment (`struct ivf_dma`). Without iommufd (Debian's
+/// kernels: `CONFIG_IOMMUFD` off) the device is reached through the
+/// group/container only.
 mod iommufd {
-    use super::{bindings, vfio_device};
+    use super::vfio_device;
     use kernel::ffi::c_int;
 
-    type BindFn =
-        unsafe extern "C" fn(*mut vfio_device, *mut bindings::iommufd_ctx, *mut u32) -> c_int;
+    type BindFn = unsafe extern "C" fn(
+        *mut vfio_device,
+        *mut super::bindings::iommufd_ctx,
+        *mut u32,
+    ) -> c_int;
     type DeviceFn = unsafe extern "C" fn(*mut vfio_device);
     type IoasFn = unsafe extern "C" fn(*mut vfio_device, *mut u32) -> c_int;
 
     #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
-    pub(super) const BIND: Option<BindFn> = Some(bindings::vfio_iommufd_physical_bind);
+    mod on {
+        use super::super::{bindings, ivf, vfio_device};
+        use kernel::ffi::c_int;
+
+        /// `bind_iommufd`.
+        ///
+        /// # Safety
+        ///
+        /// Called by the vfio core for one of our devices, under its
+        /// dev_set->lock, with a valid context and output pointer.
+        pub(super) unsafe extern "C" fn bind(
+            vdev: *mut vfio_device,
+            ictx: *mut bindings::iommufd_ctx,
+            id: *mut u32,
+        ) -> c_int {
+            // SAFETY: vfio calls this for our device; the accessor is
+            // changed under dev_set->lock, which the core holds.
+            unsafe { bindings::ivf_iommufd_bind(vdev, ictx, id, ivf(vdev).dma_access().raw()) }
+        }
+
+        /// `unbind_iommufd`.
+        ///
+        /// # Safety
+        ///
+        /// As [`bind`], for a bound device.
+        pub(super) unsafe extern "C" fn unbind(vdev: *mut vfio_device) {
+            // SAFETY: as in `bind`.
+            unsafe { bindings::ivf_iommufd_unbind(vdev, ivf(vdev).dma_access().raw()) }
+        }
+
+        /// `attach_ioas`.
+        ///
+        /// # Safety
+        ///
+        /// As [`bind`], for a bound device; `pt_id` is valid.
+        pub(super) unsafe extern "C" fn attach(vdev: *mut vfio_device, pt_id: *mut u32) -> c_int {
+            // SAFETY: as in `bind`.
+            unsafe { bindings::ivf_iommufd_attach_ioas(vdev, pt_id, ivf(vdev).dma_access().raw()) }
+        }
+
+        /// `detach_ioas`.
+        ///
+        /// # Safety
+        ///
+        /// As [`bind`], for a bound device.
+        pub(super) unsafe extern "C" fn detach(vdev: *mut vfio_device) {
+            // SAFETY: as in `bind`.
+            unsafe { bindings::ivf_iommufd_detach_ioas(vdev, ivf(vdev).dma_access().raw()) }
+        }
+    }
+
     #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
-    pub(super) const UNBIND: Option<DeviceFn> = Some(bindings::vfio_iommufd_physical_unbind);
+    pub(super) const BIND: Option<BindFn> = Some(on::bind);
     #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
-    pub(super) const ATTACH_IOAS: Option<IoasFn> =
-        Some(bindings::vfio_iommufd_physical_attach_ioas);
+    pub(super) const UNBIND: Option<DeviceFn> = Some(on::unbind);
     #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
-    pub(super) const DETACH_IOAS: Option<DeviceFn> =
-        Some(bindings::vfio_iommufd_physical_detach_ioas);
+    pub(super) const ATTACH_IOAS: Option<IoasFn> = Some(on::attach);
+    #[cfg(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m"))]
+    pub(super) const DETACH_IOAS: Option<DeviceFn> = Some(on::detach);
 
     #[cfg(not(any(CONFIG_IOMMUFD = "y", CONFIG_IOMMUFD = "m")))]
     pub(super) const BIND: Option<BindFn> = None;

@@ -43,7 +43,8 @@ const MAX_HDR_BUF: u64 = 63 * 64;
 /// Descriptors read from guest memory at a time (one stack buffer).
 const READ_BATCH: usize = 32;
 
-/// Reads guest memory by IOVA through the device's IOMMU domain.
+/// Reads guest memory by IOVA, as the device sees it (the module: through
+/// the VFIO user's container or iommufd IOAS).
 pub trait DmaRead {
     /// Fills `buf` from `iova`; false if any part is not readable.
     fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool;
@@ -146,6 +147,10 @@ pub enum Taint {
     Access(u32),
     /// The registers could not be read (memory decode off).
     NoDevice,
+    /// The VF was reset while the tracker read guest memory (the reads
+    /// release the lock that holds resets off), so what it had read of
+    /// the device before may be stale.
+    Reset,
     /// (queue): a descriptor the device owned looked written back (DD),
     /// at the start of logging or after an unseen queue start.
     WrittenBack(u32),

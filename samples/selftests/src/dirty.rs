@@ -26,6 +26,7 @@ pub const TESTS: &[&Test] = tests![
     dirty_log_uapi,
     dirty_log_rx_stream,
     dirty_log_container,
+    dirty_log_hwpt,
     dirty_log_hostile_guest,
 ];
 
@@ -121,7 +122,7 @@ fn differing_pages(a: &[u8], b: &[u8]) -> Vec<usize> {
 /// The PF sends `n` frames from the guest's next sequence number, in
 /// batches; the guest must receive each once, in order, intact. Returns
 /// the descriptors they arrived in.
-fn stream(pf: &PfPort, g: &mut Guest<'_>, n: u64) -> Result<Vec<u32>, String> {
+pub(crate) fn stream(pf: &PfPort, g: &mut Guest<'_>, n: u64) -> Result<Vec<u32>, String> {
     let mac = g.mac();
     let mut seq = g.state().rx_seq;
     let end = seq + n;
@@ -636,6 +637,13 @@ fn dirty_log_rx_stream() -> Outcome {
 fn dirty_log_container() -> Outcome {
     // The legacy type1 container, and many descriptors per RDT write.
     rx_stream("dirty_log_container", Backend::Group, true, 2050, 1000)
+}
+
+fn dirty_log_hwpt() -> Outcome {
+    // QEMU's iommufd way: the device attached to an HWPT of the IOAS. The
+    // driver must find that IOAS to read descriptors (else every page is
+    // reported and the precision check fails).
+    rx_stream("dirty_log_hwpt", Backend::Hwpt, true, 2050, 1000)
 }
 
 /// Descriptor addresses no honest driver posts: unmapped, outside any

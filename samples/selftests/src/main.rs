@@ -17,6 +17,7 @@ mod livemig;
 mod migration;
 mod pf;
 mod skeleton;
+mod torture;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn all_tests() -> Vec<&'static Test> {
     tests.extend_from_slice(livemig::TESTS);
     tests.extend_from_slice(capability::TESTS);
     tests.extend_from_slice(hostile::TESTS);
+    tests.extend_from_slice(torture::TESTS);
     tests.extend_from_slice(tests![kernel_log_clean]);
     tests
 }

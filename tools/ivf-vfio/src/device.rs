@@ -18,6 +18,9 @@ use crate::{Error, Result};
 pub enum Backend {
     /// `/dev/vfio/devices/vfioN` bound to an iommufd IOAS.
     Cdev,
+    /// The cdev attached to a paging HWPT allocated from the IOAS, as
+    /// QEMU's iommufd backend attaches a device.
+    Hwpt,
     /// `/dev/vfio/N` in a type1 container (`/dev/vfio/vfio`).
     Group,
 }
@@ -27,7 +30,7 @@ impl Backend {
     /// cdev, `/dev/vfio/vfio` for the container).
     pub fn available(self) -> bool {
         match self {
-            Backend::Cdev => std::path::Path::new("/dev/iommu").exists(),
+            Backend::Cdev | Backend::Hwpt => std::path::Path::new("/dev/iommu").exists(),
             Backend::Group => std::path::Path::new("/dev/vfio/vfio").exists(),
         }
     }
@@ -44,8 +47,15 @@ impl Backend {
 
 /// The IOMMU side of an open device; kept alive as long as the device.
 enum Iommu {
-    Cdev { iommufd: File, ioas_id: u32 },
-    Group { container: File, _group: File },
+    Cdev {
+        iommufd: File,
+        ioas_id: u32,
+        hwpt: bool,
+    },
+    Group {
+        container: File,
+        _group: File,
+    },
 }
 
 /// An open VFIO device.
@@ -143,6 +153,16 @@ impl AsRawFd for Device {
 impl Device {
     /// Opens `bdf` through its vfio cdev and a fresh iommufd IOAS.
     pub fn open_cdev(bdf: Bdf) -> Result<Device> {
+        Device::open_iommufd(bdf, false)
+    }
+
+    /// Opens `bdf` through its vfio cdev, attached to a paging HWPT of a
+    /// fresh IOAS (QEMU's way); DMA is still mapped in the IOAS.
+    pub fn open_hwpt(bdf: Bdf) -> Result<Device> {
+        Device::open_iommufd(bdf, true)
+    }
+
+    fn open_iommufd(bdf: Bdf, hwpt: bool) -> Result<Device> {
         let pci = PciDevice::open(bdf)?;
         let cdev = pci.vfio_cdev.ok_or_else(|| not_vfio(bdf, &pci.driver))?;
         let path = format!("/dev/vfio/devices/{cdev}");
@@ -165,9 +185,20 @@ impl Device {
             ..Default::default()
         };
         ioctl(&iommufd, IOMMU_IOAS_ALLOC, &mut alloc, "IOMMU_IOAS_ALLOC")?;
+        let mut pt_id = alloc.out_ioas_id;
+        if hwpt {
+            let mut hw = IommuHwptAlloc {
+                size: argsz::<IommuHwptAlloc>(),
+                dev_id: bind.out_devid,
+                pt_id,
+                ..Default::default()
+            };
+            ioctl(&iommufd, IOMMU_HWPT_ALLOC, &mut hw, "IOMMU_HWPT_ALLOC")?;
+            pt_id = hw.out_hwpt_id;
+        }
         let mut attach = VfioDeviceAttachIommufdPt {
             argsz: argsz::<VfioDeviceAttachIommufdPt>(),
-            pt_id: alloc.out_ioas_id,
+            pt_id,
             ..Default::default()
         };
         ioctl(
@@ -182,6 +213,7 @@ impl Device {
             Iommu::Cdev {
                 iommufd,
                 ioas_id: alloc.out_ioas_id,
+                hwpt,
             },
         )
     }
@@ -271,6 +303,7 @@ impl Device {
     pub fn open(bdf: Bdf, backend: Backend) -> Result<Device> {
         match backend {
             Backend::Cdev => Device::open_cdev(bdf),
+            Backend::Hwpt => Device::open_hwpt(bdf),
             Backend::Group => Device::open_group(bdf),
         }
     }
@@ -298,7 +331,8 @@ impl Device {
     /// How the device was opened.
     pub fn backend(&self) -> Backend {
         match self.iommu {
-            Iommu::Cdev { .. } => Backend::Cdev,
+            Iommu::Cdev { hwpt: false, .. } => Backend::Cdev,
+            Iommu::Cdev { hwpt: true, .. } => Backend::Hwpt,
             Iommu::Group { .. } => Backend::Group,
         }
     }
@@ -633,7 +667,9 @@ impl Device {
     /// Maps `len` bytes at `vaddr` for device DMA at `iova`.
     pub fn dma_map(&self, vaddr: *mut u8, len: u64, iova: u64) -> Result<()> {
         match &self.iommu {
-            Iommu::Cdev { iommufd, ioas_id } => {
+            Iommu::Cdev {
+                iommufd, ioas_id, ..
+            } => {
                 let mut map = IommuIoasMap {
                     size: argsz::<IommuIoasMap>(),
                     flags: IOMMU_IOAS_MAP_FIXED_IOVA
@@ -674,7 +710,9 @@ impl Device {
     /// Removes the DMA mapping of `len` bytes at `iova`.
     pub fn dma_unmap(&self, len: u64, iova: u64) -> Result<()> {
         match &self.iommu {
-            Iommu::Cdev { iommufd, ioas_id } => {
+            Iommu::Cdev {
+                iommufd, ioas_id, ..
+            } => {
                 let mut unmap = IommuIoasUnmap {
                     size: argsz::<IommuIoasUnmap>(),
                     ioas_id: *ioas_id,

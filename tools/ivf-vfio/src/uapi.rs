@@ -31,6 +31,7 @@ pub const IOMMU_DESTROY: libc::c_ulong = io(0x80);
 pub const IOMMU_IOAS_ALLOC: libc::c_ulong = io(0x81);
 pub const IOMMU_IOAS_MAP: libc::c_ulong = io(0x85);
 pub const IOMMU_IOAS_UNMAP: libc::c_ulong = io(0x86);
+pub const IOMMU_HWPT_ALLOC: libc::c_ulong = io(0x89);
 
 pub const VFIO_API_VERSION: i32 = 0;
 pub const VFIO_TYPE1V2_IOMMU: libc::c_ulong = 3;
@@ -222,6 +223,23 @@ pub struct IommuIoasAlloc {
     pub out_ioas_id: u32,
 }
 
+/// `struct iommu_hwpt_alloc`: a paging HWPT from an IOAS (no driver data).
+#[repr(C)]
+#[derive(Default, Debug)]
+pub struct IommuHwptAlloc {
+    pub size: u32,
+    pub flags: u32,
+    pub dev_id: u32,
+    pub pt_id: u32,
+    pub out_hwpt_id: u32,
+    pub reserved: u32,
+    pub data_type: u32,
+    pub data_len: u32,
+    pub data_uptr: u64,
+    pub fault_id: u32,
+    pub reserved2: u32,
+}
+
 #[repr(C)]
 #[derive(Default, Debug)]
 pub struct IommuIoasMap {
@@ -260,6 +278,8 @@ mod tests {
         assert_eq!(VFIO_GET_API_VERSION, 0x3b64);
         assert_eq!(VFIO_DEVICE_FEATURE, 0x3b75);
         assert_eq!(IOMMU_IOAS_ALLOC, 0x3b81);
+        assert_eq!(IOMMU_HWPT_ALLOC, 0x3b89);
+        assert_eq!(std::mem::size_of::<IommuHwptAlloc>(), 48);
     }
 
     #[test]
