@@ -577,6 +577,11 @@ impl MigFile {
         let n = left.min(len);
         let mut w = UserSlice::new(ubuf, n).writer();
         w.write_slice(&d.buf[d.pos..d.pos + n])?;
+        // The transfer ended (reset, close, unbind) while the copy waited
+        // on the user's memory: what it copied belongs to no stream now.
+        if self.disabled.load(Ordering::Acquire) {
+            return Err(ENODEV);
+        }
         d.pos += n;
         Ok(n)
     }
@@ -602,6 +607,11 @@ impl MigFile {
         if let Err(e) = r.read_slice(&mut d.buf[start..]) {
             d.buf.truncate(start);
             return Err(e);
+        }
+        // As in `read`: the transfer may have ended during the copy.
+        if self.disabled.load(Ordering::Acquire) {
+            d.buf.truncate(start);
+            return Err(ENODEV);
         }
         let FileData {
             buf,

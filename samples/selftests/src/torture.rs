@@ -14,6 +14,7 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::ops::Not;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -29,7 +30,11 @@ use crate::ktap::{s, Outcome, Test};
 use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
-pub const TESTS: &[&Test] = tests![torture_racing_users_iommufd, torture_racing_users_container];
+pub const TESTS: &[&Test] = tests![
+    torture_racing_users_iommufd,
+    torture_racing_users_container,
+    torture_read_held_in_copy_to_user,
+];
 
 const MAP: &regs::RegMap = &regs::IGB;
 /// How long the threads race, per backend.
@@ -223,4 +228,305 @@ fn poll_once(f: &File) {
     };
     // SAFETY: one valid pollfd for the call's duration.
     unsafe { libc::poll(&mut p, 1, 0) };
+}
+
+/// `struct uffdio_api`, `uffdio_register`, `uffdio_zeropage` (linux/userfaultfd.h).
+#[repr(C)]
+struct UffdioApi {
+    api: u64,
+    features: u64,
+    ioctls: u64,
+}
+
+#[repr(C)]
+struct UffdioRange {
+    start: u64,
+    len: u64,
+}
+
+#[repr(C)]
+struct UffdioRegister {
+    range: UffdioRange,
+    mode: u64,
+    ioctls: u64,
+}
+
+#[repr(C)]
+struct UffdioZeropage {
+    range: UffdioRange,
+    mode: u64,
+    zeropage: i64,
+}
+
+const UFFD_API: u64 = 0xaa;
+const UFFDIO_REGISTER_MODE_MISSING: u64 = 1;
+const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
+const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
+const UFFDIO_ZEROPAGE: libc::c_ulong = 0xc020_aa04;
+
+/// Anonymous memory whose first touch waits until [`Held::release`]: a
+/// `copy_to_user` into it stays inside the driver's `read` until then.
+struct Held {
+    uffd: std::os::fd::OwnedFd,
+    mem: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is only handed to the kernel (read, ioctls).
+unsafe impl Send for Held {}
+// SAFETY: as above.
+unsafe impl Sync for Held {}
+
+impl Held {
+    /// `None` when the kernel has no userfaultfd.
+    fn new(len: usize) -> Result<Option<Held>, String> {
+        use std::os::fd::FromRawFd;
+        // SAFETY: a syscall without pointers.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOSYS) => Ok(None),
+                _ => Err(format!("userfaultfd: {e}")),
+            };
+        }
+        // SAFETY: a new fd nothing else owns.
+        let uffd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        let mut api = UffdioApi {
+            api: UFFD_API,
+            features: 0,
+            ioctls: 0,
+        };
+        // SAFETY: the struct the ioctl takes, valid for the call.
+        if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, &mut api) } != 0 {
+            return Err(format!("UFFDIO_API: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh anonymous mapping.
+        let mem = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if mem == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        let held = Held {
+            uffd,
+            mem: mem.cast(),
+            len,
+        };
+        let mut reg = UffdioRegister {
+            range: UffdioRange {
+                start: mem as u64,
+                len: len as u64,
+            },
+            mode: UFFDIO_REGISTER_MODE_MISSING,
+            ioctls: 0,
+        };
+        // SAFETY: as for UFFDIO_API.
+        if unsafe { libc::ioctl(held.uffd.as_raw_fd(), UFFDIO_REGISTER, &mut reg) } != 0 {
+            return Err(format!(
+                "UFFDIO_REGISTER: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(Some(held))
+    }
+
+    /// The held memory.
+    fn mem(&self) -> *mut u8 {
+        self.mem
+    }
+
+    /// Waits up to `timeout` for a fault to be held.
+    fn wait_fault(&self, timeout: Duration) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.uffd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the call's duration.
+        unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) == 1 }
+    }
+
+    /// Lets every held fault go on (the pages read as zeros).
+    fn release(&self) {
+        let mut z = UffdioZeropage {
+            range: UffdioRange {
+                start: self.mem as u64,
+                len: self.len as u64,
+            },
+            mode: 0,
+            zeropage: 0,
+        };
+        // SAFETY: as for UFFDIO_API. EEXIST (already released) is fine.
+        unsafe { libc::ioctl(self.uffd.as_raw_fd(), UFFDIO_ZEROPAGE, &mut z) };
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, no longer used.
+        unsafe { libc::munmap(self.mem.cast(), self.len) };
+    }
+}
+
+/// The file-lifetime cases: a STOP_COPY data-fd `read` is held inside its
+/// `copy_to_user` (userfaultfd) while the VF is reset, its device fd
+/// closed, the VF unbound, its PF's VFs removed, and `rmmod` tried. Each
+/// must complete while the read waits (none may wait for it), `rmmod`
+/// must fail (the file holds the module), and the released read and the
+/// next must fail `ENODEV`. Then the module and VFs are set up again.
+fn torture_read_held_in_copy_to_user() -> Outcome {
+    let vfs = host::need_vfs(1)?;
+    let vf = vfs[0];
+    let Some(held) = Held::new(4096)? else {
+        return crate::ktap::skip("this kernel has no userfaultfd (CONFIG_USERFAULTFD)");
+    };
+    let pf = std::env::var("IVF_PF").map_err(|e| e.to_string())?;
+    let numvfs_path = format!("/sys/bus/pci/devices/{pf}/sriov_numvfs");
+    let numvfs = std::fs::read_to_string(&numvfs_path)
+        .map_err(|e| format!("{numvfs_path}: {e}"))?
+        .trim()
+        .to_string();
+    let log_from = host::dmesg_lines().len();
+    let dev = s(Device::open_default(vf))?;
+    s(dev.set_mig_state(mig::STOP))?;
+    let data = s(dev.set_mig_state(mig::STOP_COPY))?.ok_or("STOP_COPY gave no data fd")?;
+    let mut steps: Vec<String> = Vec::new();
+    let released = AtomicBool::new(false);
+    let outcome = std::thread::scope(|t| -> Result<(i64, i64), String> {
+        let reader = t.spawn(|| {
+            // SAFETY: reads into the held mapping, valid for its length.
+            let n = unsafe { libc::read(data.as_raw_fd(), held.mem().cast(), 4096) };
+            if n < 0 {
+                -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+            } else {
+                n as i64
+            }
+        });
+        // Should anything wait for the held read, the read is let go after
+        // a while, and that step shows how long it took.
+        let watchdog = t.spawn(|| {
+            let until = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < until && !released.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if !released.load(Ordering::Relaxed) {
+                held.release();
+            }
+        });
+        if !held.wait_fault(Duration::from_secs(10)) {
+            held.release();
+            released.store(true, Ordering::Relaxed);
+            let _ = watchdog.join();
+            return Err(format!(
+                "the data-fd read never reached copy_to_user (it returned {:?})",
+                reader.join()
+            ));
+        }
+        let mut step = |what: &str, f: &mut dyn FnMut() -> Result<(), String>| {
+            let t0 = Instant::now();
+            let r = f();
+            steps.push(format!(
+                "{what}: {:?} in {} ms",
+                r,
+                t0.elapsed().as_millis()
+            ));
+            r.map(|_| t0.elapsed())
+        };
+        let reset = step("VFIO_DEVICE_RESET", &mut || s(dev.reset()));
+        let mut dev = Some(dev);
+        let close = step("close the device fd", &mut || {
+            drop(dev.take());
+            Ok(())
+        });
+        let unbind = step("unbind the VF", &mut || host::unbind(vf));
+        let remove = step("sriov_numvfs = 0", &mut || {
+            std::fs::write(&numvfs_path, "0").map_err(|e| e.to_string())
+        });
+        let rmmod = step(
+            "rmmod (refused while the file is open)",
+            &mut || match host::unload() {
+                Ok(()) => Err("rmmod succeeded while a data fd was open".into()),
+                Err(_) => Ok(()),
+            },
+        );
+        let still_held = !released.load(Ordering::Relaxed) && reader.is_finished().not();
+        held.release();
+        released.store(true, Ordering::Relaxed);
+        let first = reader.join().map_err(|_| "the reader panicked")?;
+        let _ = watchdog.join();
+        let mut buf = [0u8; 64];
+        // SAFETY: reads into a local buffer.
+        let second = unsafe { libc::read(data.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        let second = if second < 0 {
+            -i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        } else {
+            second as i64
+        };
+        let slow: Vec<&String> = [&reset, &close, &unbind, &remove, &rmmod]
+            .iter()
+            .zip(steps.iter())
+            .filter(|(r, _)| r.as_ref().map_or(true, |d| *d > Duration::from_secs(10)))
+            .map(|(_, s)| s)
+            .collect();
+        ensure!(
+            slow.is_empty() && still_held,
+            "with the read held: {}",
+            steps.join("; ")
+        );
+        Ok((first, second))
+    });
+    // Whatever happened: the file closed, the module and the VFs back.
+    drop(data);
+    drop(held);
+    let restore = restore_vfs(&numvfs_path, &numvfs, &vfs);
+    for line in &steps {
+        println!("# held read: {line}");
+    }
+    let (first, second) = outcome?;
+    restore?;
+    println!("# held read: released read returned {first}, the next {second}");
+    ensure_eq!(
+        first,
+        -i64::from(libc::ENODEV),
+        "the released read (bytes or -errno)"
+    );
+    ensure_eq!(
+        second,
+        -i64::from(libc::ENODEV),
+        "the next read (bytes or -errno)"
+    );
+    let bad = host::kernel_complaints(log_from);
+    ensure!(bad.is_empty(), "kernel log:\n{}", bad.join("\n"));
+    Ok(())
+}
+
+/// The module loaded, `numvfs` VFs on the PF again, every VF bound to it.
+fn restore_vfs(
+    numvfs_path: &str,
+    numvfs: &str,
+    vfs: &[ivf_vfio::sysfs::Bdf],
+) -> Result<(), String> {
+    if host::module_loaded() {
+        host::unload()?;
+    }
+    std::fs::write(numvfs_path, numvfs).map_err(|e| format!("{numvfs_path} = {numvfs}: {e}"))?;
+    host::load_and_bind_all()?;
+    for vf in vfs {
+        let driver = host::driver_of(*vf);
+        ensure_eq!(
+            driver.as_deref(),
+            Some(host::DRIVER),
+            "driver of {vf} after the restore"
+        );
+    }
+    Ok(())
 }
