@@ -599,7 +599,7 @@ static void ivf_access_follow(struct vfio_device *vdev, struct ivf_dma *dma, u32
 		dma->ioas = first;
 		return;
 	}
-	dev_info(vdev->dev,
+	dev_info_ratelimited(vdev->dev,
 		 "attached to iommufd object %u, an HWPT among %s IOASes: the dirty tracker cannot read guest memory, so device DMA logging reports every logged page dirty\n",
 		 pt_id, found ? "several" : "no");
 }
