@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use ivf_common::regs;
 use ivf_guest::pf::PfPort;
-use ivf_guest::{Guest, IOVA_BASE, MEM_SIZE, PAGE_SIZE, RING_SIZE};
+use ivf_guest::{DmaMem, Guest, IOVA_BASE, MEM_SIZE, PAGE_SIZE, RING_SIZE};
 use ivf_vfio::uapi::mig;
 use ivf_vfio::{precopy_info, Backend, Device};
 
@@ -268,7 +268,7 @@ const UFFDIO_ZEROPAGE: libc::c_ulong = 0xc020_aa04;
 /// `copy_to_user` into it stays inside the driver's `read` until then.
 struct Held {
     uffd: std::os::fd::OwnedFd,
-    mem: *mut u8,
+    mem: DmaMem,
     len: usize,
 }
 
@@ -302,28 +302,11 @@ impl Held {
         if unsafe { libc::ioctl(uffd.as_raw_fd(), UFFDIO_API, &mut api) } != 0 {
             return Err(format!("UFFDIO_API: {}", std::io::Error::last_os_error()));
         }
-        // SAFETY: a fresh anonymous mapping.
-        let mem = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if mem == libc::MAP_FAILED {
-            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
-        }
-        let held = Held {
-            uffd,
-            mem: mem.cast(),
-            len,
-        };
+        let mem = s(DmaMem::new(len))?;
+        let held = Held { uffd, mem, len };
         let mut reg = UffdioRegister {
             range: UffdioRange {
-                start: mem as u64,
+                start: held.mem.as_ptr() as u64,
                 len: len as u64,
             },
             mode: UFFDIO_REGISTER_MODE_MISSING,
@@ -341,7 +324,7 @@ impl Held {
 
     /// The held memory.
     fn mem(&self) -> *mut u8 {
-        self.mem
+        self.mem.as_ptr()
     }
 
     /// Waits up to `timeout` for a fault to be held.
@@ -359,7 +342,7 @@ impl Held {
     fn release(&self) {
         let mut z = UffdioZeropage {
             range: UffdioRange {
-                start: self.mem as u64,
+                start: self.mem.as_ptr() as u64,
                 len: self.len as u64,
             },
             mode: 0,
@@ -367,13 +350,6 @@ impl Held {
         };
         // SAFETY: as for UFFDIO_API. EEXIST (already released) is fine.
         unsafe { libc::ioctl(self.uffd.as_raw_fd(), UFFDIO_ZEROPAGE, &mut z) };
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer used.
-        unsafe { libc::munmap(self.mem.cast(), self.len) };
     }
 }
 
