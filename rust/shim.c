@@ -582,8 +582,7 @@ static void ivf_access_follow(struct vfio_device *vdev, struct ivf_dma *dma, u32
 
 	ivf_access_detach(dma);
 	if (!iommufd_access_attach(dma->access, pt_id)) {
-		*dma = (struct ivf_dma){ .access = dma->access, .attached = true, .ioas = pt_id,
-					 .ioases_found = 1 };
+		dma->attached = true;
 		return;
 	}
 	for (id = 1; id <= IVF_IOAS_SEARCH && found < 2; id++) {
@@ -593,10 +592,8 @@ static void ivf_access_follow(struct vfio_device *vdev, struct ivf_dma *dma, u32
 		if (!found++)
 			first = id;
 	}
-	dma->ioases_found = found;
 	if (found == 1 && !iommufd_access_attach(dma->access, first)) {
 		dma->attached = true;
-		dma->ioas = first;
 		return;
 	}
 	dev_info_ratelimited(vdev->dev,

@@ -127,8 +127,6 @@ u32 ivf_random_u32(void);
 struct ivf_dma {
 	struct iommufd_access *access;	/* bound through iommufd */
 	bool attached;			/* access attached to the device's IOAS */
-	u32 ioas;			/* that IOAS's id */
-	u32 ioases_found;		/* IOASes the last HWPT attach found */
 };
 
 int ivf_dma_read(struct vfio_pci_core_device *vdev, struct ivf_dma *dma, u64 iova, void *buf,
