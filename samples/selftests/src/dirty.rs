@@ -28,6 +28,7 @@ pub const TESTS: &[&Test] = tests![
     dirty_log_container,
     dirty_log_hwpt,
     dirty_log_hostile_guest,
+    dirty_log_hostile_iterative_copy,
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;
@@ -786,4 +787,131 @@ fn hostile(vf: Bdf, dev: &Device) -> Outcome {
         if nowhere_marked { "was marked" } else { "was not marked" }
     );
     Ok(())
+}
+
+/// Frames per round of [`hostile_copy`]: a descriptor or a whole ring's
+/// worth, wrapping the ring several times.
+const HOSTILE_ROUNDS: [u32; 10] = [40, 63, 1, 17, 62, 5, 33, 63, 2, 50];
+
+fn dirty_log_hostile_iterative_copy() -> Outcome {
+    let vf = host::need_vfs(1)?[0];
+    need_device_mode(vf)?;
+    let pf = PfPort::open()?;
+    let dev = s(Device::open_default(vf))?;
+    let result = hostile_copies(&dev, &pf);
+    let _ = dev.log_stop();
+    result?;
+    // A reset and a fresh guest: the VF receives again.
+    s(dev.reset())?;
+    let mut g = s(Guest::start(&dev, None))?;
+    stream(&pf, &mut g, 2 * RING_SIZE as u64 + 10)?;
+    Ok(())
+}
+
+/// Two logging sessions of [`hostile_copy`]: one that starts with
+/// DD-looking descriptors outstanding (the tracker cannot follow them: it
+/// must report everything), one that starts clean (it must follow the
+/// forged posts that come later, so its reports are precise too).
+fn hostile_copies(dev: &Device, pf: &PfPort) -> Outcome {
+    let mut g = s(Guest::start(dev, None))?;
+    let forged_at_start = hostile_copy(dev, pf, &mut g, 1)?;
+    ensure!(
+        forged_at_start.iter().all(|&r| r == MEM_PAGES),
+        "pages reported per round {forged_at_start:?} after a start with DD-looking descriptors outstanding: want all {MEM_PAGES}"
+    );
+    s(dev.log_stop())?;
+    let clean_at_start = hostile_copy(dev, pf, &mut g, 0)?;
+    ensure!(
+        clean_at_start.iter().all(|&r| r < MEM_PAGES),
+        "pages reported per round {clean_at_start:?}: the tracker did not follow the forged posts (all {MEM_PAGES} is the fallback)"
+    );
+    println!(
+        "# dirty_log_hostile_iterative_copy: {} rounds of {HOSTILE_ROUNDS:?} frames, each session; pages reported per round: {forged_at_start:?} (forged at the start: all), {clean_at_start:?} (forged later, followed); every copy, the final after STOP, equals guest memory",
+        HOSTILE_ROUNDS.len()
+    );
+    Ok(())
+}
+
+/// A VMM's iterative copy while the guest posts descriptors that look
+/// written back: the header word of one-buffer descriptors (unused) with
+/// bit 0 set, DD in the advanced write-back format. Every descriptor is
+/// posted before logging starts with header word `start_hdr`; between
+/// reports the filled ones are posted again, forged or clean in turn,
+/// one RDT write each or at once. Each round the device fills some; the
+/// report and the CPU-dirty pages are copied; the copy must equal the
+/// memory, to the last copy after STOP. Returns the pages reported per
+/// round.
+fn hostile_copy(
+    dev: &Device,
+    pf: &PfPort,
+    g: &mut Guest<'_>,
+    start_hdr: u64,
+) -> Result<Vec<usize>, String> {
+    let (head, tail) = (MAP.rx.head as usize, MAP.rx.tail as usize);
+    let buf = |i: u32| IOVA_BASE + rx_buf_off(i % RING_SIZE) as u64;
+    let mut rdh = g.bar().read32(head);
+    for i in 0..RING_SIZE {
+        g.set_rx_desc_hdr(i, buf(i), start_hdr);
+    }
+    // Every descriptor but one posted, before the start.
+    g.bar().write32(tail, (rdh + RING_SIZE - 1) % RING_SIZE);
+    let ps = s(dev.log_start(&[GUEST_RANGE], PAGE))?;
+    let mut shadow = g.memory().to_vec();
+    g.take_cpu_dirty();
+    let mac = g.mac();
+    let mut seq = 1u64 << 40;
+    let mut reported = Vec::new();
+    let rounds = HOSTILE_ROUNDS.iter().copied().chain([IN_FLIGHT as u32]);
+    for (round, n) in rounds.enumerate() {
+        let last = round == HOSTILE_ROUNDS.len();
+        for _ in 0..n {
+            pf.send(mac, seq)?;
+            seq += 1;
+        }
+        let want = (rdh + n) % RING_SIZE;
+        let t = std::time::Instant::now();
+        while g.bar().read32(head) != want {
+            ensure!(
+                t.elapsed() < WAIT,
+                "round {round}: RDH {} after {n} frames from RDH {rdh}, expected {want}",
+                g.bar().read32(head)
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // The last frames are in flight at the stop: STOP, then the last
+        // report and copy.
+        if last {
+            s(dev.set_mig_state(mig::STOP))?;
+        }
+        let r = sync_round(dev, g, &mut shadow, ps, u64::from(n))?;
+        ensure!(
+            r.misses.is_empty(),
+            "round {round}: pages {:?} differ from the copy after the report: the device wrote them unreported",
+            r.misses
+        );
+        ensure!(
+            r.changed > 0,
+            "round {round}: {n} frames received, yet no reported page changed"
+        );
+        if last {
+            ensure!(
+                shadow == g.memory(),
+                "the final copy differs from guest memory"
+            );
+            s(dev.set_mig_state(mig::RUNNING))?;
+            break;
+        }
+        reported.push(r.reported);
+        // The filled descriptors again, forged or clean in turn, posted
+        // one RDT write each on even rounds.
+        for i in rdh..rdh + n {
+            g.set_rx_desc_hdr(i, buf(i), u64::from(i % 2 == 0 || round % 3 == 0));
+            if round % 2 == 0 {
+                g.bar().write32(tail, i % RING_SIZE);
+            }
+        }
+        rdh = want;
+        g.bar().write32(tail, (rdh + RING_SIZE - 1) % RING_SIZE);
+    }
+    Ok(reported)
 }

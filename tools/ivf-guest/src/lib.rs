@@ -504,8 +504,15 @@ impl<'d> Guest<'d> {
     /// a buffer at `addr`, without posting it. The driver only ever uses its
     /// own buffers; tests of hostile guests point descriptors anywhere.
     pub fn set_rx_desc(&mut self, i: u32, addr: u64) {
+        self.set_rx_desc_hdr(i, addr, 0);
+    }
+
+    /// As [`Guest::set_rx_desc`], with `hdr` as the header buffer word,
+    /// which one-buffer descriptors leave unused. A hostile guest sets bit
+    /// 0 there: it reads as DD in the advanced write-back format.
+    pub fn set_rx_desc_hdr(&mut self, i: u32, addr: u64, hdr: u64) {
         let d = self.desc_mut(RX_RING_OFF, i % RING_SIZE);
-        d.copy_from_slice(&RxDesc::read(addr, 0).to_bytes());
+        d.copy_from_slice(&RxDesc::read(addr, hdr).to_bytes());
     }
 
     /// Re-arms every RX descriptor with its own buffer (not posted).
