@@ -513,12 +513,18 @@ where
             for (k, d) in bytes.chunks_exact(DESC_LEN as usize).enumerate() {
                 let desc = RxDesc::from_bytes(d);
                 // A descriptor the device owns that looks written back (DD):
-                // either the device wrote it back unseen (its buffer address
-                // is gone: at the start, it may have landed after logging
-                // began) or the guest forged the bit on a buffer the device
-                // will still fill. Neither can be followed: all dirty. Its
-                // address is kept all the same.
-                if how != Posting::Trapped && desc.done(Srrctl(rx.srrctl).desc_type()) {
+                // the device wrote it back, or the guest forged the bit on a
+                // buffer the device will still fill. Its first word is kept
+                // as the buffer either way: forged, it is the address the
+                // device will fill, and is followed. Written back at the
+                // start, the write landed before this read, inside the start
+                // call, so before the VMM's first full copy: no mark needed
+                // (a spurious one at most). After an unseen queue start it
+                // may have landed after a copy, its address gone: all dirty.
+                // (A taint at the start too, as before, made one frame that
+                // arrived during the start call report every page for the
+                // whole session: QEMU's migration then never converged.)
+                if how == Posting::Unseen && desc.done(Srrctl(rx.srrctl).desc_type()) {
                     self.set_taint(Taint::WrittenBack(q));
                 }
                 let slot = Slot {

@@ -134,16 +134,27 @@ fn legacy_descriptor_with_its_low_length_bit_set_is_a_buffer() {
 }
 
 #[test]
-fn write_back_looking_descriptor_the_device_owns_at_start_taints() {
+fn write_back_looking_descriptor_the_device_owns_at_start_is_followed() {
+    // Forged DD on a posted buffer: its address is followed (a real write
+    // back at the start landed before the VMM's first copy: no mark needed).
+    // No taint: one frame arriving during the start must not make the whole
+    // session report every page.
     for (srrctl, hi) in [(SRRCTL_ADV, 1u64), (SRRCTL_LEGACY, 1 << 32)] {
         let mut vf = Vf::new();
         vf.post(0, 9 * PAGE, hi);
         vf.rx_queue(srrctl, 1);
         let mut t = start(&mut vf);
-        assert_eq!(t.taint(), Some(Taint::WrittenBack(0)), "SRRCTL {srrctl:#x}");
+        assert_eq!(t.taint(), None, "SRRCTL {srrctl:#x}");
         vf.consume(1);
         let pages = report(&mut t, &mut vf);
-        assert_eq!(pages.len() as u64, PAGES, "SRRCTL {srrctl:#x}: {pages:?}");
+        assert!(
+            pages.contains(&9),
+            "SRRCTL {srrctl:#x}: buffer page 9 not reported: {pages:?}"
+        );
+        assert!(
+            (pages.len() as u64) < PAGES,
+            "SRRCTL {srrctl:#x}: {pages:?}"
+        );
     }
 }
 

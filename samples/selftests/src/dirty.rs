@@ -809,15 +809,15 @@ fn dirty_log_hostile_iterative_copy() -> Outcome {
 }
 
 /// Two logging sessions of [`hostile_copy`]: one that starts with
-/// DD-looking descriptors outstanding (the tracker cannot follow them: it
-/// must report everything), one that starts clean (it must follow the
-/// forged posts that come later, so its reports are precise too).
+/// DD-looking descriptors outstanding, one that starts clean. The tracker
+/// must follow the forged descriptors in both (the copies stay equal to
+/// memory) and stay precise (not the all-dirty fallback).
 fn hostile_copies(dev: &Device, pf: &PfPort) -> Outcome {
     let mut g = s(Guest::start(dev, None))?;
     let forged_at_start = hostile_copy(dev, pf, &mut g, 1)?;
     ensure!(
-        forged_at_start.iter().all(|&r| r == MEM_PAGES),
-        "pages reported per round {forged_at_start:?} after a start with DD-looking descriptors outstanding: want all {MEM_PAGES}"
+        forged_at_start.iter().all(|&r| r < MEM_PAGES),
+        "pages reported per round {forged_at_start:?} after a start with DD-looking descriptors outstanding: the tracker did not follow them (all {MEM_PAGES} is the fallback)"
     );
     s(dev.log_stop())?;
     let clean_at_start = hostile_copy(dev, pf, &mut g, 0)?;
@@ -826,7 +826,7 @@ fn hostile_copies(dev: &Device, pf: &PfPort) -> Outcome {
         "pages reported per round {clean_at_start:?}: the tracker did not follow the forged posts (all {MEM_PAGES} is the fallback)"
     );
     println!(
-        "# dirty_log_hostile_iterative_copy: {} rounds of {HOSTILE_ROUNDS:?} frames, each session; pages reported per round: {forged_at_start:?} (forged at the start: all), {clean_at_start:?} (forged later, followed); every copy, the final after STOP, equals guest memory",
+        "# dirty_log_hostile_iterative_copy: {} rounds of {HOSTILE_ROUNDS:?} frames, each session; pages reported per round: {forged_at_start:?} (forged at the start), {clean_at_start:?} (forged later); both followed; every copy, the final after STOP, equals guest memory",
         HOSTILE_ROUNDS.len()
     );
     Ok(())
