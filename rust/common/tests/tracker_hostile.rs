@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use ivf_common::dirty::{self, LoggedRange, Range};
 use ivf_common::hal::RegIo;
 use ivf_common::regs::{DCTL_ENABLE, IGB};
-use ivf_common::tracker::{DmaRead, Slot, Taint, Tracker};
+use ivf_common::tracker::{DmaRead, Slot, Tracker};
 
 const PAGE: u64 = 4096;
 const PAGES: u64 = 32;
