@@ -4,6 +4,8 @@
 #
 #   make               build the module against the cached test kernel
 #   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
+#                      (an arm64 one too: the cross build is chosen from its .config)
+#   make check-arm64   only the arm64 phase: the samples in an arm64 VM with an SMMUv3
 #   make check         install what is missing, run every test (host, VM, QEMU)
 #   make check-qemu    only the QEMU test: QEMU live-migrates a nested guest with a VF
 #   make demo          boot the VM, bind VFs and show what the driver offers
@@ -38,18 +40,21 @@ IVF_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(ROOT)/dkms.
 DKMS_FILES := dkms.conf Makefile Kbuild rust tools/kernel/module-env tools/lib/env.sh
 
 .PHONY: all module modules modules_install clean clean-module setup kernel check check-qemu \
-	check-fresh demo bench dkms-install dkms-remove fuzz
+	check-arm64 module-files check-fresh demo bench dkms-install dkms-remove fuzz
 
 all: module
 
 # Kbuild for KDIR with the toolchain that built KDIR's kernel, preparing
 # the Rust build products where KDIR lacks them (tools/kernel/module-env);
-# a clang-built kernel (the KASAN one) needs LLVM=-N too.
+# a clang-built kernel (the KASAN one, any arm64 one) needs LLVM=-N too, and
+# an arm64 tree ARCH=arm64 (a cross build: `make KDIR=ARM64-TREE` is enough;
+# `make ARCH=arm64 KDIR=...` is the same).
 define kbuild
 	@kdir='$(KDIR)'; [ -n "$$kdir" ] || exit 1; \
 	args=$$($(ROOT)/tools/kernel/module-env "$$kdir") || exit 1; \
 	clang=$$(sed -n 's/^CONFIG_CLANG_VERSION=\([0-9]*\)[0-9]\{4\}$$/\1/p' "$$kdir/.config"); \
-	$(MAKE) $$args M=$(ROOT) $${clang:+LLVM=-$$clang} $(1)
+	arch=$$(grep -qx 'CONFIG_ARM64=y' "$$kdir/.config" && echo arm64 || true); \
+	$(MAKE) $$args M=$(ROOT) $${clang:+LLVM=-$$clang} $${arch:+ARCH=$$arch} $(1)
 endef
 
 module modules:
@@ -67,6 +72,10 @@ clean-module:
 # Install the module with DKMS for the running kernel (and, AUTOINSTALL, for
 # every kernel installed later): copies the module's sources to
 # /usr/src/intel-vf-vfio-VERSION, then dkms add, build, install.
+# The module's sources, as DKMS gets them (tools/kernel/stage-module).
+module-files:
+	@echo $(DKMS_FILES)
+
 dkms-install:
 	rm -rf /usr/src/intel-vf-vfio-$(IVF_VERSION)
 	mkdir -p /usr/src/intel-vf-vfio-$(IVF_VERSION)
@@ -105,6 +114,9 @@ check:
 
 check-qemu:
 	$(ROOT)/tools/check --qemu-only
+
+check-arm64:
+	$(ROOT)/tools/check --only setup,arm64
 
 demo:
 	$(ROOT)/tools/demo

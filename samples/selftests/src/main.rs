@@ -5,7 +5,9 @@
 //! Run inside the test VM by `tools/vm/run -- target/release/ivf-selftests`:
 //! the runner has created the VFs and bound them to the module.
 //!
-//! Usage: `ivf-selftests [--list] [NAME-SUBSTRING...]`
+//! Usage: `ivf-selftests [--list] [NAME-SUBSTRING...]`, or
+//! `ivf-selftests --save-stream FILE` to write a stream fixture
+//! (`streams/`, see `Documentation/testing.rst`).
 
 mod capability;
 mod datapath;
@@ -50,6 +52,19 @@ fn all_tests() -> Vec<&'static Test> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let tests = all_tests();
+    if args.first().map(String::as_str) == Some("--save-stream") {
+        let Some(path) = args.get(1) else {
+            eprintln!("ivf-selftests: --save-stream needs a FILE");
+            return ExitCode::from(2);
+        };
+        return match migration::save_stream_fixture(path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("ivf-selftests: --save-stream: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.iter().any(|a| a == "--list") {
         for t in &tests {
             println!("{}", t.name);

@@ -41,6 +41,7 @@ pub const TESTS: &[&Test] = tests![
     vfmig_save_inspect_check_load,
     stream_is_host_independent,
     vfmig_busy_race,
+    stream_saved_on_each_arch_loads,
 ];
 
 const MAP: &regs::RegMap = &regs::IGB;
@@ -930,4 +931,85 @@ fn error_state_and_recovery_by_reset() -> Outcome {
     host::unload()?;
     host::load_and_bind_all()?;
     result
+}
+
+/// The seed [`program`] is given before a stream fixture is saved.
+const FIXTURE_SEED: u32 = 7;
+
+/// The committed streams, one saved on each architecture the suite runs on
+/// (by `ivf-selftests --save-stream FILE`, see `Documentation/testing.rst`),
+/// by the same module from a VF [`program`]med with [`FIXTURE_SEED`].
+const ARCH_STREAMS: [(&str, &[u8]); 2] = [
+    ("x86_64", include_bytes!("../streams/igb-x86_64.state")),
+    ("arm64", include_bytes!("../streams/igb-arm64.state")),
+];
+
+/// Programs the first VF with [`FIXTURE_SEED`] and saves its stream to
+/// `path` (the fixture writer behind `ivf-selftests --save-stream`).
+pub fn save_stream_fixture(path: &str) -> Result<(), String> {
+    let vfs = host::need_vfs(1)?;
+    let dev = open(vfs[0])?;
+    program(&dev, FIXTURE_SEED)?;
+    let bytes = save(&dev)?;
+    std::fs::write(path, &bytes).map_err(|e| format!("{path}: {e}"))?;
+    goto(&dev, mig::RUNNING)?;
+    Ok(())
+}
+
+/// A stream saved on the other architecture loads here, and on this one
+/// too: the format is little-endian by definition, whatever the host's
+/// byte order and word size. Each committed stream goes into a VF, which
+/// then holds the registers the same programming gives a VF here.
+fn stream_saved_on_each_arch_loads() -> Outcome {
+    let vfs = host::need_vfs(2)?;
+    let want = {
+        let src = open(vfs[0])?;
+        program(&src, FIXTURE_SEED)?;
+        snapshot(&src)?
+    };
+    let dst = open(vfs[1])?;
+    for (arch, bytes) in ARCH_STREAMS {
+        ensure!(!bytes.is_empty(), "no stream saved on {arch} is committed");
+        load(&dst, bytes).map_err(|err| format!("the stream saved on {arch}: {err}"))?;
+        goto(&dst, mig::RUNNING)?;
+        ensure_eq!(
+            snapshot(&dst)?,
+            want,
+            "registers after loading the stream saved on {arch} (this is {})",
+            std::env::consts::ARCH
+        );
+        e(dst.reset())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod arch_streams {
+    use super::*;
+    use ivf_common::state::{next_frame, FrameSequence};
+
+    /// Both committed streams decode, frame by frame, to the same device
+    /// state: nothing in them depends on the architecture that wrote them.
+    #[test]
+    fn streams_of_both_arches_decode_alike() {
+        let mut decoded = Vec::new();
+        for (arch, bytes) in ARCH_STREAMS {
+            assert!(!bytes.is_empty(), "no stream saved on {arch}");
+            let (compat, n) = next_frame(bytes).unwrap_or_else(|e| panic!("{arch}: {e:?}"));
+            let (state, m) = next_frame(&bytes[n..]).unwrap_or_else(|e| panic!("{arch}: {e:?}"));
+            assert_eq!(n + m, bytes.len(), "{arch}: bytes after the state frame");
+            let mut seq = FrameSequence::new(compat.shape);
+            seq.accept(&compat).unwrap();
+            seq.accept(&state).unwrap();
+            assert!(seq.complete(), "{arch}: the grammar wants more");
+            let regs = state.state.expect("a state frame");
+            assert_eq!(regs.queue_pairs, 2, "{arch}: queue pairs");
+            decoded.push((arch, compat.header, compat.shape, regs, state.pf));
+        }
+        let (a, b) = (&decoded[0], &decoded[1]);
+        assert_eq!(a.1, b.1, "headers of {} and {}", a.0, b.0);
+        assert_eq!(a.2, b.2, "DEVICE of {} and {}", a.0, b.0);
+        assert_eq!(a.3, b.3, "registers of {} and {}", a.0, b.0);
+        assert_eq!(a.4, b.4, "PF state of {} and {}", a.0, b.0);
+    }
 }
