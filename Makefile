@@ -5,6 +5,7 @@
 #   make               build the module against the cached test kernel
 #   make KDIR=DIR      build the module against any Rust-enabled 7.x build tree
 #                      (an arm64 one too: the cross build is chosen from its .config)
+#   make check-kasan   only the samples on a KASAN + kmemleak kernel (not in make check)
 #   make check-arm64   only the arm64 phase: the samples in an arm64 VM with an SMMUv3
 #   make check         install what is missing, run every test (host, VM, QEMU)
 #   make check-qemu    only the QEMU test: QEMU live-migrates a nested guest with a VF
@@ -40,7 +41,7 @@ IVF_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(ROOT)/dkms.
 DKMS_FILES := dkms.conf Makefile Kbuild rust tools/kernel/module-env tools/lib/env.sh
 
 .PHONY: all module modules modules_install clean clean-module setup kernel check check-qemu \
-	check-arm64 module-files check-fresh demo bench dkms-install dkms-remove fuzz
+	check-arm64 check-kasan module-files check-fresh demo bench dkms-install dkms-remove fuzz
 
 all: module
 
@@ -117,6 +118,9 @@ check-qemu:
 
 check-arm64:
 	$(ROOT)/tools/check --only setup,arm64
+
+check-kasan:
+	$(ROOT)/tools/check --only setup,kasan
 
 demo:
 	$(ROOT)/tools/demo
