@@ -160,11 +160,11 @@ pub enum Taint {
 /// written-back one (DD set, address gone) means.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum Posting {
-    /// Just posted by a trapped tail write: the device has not seen them.
-    Trapped,
-    /// Owned by a running queue when logging starts: one written back
-    /// landed before logging began and needs no mark.
-    AtStart,
+    /// Just posted by a trapped tail write (the device has not seen them),
+    /// or owned by a running queue when logging starts (one written back
+    /// landed before the VMM's first full copy): each is followed by its
+    /// first word, DD-looking or not.
+    Followed,
     /// Owned by a queue that started without a trapped write (the driver's
     /// own resume): one written back was written unseen, so all dirty.
     Unseen,
@@ -274,7 +274,7 @@ where
             // logging began. A stopped queue's are read when it starts.
             if t.rx[q as usize].enabled {
                 let hw_tail = io.read32(t.map.rxq(t.map.rx.tail, q));
-                t.capture(dma, q, hw_tail, Posting::AtStart);
+                t.capture(dma, q, hw_tail, Posting::Followed);
             }
             t.tx[q as usize] = t.read_tx(io, q);
         }
@@ -346,7 +346,7 @@ where
             RxReg::Tail(q) => {
                 self.stats.traps += 1;
                 self.complete(io, q);
-                self.capture(dma, q, value, Posting::Trapped);
+                self.capture(dma, q, value, Posting::Followed);
                 io.write32(off, value);
             }
             RxReg::Config(q) => {
@@ -429,7 +429,7 @@ where
         // A running queue owns what lies between the head and the tail
         // (posted while stopped, or before the ring was set up).
         if new.enabled {
-            self.capture(dma, q, hw_tail, Posting::Trapped);
+            self.capture(dma, q, hw_tail, Posting::Followed);
         }
     }
 
