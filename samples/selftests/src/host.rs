@@ -143,7 +143,8 @@ pub fn kernel_complaints(since_line: usize) -> Vec<String> {
         "UBSAN",
         "KASAN",
         "refcount_t",
-        "kmemleak",
+        // kmemleak's report of a scan (its start-up line is no complaint).
+        "suspected memory leak",
         "possible circular locking",
         "rust_panic",
         "panicked at",
