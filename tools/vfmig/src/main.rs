@@ -6,8 +6,18 @@
 //!
 //! Exit codes: [`exit::Exit`], the one table of their values, names and
 //! `--help` lines (stable; Documentation/vfmig.rst lists them too).
+//!
+//! vfmig runs as root on paths and devices that others name (issue 25):
+//! files are read and written as [`files`] says, and everything printed
+//! goes through [`term`], which escapes what the terminal would act on.
+
+// Output goes through `term` (escaped), never straight to stdout/stderr.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod exit;
+mod files;
+#[macro_use]
+mod term;
 mod migrate_cmd;
 mod stream_cmds;
 
@@ -59,9 +69,12 @@ enum Command {
     /// Stop a VF and save its device state to a file.
     ///
     /// Moves the VF through RUNNING_P2P and STOP to STOP_COPY and writes the
-    /// data to FILE (atomically: a temporary file renamed). The VF must not
-    /// be in use. When vfmig exits it closes the VF, which resets it, as any
-    /// VFIO close does. Example: `vfmig save 0000:01:10.0 -o vf0.state`
+    /// data to FILE, mode 0600 (atomically: a temporary file of its own,
+    /// renamed over FILE). FILE must be a regular file or not exist (a
+    /// symbolic link, a directory or a device is refused), which is checked
+    /// before the VF is opened. The VF must not be in use. When vfmig exits
+    /// it closes the VF, which resets it, as any VFIO close does. Example:
+    /// `vfmig save 0000:01:10.0 -o vf0.state`
     #[command(after_help = Exit::help_text())]
     Save {
         /// PCI address of the VF.
@@ -72,11 +85,13 @@ enum Command {
     },
     /// Load a saved state into a VF (RESUMING, then STOP, then RUNNING).
     ///
-    /// The driver checks the whole stream before touching the device: a
-    /// corrupt, truncated, foreign or future-version file is refused with
-    /// exit code 6 and the reason. The VF is closed (and so reset) when vfmig
-    /// exits: use this to prove a destination accepts a stream; a VMM keeps
-    /// the device open. Example: `vfmig load 0000:01:10.2 -i vf0.state`
+    /// vfmig first checks the file as `check` does, without opening the
+    /// VF: a corrupt, truncated, foreign or future-version file is refused
+    /// with exit code 6 and the reason, and the VF is left unopened. The
+    /// driver then checks the whole stream again before touching the
+    /// device. The VF is closed (and so reset) when vfmig exits: use this to
+    /// prove a destination accepts a stream; a VMM keeps the device open.
+    /// Example: `vfmig load 0000:01:10.2 -i vf0.state`
     #[command(after_help = Exit::help_text())]
     Load {
         /// PCI address of the VF.
@@ -220,6 +235,37 @@ pub(crate) fn busy_failure(bdf: Bdf, who: Option<String>, refusal: &dyn fmt::Dis
     )
 }
 
+/// One holder of a VF for a message: "pid 12 (qemu)". `comm` is what
+/// `/proc/PID/comm` holds, which its process sets to any bytes it likes:
+/// not UTF-8, it shows U+FFFD; its controls are escaped when printed
+/// ([`term`]).
+pub(crate) fn holder_text(pid: u32, comm: &[u8]) -> String {
+    let comm = comm.strip_suffix(b"\n").unwrap_or(comm);
+    format!("pid {pid} ({})", String::from_utf8_lossy(comm))
+}
+
+/// Who holds `pci` open through vfio, for a message: "pid 12 (qemu),
+/// ...", or `None` if nobody else does. The names are read again as bytes
+/// (`PciDevice::vfio_holders` reads them as UTF-8 and has "" for any
+/// other: a holder could hide its name so).
+pub(crate) fn holders_text(pci: &PciDevice) -> Option<String> {
+    let who: Vec<String> = pci
+        .vfio_holders()
+        .into_iter()
+        .map(|(pid, comm)| {
+            let bytes =
+                std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_else(|_| comm.into_bytes());
+            holder_text(pid, &bytes)
+        })
+        .collect();
+    (!who.is_empty()).then(|| who.join(", "))
+}
+
+/// The line `main` prints for a failure (escaped as it is printed).
+fn error_line(f: &Failure) -> String {
+    format!("vfmig: {}", f.message)
+}
+
 /// The failure for `bdf` found held by `who` before vfmig opened it.
 pub(crate) fn in_use(bdf: Bdf, who: &str) -> Failure {
     Failure::new(Exit::Busy, format!("{bdf} is in use by {who}"))
@@ -276,17 +322,25 @@ fn report(dev: &PciDevice) -> Option<VfReport> {
             .flatten()
             .map(|m| m == DirtyTracking::Device),
         guest_capability: ours.then(|| guest_cap_of(dev)).flatten(),
-        in_use_by: dev.vfio_holders_text(),
+        in_use_by: holders_text(dev),
     })
 }
 
 fn print_table(reports: &[VfReport]) {
-    println!(
+    outln!(
         "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} {:<6} {:<8} MIGRATION",
-        "VF", "PF", "DEVICE", "FAMILY", "DRIVER", "GROUP", "CDEV", "DIRTY", "GUESTCAP"
+        "VF",
+        "PF",
+        "DEVICE",
+        "FAMILY",
+        "DRIVER",
+        "GROUP",
+        "CDEV",
+        "DIRTY",
+        "GUESTCAP"
     );
     for r in reports {
-        println!(
+        outln!(
             "{:<13} {:<13} {:<12} {:<6} {:<18} {:>5} {:<8} {:<6} {:<8} {}",
             r.bdf,
             r.pf.as_deref().unwrap_or("-"),
@@ -309,7 +363,7 @@ fn print_table(reports: &[VfReport]) {
 pub(crate) fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Failure::new(Exit::Other, format!("JSON output: {e}")))?;
-    println!("{text}");
+    term::json(&text);
     Ok(())
 }
 
@@ -325,7 +379,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .iter()
                     .map(|v| format!("8086:{:04x}", v.device_id))
                     .collect();
-                println!("no supported VFs found (looked for {})", ids.join(", "));
+                outln!("no supported VFs found (looked for {})", ids.join(", "));
             } else {
                 print_table(&reports);
             }
@@ -344,26 +398,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if json {
                 print_json(&r)?;
             } else {
-                println!("VF:          {}", r.bdf);
-                println!("PF:          {}", r.pf.as_deref().unwrap_or("-"));
-                println!("device:      {}:{} ({})", r.vendor, r.device, r.name);
-                println!("family:      {}", r.family);
-                println!("driver:      {}", r.driver.as_deref().unwrap_or("(none)"));
-                println!(
+                outln!("VF:          {}", r.bdf);
+                outln!("PF:          {}", r.pf.as_deref().unwrap_or("-"));
+                outln!("device:      {}:{} ({})", r.vendor, r.device, r.name);
+                outln!("family:      {}", r.family);
+                outln!("driver:      {}", r.driver.as_deref().unwrap_or("(none)"));
+                outln!(
                     "iommu group: {}",
                     r.iommu_group
                         .map(|g| g.to_string())
                         .unwrap_or_else(|| "-".into())
                 );
-                println!(
+                outln!(
                     "vfio cdev:   {}",
                     r.vfio_cdev
                         .as_deref()
                         .map(|c| format!("/dev/vfio/devices/{c}"))
                         .unwrap_or_else(|| "-".into())
                 );
-                println!("migration:   {}", r.migration.join(", "));
-                println!(
+                outln!("migration:   {}", r.migration.join(", "));
+                outln!(
                     "dirty:       {}",
                     match (r.dirty_tracking.as_deref(), r.dma_logging) {
                         (Some(m), Some(true)) => format!(
@@ -375,7 +429,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         (None, _) => "-".into(),
                     }
                 );
-                println!(
+                outln!(
                     "guest cap:   {}",
                     match &r.guest_capability {
                         Some(c) if c.shown => format!(
@@ -390,7 +444,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         None => "-".into(),
                     }
                 );
-                println!("in use by:   {}", r.in_use_by.as_deref().unwrap_or("-"));
+                outln!("in use by:   {}", r.in_use_by.as_deref().unwrap_or("-"));
             }
         }
         Command::Save { bdf, output } => stream_cmds::save(bdf, &output)?,
@@ -420,7 +474,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => Exit::Success.into(),
         Err(f) => {
-            eprintln!("vfmig: {}", f.message);
+            term::err(&error_line(&f));
             f.code.into()
         }
     }

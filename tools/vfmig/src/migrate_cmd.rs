@@ -116,7 +116,7 @@ fn open_vf_failure(
 
 /// Who holds `bdf` through vfio, for a message.
 fn holders_of(bdf: Bdf) -> Option<String> {
-    PciDevice::open(bdf).ok()?.vfio_holders_text()
+    crate::holders_text(&PciDevice::open(bdf).ok()?)
 }
 
 fn mac_text(m: [u8; 6]) -> String {
@@ -181,9 +181,9 @@ pub(crate) fn migrate(a: MigrateArgs) -> Result<(), Failure> {
     let json = a.json;
     let say = |s: String| {
         if json {
-            eprintln!("{s}");
+            errln!("{s}");
         } else {
-            println!("{s}");
+            outln!("{s}");
         }
     };
     let opts = MigrateOptions {
@@ -306,26 +306,26 @@ fn yes(b: bool) -> &'static str {
 fn print_summary(s: &Summary) {
     let r = &s.report;
     let d = &r.downtime;
-    println!("summary: {} -> {}", r.src, r.dst);
-    println!(
+    outln!("summary: {} -> {}", r.src, r.dst);
+    outln!(
         "  pre-copy:      {} rounds in {} ms, then {} pages after the stop",
         r.rounds.len(),
         r.precopy_us / 1000,
         r.final_pages
     );
-    println!(
+    outln!(
         "  moved:         {} KiB of memory, {} bytes of device state ({} before the stop)",
         r.memory_bytes / 1024,
         r.device_bytes,
         r.initial_bytes
     );
-    println!(
+    outln!(
         "  downtime:      {} us = quiesce {} + save {} + transfer {} + load (incl. PF replay) {} + resume {}",
         d.total_us, d.quiesce_us, d.save_us, d.transfer_us, d.load_us, d.resume_us
     );
-    println!("  source closed: {} us after the switch", r.release_us);
+    outln!("  source closed: {} us after the switch", r.release_us);
     if let Some(t) = &s.traffic {
-        println!(
+        outln!(
             "  PF -> guest:   sent {}, received {}, lost {} (in-sequence gaps {}), duplicates {}, corrupt {}",
             t.sent,
             s.guest.rx_count,
@@ -334,7 +334,7 @@ fn print_summary(s: &Summary) {
             s.guest.duplicate,
             s.guest.corrupt
         );
-        println!(
+        outln!(
             "  guest -> PF:   sent {}, received {}, lost {}, duplicates {}, corrupt {}",
             s.guest.tx_count,
             t.from_guest.received,
@@ -343,12 +343,13 @@ fn print_summary(s: &Summary) {
             t.from_guest.corrupt
         );
     } else {
-        println!(
+        outln!(
             "  guest:         received {}, sent {} (no traffic: --traffic PF_IFACE)",
-            s.guest.rx_count, s.guest.tx_count
+            s.guest.rx_count,
+            s.guest.tx_count
         );
     }
-    println!(
+    outln!(
         "  verification:  memory identical at switchover: {}; payloads intact: {}; none twice: {} => {}",
         yes(r.memory_identical),
         yes(s.payloads_intact),

@@ -2,8 +2,6 @@
 
 //! `save`, `load`, `inspect` and `check`: the device-state stream on disk.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
@@ -11,7 +9,7 @@ use serde::Serialize;
 use ivf_common::admin::AdminConfig;
 use ivf_common::hal;
 use ivf_common::hal::DeviceState;
-use ivf_common::ids::Family;
+use ivf_common::ids::{Family, VfDevice};
 use ivf_common::mbx::MbxLog;
 use ivf_common::regs::regmap;
 use ivf_common::state::{next_frame, section_name, DeviceShape, Frame, FrameSequence};
@@ -20,17 +18,16 @@ use ivf_vfio::sysfs::{Bdf, PciDevice};
 use ivf_vfio::uapi::mig;
 use ivf_vfio::{read_data, write_data, Device};
 
-use crate::{in_use, open_failure, print_json, Exit, Failure, DRIVER};
+use crate::files::{self, Output};
+use crate::{holders_text, in_use, open_failure, print_json, Exit, Failure, DRIVER};
 
-fn read_file(path: &Path) -> Result<Vec<u8>, Failure> {
-    fs::read(path)
-        .map_err(|e| Failure::new(Exit::Other, format!("reading {}: {e}", path.display())))
-}
-
-/// Opens a VF bound to our driver, with the documented exit codes.
-fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
+/// The VF at `bdf` as sysfs shows it, if it is one of ours, bound to our
+/// driver: the checks of a VF that need no open (which resets it), with
+/// the documented exit codes. Whether somebody holds it is asked last,
+/// just before the open ([`open_ours`]).
+fn ours(bdf: Bdf) -> Result<(PciDevice, &'static VfDevice), Failure> {
     let pci = PciDevice::open(bdf)?;
-    if pci.supported_vf().is_none() {
+    let Some(vf) = pci.supported_vf() else {
         return Err(Failure::new(
             Exit::Unsupported,
             format!(
@@ -38,7 +35,7 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
                 pci.vendor, pci.device
             ),
         ));
-    }
+    };
     if pci.driver.as_deref() != Some(DRIVER) {
         return Err(Failure::new(
             Exit::Unsupported,
@@ -48,14 +45,32 @@ fn open_ours(bdf: Bdf) -> Result<(PciDevice, Device), Failure> {
             ),
         ));
     }
-    if let Some(who) = pci.vfio_holders_text() {
+    Ok((pci, vf))
+}
+
+/// Opens the VF [`ours`] found, unless somebody holds it: the last step
+/// of `save` and `load` before they touch it, every other check made.
+fn open_ours(pci: &PciDevice) -> Result<Device, Failure> {
+    let bdf = pci.bdf;
+    if let Some(who) = holders_text(pci) {
         return Err(in_use(bdf, &who));
     }
     // Another vfmig may have passed that check at the same moment: the
     // kernel lets one of us in, and the other learns it only now.
-    let dev =
-        Device::open_default(bdf).map_err(|e| open_failure(bdf, e, || pci.vfio_holders_text()))?;
-    Ok((pci, dev))
+    Device::open_default(bdf).map_err(|e| open_failure(bdf, e, || holders_text(pci)))
+}
+
+/// What the driver knows of the VF `pci` (a `vf`) when it judges a stream,
+/// from sysfs.
+fn caps_of(pci: &PciDevice, vf: &VfDevice) -> Result<DeviceCaps, Failure> {
+    Ok(DeviceCaps {
+        family: vf.family,
+        vendor: pci.vendor,
+        device: pci.device,
+        revision: pci.revision()?,
+        max_queue_pairs: regmap(vf.family).max_queue_pairs as u16,
+        features: 0,
+    })
 }
 
 /// Every frame of a file, or the first error with its offset.
@@ -136,8 +151,13 @@ fn stream_failure(what: &str, at: usize, e: StreamError) -> Failure {
     )
 }
 
+/// `save`: everything that can fail without the VF (the destination, its
+/// temporary file, the VF's identity and binding, its holders) fails
+/// before the VF is opened, and so stopped and reset.
 pub(crate) fn save(bdf: Bdf, output: &Path) -> Result<(), Failure> {
-    let (_, dev) = open_ours(bdf)?;
+    let out = Output::create(output)?;
+    let (pci, _) = ours(bdf)?;
+    let dev = open_ours(&pci)?;
     let mut fd = dev
         .set_mig_state(mig::STOP_COPY)?
         .ok_or_else(|| Failure::new(Exit::Other, "the driver gave no data fd for STOP_COPY"))?;
@@ -146,36 +166,35 @@ pub(crate) fn save(bdf: Bdf, output: &Path) -> Result<(), Failure> {
     let n = complete_frames(&bytes)
         .map_err(|(at, e)| stream_failure("the driver's own stream", at, e))?
         .len();
-    let tmp = output.with_extension("vfmig-tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, output)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Failure::new(Exit::Other, format!("writing {}: {e}", output.display()))
-    })?;
-    println!(
-        "saved {} bytes ({n} frames) of {bdf} to {}",
+    out.commit(&bytes)?;
+    outln!(
+        "saved {} bytes ({n} frames) of {bdf} to {} (mode {:04o})",
         bytes.len(),
-        output.display()
+        output.display(),
+        files::OUTPUT_MODE
     );
     Ok(())
 }
 
+/// `load`: every check that needs no device is made before the VF is
+/// opened (which resets it): the file ([`files::read_stream`], then its
+/// frames), the VF's identity and binding, the file against the VF as
+/// `check` judges it ([`judge`]), its holders. A file refused there
+/// leaves the VF unopened; the driver then judges again, and alone can
+/// refuse what sysfs does not show.
 pub(crate) fn load(bdf: Bdf, input: &Path) -> Result<(), Failure> {
-    let bytes = read_file(input)?;
-    // Say precisely what is wrong when we can; the driver is the judge.
-    let local = complete_frames(&bytes).err();
-    let (_, dev) = open_ours(bdf)?;
-    let refused = |e: ivf_vfio::Error| match local {
-        Some((at, se)) => stream_failure(&format!("{bdf} refused {}", input.display()), at, se),
-        None => Failure::new(
+    let bytes = files::read_stream(input)?;
+    let cannot = format!("{} cannot be loaded into {bdf}", input.display());
+    complete_frames(&bytes).map_err(|(at, e)| stream_failure(&cannot, at, e))?;
+    let (pci, vf) = ours(bdf)?;
+    judge(&bytes, &caps_of(&pci, vf)?, regmap(vf.family))
+        .map_err(|why| Failure::new(Exit::Refused, format!("{cannot}: {why}")))?;
+    let dev = open_ours(&pci)?;
+    let refused = |e: ivf_vfio::Error| {
+        Failure::new(
             Exit::Refused,
             format!("{bdf} refused {}: {e}", input.display()),
-        ),
+        )
     };
     let mut fd = dev
         .set_mig_state(mig::RESUMING)?
@@ -183,7 +202,7 @@ pub(crate) fn load(bdf: Bdf, input: &Path) -> Result<(), Failure> {
     write_data(&mut fd, &bytes).map_err(refused)?;
     dev.set_mig_state(mig::STOP).map_err(refused)?;
     dev.set_mig_state(mig::RUNNING)?;
-    println!(
+    outln!(
         "loaded {} bytes into {bdf}; it ran until vfmig closed it",
         bytes.len()
     );
@@ -388,24 +407,24 @@ fn views(bytes: &[u8]) -> Result<Vec<FrameView>, Failure> {
 }
 
 pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
-    let bytes = read_file(path)?;
+    let bytes = files::read_stream(path)?;
     let vs = views(&bytes)?;
     if json {
         return print_json(&vs);
     }
-    println!(
+    outln!(
         "{}: {} bytes, {} frames",
         path.display(),
         bytes.len(),
         vs.len()
     );
     for (i, v) in vs.iter().enumerate() {
-        println!(
+        outln!(
             "frame {}: {} frame, format {}, {} family, device {}:{} rev {}, {} queue pairs, features {}, {} bytes, crc32c {}",
             i + 1, v.kind, v.format, v.family, v.vendor, v.device, v.revision, v.queue_pairs, v.features, v.total_len, v.crc32c
         );
         for s in &v.sections {
-            println!(
+            outln!(
                 "  section {:#06x} {:<7} {:<9} {} bytes",
                 s.tag,
                 s.name,
@@ -415,16 +434,30 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
         }
         if let Some(st) = &v.state {
             for q in &st.queues {
-                println!(
+                outln!(
                     "  queue {}: RX bal {} bah {} len {} srrctl {} head {} tail {} dctl {}",
-                    q.queue, q.rx[0], q.rx[1], q.rx[2], q.rx[3], q.rx[4], q.rx[5], q.rx[6]
+                    q.queue,
+                    q.rx[0],
+                    q.rx[1],
+                    q.rx[2],
+                    q.rx[3],
+                    q.rx[4],
+                    q.rx[5],
+                    q.rx[6]
                 );
-                println!(
+                outln!(
                     "           TX bal {} bah {} len {} head {} tail {} dctl {} wb {}:{}",
-                    q.tx[0], q.tx[1], q.tx[2], q.tx[3], q.tx[4], q.tx[5], q.tx[7], q.tx[6]
+                    q.tx[0],
+                    q.tx[1],
+                    q.tx[2],
+                    q.tx[3],
+                    q.tx[4],
+                    q.tx[5],
+                    q.tx[7],
+                    q.tx[6]
                 );
             }
-            println!(
+            outln!(
                 "  irq: eims {} eiac {} eiam {} ivar [{}] ivar_misc {} eitr [{}]",
                 st.eims,
                 st.eiac,
@@ -435,7 +468,7 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
             );
         }
         if let Some(a) = &v.admin {
-            println!(
+            outln!(
                 "  admin: mac {} vlan {} qos {} spoofchk {} trust {} link {} tx rate {}..{} Mbit/s",
                 a.mac,
                 a.vlan,
@@ -448,7 +481,7 @@ pub(crate) fn inspect(path: &Path, json: bool) -> Result<(), Failure> {
             );
         }
         if let Some(p) = &v.pf {
-            println!(
+            outln!(
                 "  pf: {} mac {} api {} max frame {} xcast {} multicast [{}] vlans {:?} extra macs [{}] ignored {}",
                 if p.reset_seen { "reset seen," } else { "no reset seen," },
                 p.mac.as_deref().unwrap_or("-"),
@@ -474,7 +507,7 @@ struct Verdict {
 }
 
 pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
-    let bytes = read_file(path)?;
+    let bytes = files::read_stream(path)?;
     let pci = PciDevice::open(bdf)?;
     let vf = pci.supported_vf().ok_or_else(|| {
         Failure::new(
@@ -486,14 +519,7 @@ pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
         )
     })?;
     let map = regmap(vf.family);
-    let caps = DeviceCaps {
-        family: vf.family,
-        vendor: pci.vendor,
-        device: pci.device,
-        revision: pci.revision()?,
-        max_queue_pairs: map.max_queue_pairs as u16,
-        features: 0,
-    };
+    let caps = caps_of(&pci, vf)?;
     let mut reasons = Vec::new();
     if let Err(r) = judge(&bytes, &caps, map) {
         reasons.push(r);
@@ -513,16 +539,16 @@ pub(crate) fn check(path: &Path, bdf: Bdf, json: bool) -> Result<(), Failure> {
     if json {
         print_json(&v)?;
     } else if v.compatible {
-        println!(
+        outln!(
             "{}: compatible with {bdf} ({} {})",
             v.file,
             vf.name,
             vf.family.name()
         );
     } else {
-        println!("{}: NOT compatible with {bdf}:", v.file);
+        outln!("{}: NOT compatible with {bdf}:", v.file);
         for r in &v.reasons {
-            println!("  - {r}");
+            outln!("  - {r}");
         }
     }
     if v.compatible {

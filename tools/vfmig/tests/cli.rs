@@ -2,9 +2,14 @@
 
 //! `vfmig` against a fake sysfs tree (IVF_SYSFS_PCI): exit codes and output.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn fake_device(root: &Path, bdf: &str, vendor: &str, device: &str) {
     let dir = root.join(bdf);
@@ -15,17 +20,51 @@ fn fake_device(root: &Path, bdf: &str, vendor: &str, device: &str) {
 }
 
 fn vfmig(root: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfmig"))
+    vfmig_os(root, &args.iter().map(OsStr::new).collect::<Vec<_>>())
+}
+
+/// [`vfmig`] with arguments that need not be UTF-8. A vfmig that has not
+/// exited after [`DEADLINE`] (blocked on a FIFO, say) is killed and the
+/// test fails: no test can hang.
+fn vfmig_os(root: &Path, args: &[&OsStr]) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vfmig"))
         .args(args)
         .env("IVF_SYSFS_PCI", root)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("vfmig runs");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).expect("reading vfmig's output");
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for vfmig") {
+            break status;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vfmig {args:?} still running after {DEADLINE:?}: killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     (
-        out.status.code().expect("exit code"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
+        String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
     )
 }
+
+/// How long any vfmig of these tests may run.
+const DEADLINE: Duration = Duration::from_secs(20);
 
 fn tree() -> tempdir::Dir {
     let dir = tempdir::Dir::new();
@@ -376,4 +415,319 @@ fn check_and_inspect_refuse_what_the_driver_refuses() {
     fs::write(&file, compat).unwrap();
     let (code, _, err) = vfmig(dir.path(), &["inspect", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
+}
+
+// Issue 25: vfmig runs as root on paths (and devices) that others name.
+
+/// What opening a VF of the fake tree says (it has no vfio cdev): a
+/// command whose error says this opened, or tried to open, the VF.
+const OPENED: &str = "not bound to a vfio driver";
+
+fn bind(root: &Path, bdf: &str) {
+    let drv = root.join("drivers/intel_vf_vfio_pci");
+    fs::create_dir_all(&drv).unwrap();
+    std::os::unix::fs::symlink(&drv, root.join(bdf).join("driver")).unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(ok.success(), "mkfifo {}", path.display());
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// `save` checks its destination, and creates its temporary file, before
+/// it opens (so stops and resets) the VF: a destination that is a symbolic
+/// link, or not a regular file, is refused naming it, and nothing is
+/// written through a symbolic link planted at the temporary name vfmig
+/// used to use. (That the file written is 0600 and how its temporary file
+/// is made, the unit tests of `files.rs` show: a save that succeeds needs
+/// a real VF.)
+#[test]
+fn save_checks_its_destination_and_never_follows_a_planted_symlink() {
+    let dir = tree();
+    let d = dir.path();
+    bind(d, "0000:01:10.0");
+    let victim = d.join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).unwrap();
+    let untouched = || {
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(mode(&victim), 0o644);
+    };
+    let save = |out: &Path| vfmig(d, &["save", "0000:01:10.0", "-o", out.to_str().unwrap()]);
+
+    // The destination is a symbolic link: refused, not followed, kept.
+    let link = d.join("link.state");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let (code, _, err) = save(&link);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{} is a symbolic link", link.display())),
+        "{err}"
+    );
+    assert!(!err.contains(OPENED), "the VF was opened: {err}");
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    untouched();
+
+    // Not a regular file: refused, left as it was.
+    let fifo = d.join("fifo.state");
+    mkfifo(&fifo);
+    let sub = d.join("dir.state");
+    fs::create_dir(&sub).unwrap();
+    for (out, kind) in [(&fifo, "a FIFO"), (&sub, "a directory")] {
+        let (code, _, err) = save(out);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!("{} is {kind}, not a regular file", out.display())),
+            "{err}"
+        );
+        assert!(!err.contains(OPENED), "the VF was opened: {err}");
+    }
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(fs::symlink_metadata(&sub).unwrap().is_dir());
+
+    // Symbolic links planted at the temporary names vfmig used to use
+    // (FILE with the extension "vfmig-tmp"), dangling or not: the save
+    // gets as far as opening the VF (which fails here), and neither the
+    // target nor the destination has been written; no temporary file is
+    // left behind.
+    let out = d.join("vf0.state");
+    std::os::unix::fs::symlink(&victim, d.join("vf0.vfmig-tmp")).unwrap();
+    std::os::unix::fs::symlink(d.join("made-by-vfmig"), d.join("vf0.state.vfmig-tmp")).unwrap();
+    let before = listing(d);
+    let (code, _, err) = save(&out);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(OPENED), "{err}");
+    untouched();
+    assert!(!d.join("made-by-vfmig").exists());
+    assert!(
+        fs::symlink_metadata(&out).is_err(),
+        "{} written",
+        out.display()
+    );
+    assert_eq!(listing(d), before, "a temporary file left behind");
+}
+
+/// `load`, `inspect` and `check` read only a regular file no larger than
+/// the largest stream: a FIFO (which would block the read for ever), a
+/// directory or a device is refused naming the path and what it is, an
+/// oversized file naming both sizes, before anything else is done.
+#[test]
+fn reading_refuses_what_cannot_be_a_stream() {
+    use ivf_common::state::FrameSequence;
+    use ivf_common::stream::MAX_STREAM_LEN;
+    let dir = tree();
+    let d = dir.path();
+    bind(d, "0000:01:10.0");
+    let commands = |p: &str| -> Vec<Vec<String>> {
+        [
+            &["inspect", p][..],
+            &["check", p, "0000:01:10.0"],
+            &["load", "0000:01:10.0", "-i", p],
+        ]
+        .iter()
+        .map(|a| a.iter().map(|s| s.to_string()).collect())
+        .collect()
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        vfmig(d, &args)
+    };
+
+    let fifo = d.join("vf0.fifo");
+    mkfifo(&fifo);
+    let null = Path::new("/dev/null");
+    for (path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (d, "a directory"),
+        (null, "a character device"),
+    ] {
+        for args in commands(path.to_str().unwrap()) {
+            // Without the check, reading the FIFO blocks: vfmig_os kills it.
+            let start = Instant::now();
+            let (code, _, err) = run(&args);
+            assert_eq!(code, 1, "{args:?}: {err}");
+            assert!(
+                err.contains(&format!("{} is {kind}, not a regular file", path.display())),
+                "{args:?}: {err}"
+            );
+            assert!(!err.contains(OPENED), "{args:?}: the VF was opened: {err}");
+            assert!(start.elapsed() < Duration::from_secs(5), "{args:?}: slow");
+        }
+    }
+
+    // One byte more than FrameSequence::FRAMES frames of the largest size.
+    let max = FrameSequence::FRAMES as usize * MAX_STREAM_LEN;
+    let big = d.join("big.state");
+    let mut bytes = igb_stream();
+    bytes.resize(max + 1, 0);
+    fs::write(&big, &bytes).unwrap();
+    for args in commands(big.to_str().unwrap()) {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, 6, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{} is {} bytes", big.display(), max + 1))
+                && err.contains(&format!("the largest stream ({max} bytes")),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(OPENED), "{args:?}: the VF was opened: {err}");
+    }
+    // The largest size itself is read (and then refused as a stream: the
+    // zeros after the frames are no frame).
+    bytes.truncate(max);
+    fs::write(&big, &bytes).unwrap();
+    let (code, _, err) = vfmig(d, &["inspect", big.to_str().unwrap()]);
+    assert_eq!(code, 6, "{err}");
+    assert!(!err.contains("largest stream"), "{err}");
+    assert!(
+        err.contains(&format!("at byte {}", igb_stream().len())),
+        "{err}"
+    );
+
+    // A symbolic link to a stream is followed (documented).
+    let good = d.join("good.state");
+    fs::write(&good, igb_stream()).unwrap();
+    let link = d.join("link.state");
+    std::os::unix::fs::symlink(&good, &link).unwrap();
+    let (code, _, err) = vfmig(d, &["inspect", link.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// `load` makes every check that needs no device (the file, the VF's
+/// identity and binding in sysfs, the file against the VF as `check`
+/// judges it) before it opens the VF, which resets it: a file `check`
+/// refuses never gets the VF opened. The fake VF cannot be opened, so
+/// any open shows in the error.
+#[test]
+fn load_refuses_a_bad_file_without_opening_the_vf() {
+    use ivf_common::state::COMPAT_FRAME_LEN;
+    let dir = tree();
+    let d = dir.path();
+    bind(d, "0000:01:10.0");
+    bind(d, "0000:01:10.2");
+    let file = d.join("s.state");
+    let load = |bdf: &str, bytes: &[u8]| {
+        fs::write(&file, bytes).unwrap();
+        vfmig(d, &["load", bdf, "-i", file.to_str().unwrap()])
+    };
+    let good = igb_stream();
+    let mut corrupt = good.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 4;
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("0000:01:10.0", &corrupt, "crc32c"),
+        ("0000:01:10.0", &good[..30], "truncated"),
+        (
+            "0000:01:10.0",
+            &good[..COMPAT_FRAME_LEN],
+            "without its state frame",
+        ),
+        (
+            "0000:01:10.0",
+            &igb_stream_rev(2),
+            "revision 0x2 in stream, 0x1 here",
+        ),
+        ("0000:01:10.2", &good, "family"),
+    ];
+    for (bdf, bytes, why) in cases {
+        let (code, out, err) = load(bdf, bytes);
+        assert_eq!(code, 6, "{why}: {out}{err}");
+        assert!(err.contains(why), "{why}: {err}");
+        assert!(
+            err.contains(&format!("{} cannot be loaded into {bdf}", file.display())),
+            "{why}: {err}"
+        );
+        assert!(!err.contains(OPENED), "{why}: the VF was opened: {err}");
+    }
+    // A file the checks accept: only then is the VF opened (which fails
+    // here, as the fake VF has no vfio cdev).
+    let (code, _, err) = load("0000:01:10.0", &good);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(OPENED), "{err}");
+}
+
+/// Every string vfmig prints that it did not write itself (sysfs names
+/// and contents, /proc command names, paths, other crates' messages) is
+/// printed with its control bytes, DEL, C1 controls, invisible format
+/// characters and backslashes escaped as \xNN: nothing reaches the
+/// terminal raw. JSON keeps the exact string (escaped as JSON).
+#[test]
+fn strings_from_the_system_are_printed_escaped() {
+    // OSC (set the window title), BEL, clear screen, DEL, the 8-bit CSI
+    // (U+009B), a right-to-left override, a backslash.
+    const EVIL: &str = "\x1b]0;owned\x07\x1b[2J\x7f\u{9b}31m\u{202e}\\";
+    const SHOWN: &str = "\\x1b]0;owned\\x07\\x1b[2J\\x7f\\xc2\\x9b31m\\xe2\\x80\\xae\\x5c";
+    fn raw(text: &str) -> bool {
+        text.chars()
+            .any(|c| (c.is_control() && c != '\n') || ('\u{2000}'..='\u{206f}').contains(&c))
+    }
+    let dir = tree();
+    let d = dir.path();
+    let vf = d.join("0000:01:10.0");
+    let drv = d.join(format!("drivers/intel_vf_vfio_pci{EVIL}"));
+    fs::create_dir_all(&drv).unwrap();
+    std::os::unix::fs::symlink(&drv, vf.join("driver")).unwrap();
+    fs::create_dir_all(vf.join(format!("vfio-dev/vfio{EVIL}"))).unwrap();
+    for args in [&["list"][..], &["info", "0000:01:10.0"]] {
+        let (code, out, err) = vfmig(d, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(!raw(&out), "{args:?}: {out:?}");
+        assert!(
+            out.contains(&format!("intel_vf_vfio_pci{SHOWN}")),
+            "{args:?}: {out:?}"
+        );
+    }
+    let (_, out, _) = vfmig(d, &["info", "0000:01:10.0"]);
+    assert!(
+        out.contains(&format!("/dev/vfio/devices/vfio{SHOWN}")),
+        "{out:?}"
+    );
+    // JSON: the same string, every character that is not printable escaped.
+    let (code, out, _) = vfmig(d, &["list", "--json"]);
+    assert_eq!(code, 0);
+    assert!(!raw(&out), "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v[0]["driver"], format!("intel_vf_vfio_pci{EVIL}"));
+
+    // A sysfs file's contents in an error message.
+    fs::write(vf.join("vendor"), format!("0x80{EVIL}86\n")).unwrap();
+    let (code, _, err) = vfmig(d, &["info", "0000:01:10.0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!raw(&err), "{err:?}");
+    assert!(err.contains(&format!("'0x80{SHOWN}86'")), "{err:?}");
+
+    // A path, in output and in errors; bytes that are not UTF-8 as well.
+    let file = d.join(format!("s{EVIL}.state"));
+    fs::write(&file, igb_stream()).unwrap();
+    let (code, out, err) = vfmig(d, &["inspect", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!raw(&out), "{out:?}");
+    assert!(
+        out.starts_with(&format!("{}/s{SHOWN}.state: ", d.display())),
+        "{out:?}"
+    );
+    let mut name = d.as_os_str().as_bytes().to_vec();
+    name.extend_from_slice(b"/\x9b2J\xff.state");
+    let (code, _, err) = vfmig_os(d, &[OsStr::new("inspect"), OsStr::from_bytes(&name)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!raw(&err), "{err:?}");
 }
