@@ -237,7 +237,7 @@ fn check_bounded(log: &MbxLog) {
 fn check_canonical(family: Family, map: &'static RegMap, log: &MbxLog) {
     let mut enc = [0u8; mbx::ENCODED_LEN];
     log.encode(&mut enc);
-    assert_eq!(MbxLog::decode(&enc), Some(*log), "encode -> decode");
+    assert_eq!(MbxLog::decode(family, &enc), Ok(*log), "encode -> decode");
 
     let mut sent = 0usize;
     let mut rebuilt = MbxLog::default();

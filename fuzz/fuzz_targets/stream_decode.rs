@@ -13,11 +13,18 @@
 //! chunked check must agree with the one-shot check, and a decoded PF
 //! section must re-encode to the same value.
 //!
+//! A decoded mailbox log (PF_MBX alone, of either family, or in a frame, of
+//! the header's) is replayed at a model of the Linux PF drivers' mailbox
+//! responder (rust/common/tests/linux_pf/): no request may carry ACK, NACK
+//! or CTS in word 0, none may time out, and the PF accepts every one (but an
+//! ixgbe xcast mode the logged API does not offer, which it refuses).
+//!
 //! Structured: the same bytes, read by `arbitrary`, give a device state,
 //! a mailbox log and admin settings; the crate's own encoder writes the
 //! compatibility and state frames. Decoding must give back exactly that
-//! state, or refuse it; what a source writes (every queue pair, the
-//! mailbox log) it must accept, and a destination's resume file too. Then one field is mutated: unsealed, the CRC must catch it;
+//! state, or refuse it; what a source writes (every queue pair, a mailbox
+//! log within the ranges its PF accepts) it must accept, and a
+//! destination's resume file too. Then one field is mutated: unsealed, the CRC must catch it;
 //! resealed with `stream::reseal`, decoding must return Ok or Err, never
 //! panic.
 
@@ -29,7 +36,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use ivf_common::admin::{AdminConfig, ADMIN_LEN};
 use ivf_common::hal::{DeviceState, IrqState, RxQueue, TxQueue, MAX_QUEUES};
 use ivf_common::ids::{Family, PCI_VENDOR_ID_INTEL};
-use ivf_common::mbx::{self, MbxLog, MAX_MACVLANS, MAX_MC};
+use ivf_common::mbx::{self, msg, replay_log, MbxError, MbxLog, MAX_MACVLANS, MAX_MC};
 use ivf_common::regs::{regmap, RegMap};
 use ivf_common::state::{
     decode_frame, header_for, next_frame, state_frame_len, write_compat_frame, write_state_frame,
@@ -40,6 +47,10 @@ use ivf_common::stream::{
     SECTION_HEADER_LEN,
 };
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../rust/common/tests/linux_pf/mod.rs"]
+mod linux_pf;
+use linux_pf::LinuxPf;
 
 /// rust/lm.rs: a resume file takes at most four frames' worth of bytes.
 const MAX_RESUME_LEN: usize = 4 * MAX_FRAME_LEN;
@@ -142,14 +153,57 @@ fn check_parsed(b: &[u8], h: &Header, sections: stream::Sections<'_>) {
     assert_eq!(bytes, b.len(), "sections tile the body exactly");
 }
 
+/// The oracle of a decoded mailbox log: replayed at a Linux PF of
+/// `family`, no request carries the PF's reply bits, none times out, and
+/// the PF accepts each one and ends with the log; but an ixgbe xcast mode
+/// the logged API does not offer, which the decoder does not judge and the
+/// PF refuses (an error, not a hang).
+fn check_replay(family: Family, log: &MbxLog) {
+    let mut pf = LinuxPf::new(family);
+    let r = replay_log(&mut pf, regmap(family), family, log);
+    for w in &pf.requests {
+        assert_eq!(
+            w & (msg::ACK | msg::NACK | msg::CTS),
+            0,
+            "{family:?}: request word 0 {w:#010x} carries reply bits ({log:?})"
+        );
+    }
+    match r {
+        Ok((accepted, sent)) => {
+            if log.flags & 1 != 0 {
+                assert_eq!(accepted, MbxLog { ignored: 0, ..*log }, "{family:?}");
+            } else {
+                assert_eq!(sent, 0, "no RESET, nothing replayed");
+            }
+        }
+        Err(MbxError::Timeout { what, kind }) => {
+            panic!("{family:?}: the PF did not {what} message {kind:#x} ({log:?})")
+        }
+        Err(MbxError::Refused { kind, reply }) => assert!(
+            family == Family::Ixgbe && kind == msg::UPDATE_XCAST_MODE,
+            "{family:?}: the PF refused {kind:#x} (reply {reply:#010x}) of {log:?}"
+        ),
+    }
+}
+
 /// A decoded PF section re-encodes to the same value (bytes may differ
-/// only in reserved fields).
+/// only in reserved fields); a decoded mailbox log replays cleanly.
 fn check_pf_decoders(b: &[u8]) {
-    if let Some(log) = MbxLog::decode(b) {
-        assert!(log.mc_count as usize <= MAX_MC);
-        let mut enc = [0u8; mbx::ENCODED_LEN];
-        log.encode(&mut enc);
-        assert_eq!(MbxLog::decode(&enc), Some(log));
+    for family in Family::ALL {
+        match MbxLog::decode(family, b) {
+            Ok(log) => {
+                assert!(log.mc_count as usize <= MAX_MC);
+                let mut enc = [0u8; mbx::ENCODED_LEN];
+                log.encode(&mut enc);
+                assert_eq!(&enc[..], b, "the layout has no slack");
+                assert_eq!(MbxLog::decode(family, &enc), Ok(log));
+                check_replay(family, &log);
+            }
+            Err(e) => {
+                check_error(&e);
+                assert!(matches!(e, StreamError::Malformed { .. }), "{e:?}");
+            }
+        }
     }
     if let Some(a) = AdminConfig::decode(b) {
         assert!(a.vlan <= 4095 && a.qos <= 7 && a.link_state <= 2);
@@ -180,6 +234,10 @@ fn raw(data: &[u8]) {
             assert_eq!(f.header, h);
             if let Some(s) = &f.state {
                 assert!(s.queue_pairs as usize <= MAX_QUEUES);
+            }
+            if let Some(log) = &f.pf.mbx {
+                let family = Family::from_code(h.family).expect("a log is judged by its family");
+                check_replay(family, log);
             }
         }
         Err(e) => {
@@ -244,9 +302,11 @@ fn raw(data: &[u8]) {
     }
 }
 
-/// A mailbox log as the encoder may meet it.
+/// A mailbox log as the encoder may meet it: a source's (within the
+/// ranges its PF accepts) or, `forged`, any value of each field's type.
 #[derive(Arbitrary, Debug)]
 struct ArbLog {
+    forged: bool,
     flags: u8,
     mac: Option<[u8; 6]>,
     api: Option<u32>,
@@ -260,15 +320,24 @@ struct ArbLog {
     ignored: u32,
 }
 
+/// `m` made a unicast address (what both PFs require).
+fn unicast(mut m: [u8; 6]) -> [u8; 6] {
+    m[0] &= !1;
+    if m == [0; 6] {
+        m[5] = 1;
+    }
+    m
+}
+
 impl ArbLog {
-    fn log(&self) -> MbxLog {
+    fn log(&self, family: Family) -> MbxLog {
         let mut vlans = [0u64; 64];
         // Eight words somewhere in the 4096-bit set (the rest zero): the
         // input stays small.
         for (i, v) in self.vlans.iter().enumerate() {
             vlans[(self.vlan_at as usize + i) % 64] = *v;
         }
-        MbxLog {
+        let forged = MbxLog {
             flags: u32::from(self.flags),
             mac: self.mac,
             api: self.api,
@@ -279,6 +348,40 @@ impl ArbLog {
             vlans,
             macvlans: self.macvlans,
             ignored: self.ignored,
+        };
+        if self.forged {
+            return forged;
+        }
+        // The ranges of the Linux PF drivers (Documentation/stream-format.rst,
+        // PF_MBX), written out again here.
+        let ixgbe = family == Family::Ixgbe;
+        let mut mc = self.mc;
+        for h in &mut mc[forged.mc_count as usize..] {
+            *h = 0;
+        }
+        MbxLog {
+            flags: forged.flags & 1,
+            mac: self.mac.map(unicast),
+            // ixgbe_mbox_api_10, _11 to _17.
+            api: self
+                .api
+                .filter(|_| ixgbe)
+                .map(|v| [0, 2, 3, 4, 5, 6, 7, 8][v as usize % 8]),
+            max_frame: self.max_frame.map(|v| match family {
+                Family::Ixgbe => 68 + v % (9728 - 68 + 1),
+                Family::Igb => v % (0x3f00 + 1),
+            }),
+            xcast: self.xcast.map(|v| match family {
+                Family::Ixgbe => v % 4,
+                Family::Igb => v & 2,
+            }),
+            mc,
+            macvlans: if ixgbe {
+                self.macvlans.map(|m| m.map(unicast))
+            } else {
+                [None; MAX_MACVLANS]
+            },
+            ..forged
         }
     }
 }
@@ -512,12 +615,14 @@ fn structured(b: Built) {
     );
     let state = b.state(map);
     let pf = PfState {
-        mbx: b.mbx.as_ref().map(ArbLog::log),
+        mbx: b.mbx.as_ref().map(|l| l.log(family)),
         admin: b.admin.as_ref().map(ArbAdmin::config),
     };
     let shape = DeviceShape::of(map);
-    // What `save_state` writes: every queue pair, the mailbox log always.
-    let as_source = state.queue_pairs == map.max_queue_pairs && pf.mbx.is_some();
+    // What `save_state` writes: every queue pair, the mailbox log always,
+    // within the ranges its PF accepts.
+    let as_source =
+        state.queue_pairs == map.max_queue_pairs && b.mbx.as_ref().is_some_and(|l| !l.forged);
 
     // Round trip of the compatibility frame.
     let mut compat = vec![0u8; COMPAT_FRAME_LEN];
@@ -556,6 +661,9 @@ fn structured(b: Built) {
         pf,
     };
     assert_eq!(got, want, "encode -> decode gives the state back");
+    if let Some(log) = &got.pf.mbx {
+        check_replay(family, log);
+    }
 
     // Both frames as the data fd carries them, and as a destination checks
     // them: accepted whole, then a third frame refused.

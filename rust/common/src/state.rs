@@ -432,11 +432,13 @@ pub fn decode_frame(b: &[u8]) -> Result<Frame, StreamError> {
             TAG_QUEUES => decode_queues(payload, &mut state)?,
             TAG_IRQ => (state.irq, ivars, vectors) = decode_irq(payload)?,
             TAG_PF_MBX => {
-                pf.mbx = Some(MbxLog::decode(payload).ok_or(StreamError::Malformed {
-                    field: "PF_MBX section",
-                    value: payload.len() as u64,
-                    expected: mbx::ENCODED_LEN as u64,
-                })?);
+                // The log's ranges are the source family's: the header's.
+                let family = Family::from_code(header.family).ok_or(StreamError::Malformed {
+                    field: "PF_MBX family",
+                    value: u64::from(header.family),
+                    expected: Family::Igb as u64,
+                })?;
+                pf.mbx = Some(MbxLog::decode(family, payload)?);
             }
             // TAG_PF_ADMIN, the last of KNOWN.
             _ => {

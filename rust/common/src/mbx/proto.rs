@@ -40,8 +40,11 @@ pub mod msg {
     pub const INFO_SHIFT: u32 = 16;
     /// Mask of the message type.
     pub const TYPE_MASK: u32 = 0xffff;
-    /// Mask of the message info field (after [`INFO_SHIFT`]).
-    const INFO_MASK: u32 = 0xff;
+    /// Mask of the message info field (after [`INFO_SHIFT`]): bits 16..23
+    /// (`IXGBE_VT_MSGINFO_MASK`, `E1000_VT_MSGINFO_MASK`). An info value
+    /// above it would reach bits 24..31 of word 0, CTS, NACK and ACK among
+    /// them.
+    pub const INFO_MASK: u32 = 0xff;
 
     /// Word 0 of a request: type `kind` with info `info`.
     pub const fn word0(kind: u32, info: u32) -> u32 {
@@ -92,6 +95,73 @@ pub mod msg {
 
 /// Most multicast hashes a SET_MULTICAST carries (both families).
 pub const MAX_MC: usize = 30;
+
+/// The ixgbe mailbox API versions API_NEGOTIATE carries in word 1
+/// (`enum ixgbe_pfvf_api_rev`, ixgbe_mbx.h): an enumeration, not a
+/// version number.
+pub mod api {
+    /// `ixgbe_mbox_api_10`.
+    pub const V1_0: u32 = 0;
+    /// `ixgbe_mbox_api_20`: Solaris's; no Linux PF accepts it.
+    pub const V2_0: u32 = 1;
+    /// `ixgbe_mbox_api_11`.
+    pub const V1_1: u32 = 2;
+    /// `ixgbe_mbox_api_12`: UPDATE_XCAST_MODE, but PROMISC.
+    pub const V1_2: u32 = 3;
+    /// `ixgbe_mbox_api_13`: UPDATE_XCAST_MODE PROMISC.
+    pub const V1_3: u32 = 4;
+    /// `ixgbe_mbox_api_14`.
+    pub const V1_4: u32 = 5;
+    /// `ixgbe_mbox_api_15` (ESX's PF; Linux's ixgbe goes from 1.4 to 1.6).
+    pub const V1_5: u32 = 6;
+    /// `ixgbe_mbox_api_16`.
+    pub const V1_6: u32 = 7;
+    /// `ixgbe_mbox_api_17`: the last this code knows.
+    pub const V1_7: u32 = 8;
+
+    /// Whether `v` is an API this code knows that an ixgbe PF accepts
+    /// (`ixgbe_negotiate_vf_api`): 1.0 to 1.7, not 2.0.
+    pub const fn known(v: u32) -> bool {
+        v <= V1_7 && v != V2_0
+    }
+}
+
+/// ixgbe UPDATE_XCAST_MODE modes, word 1 (`enum ixgbevf_xcast_modes`).
+pub mod xcast {
+    /// `IXGBEVF_XCAST_MODE_NONE`.
+    pub const NONE: u32 = 0;
+    /// `IXGBEVF_XCAST_MODE_MULTI`.
+    pub const MULTI: u32 = 1;
+    /// `IXGBEVF_XCAST_MODE_ALLMULTI`.
+    pub const ALLMULTI: u32 = 2;
+    /// `IXGBEVF_XCAST_MODE_PROMISC`: the last.
+    pub const PROMISC: u32 = 3;
+}
+
+/// igb SET_PROMISC flag (info field): unicast promiscuous
+/// (`E1000_VF_SET_PROMISC_UNICAST`). The igb PF does not handle it:
+/// `igb_set_vf_promisc` refuses a request with it (-EINVAL, NACK).
+pub const IGB_PROMISC_UNICAST: u32 = 1;
+/// igb SET_PROMISC flag (info field): multicast promiscuous
+/// (`E1000_VF_SET_PROMISC_MULTICAST`), the one flag the igb PF handles.
+pub const IGB_PROMISC_MULTICAST: u32 = 2;
+
+/// Smallest SET_LPE frame size the ixgbe PF accepts (`ETH_MIN_MTU`, in
+/// `ixgbe_set_vf_lpe`).
+pub const IXGBE_MIN_FRAME: u32 = 68;
+/// Largest SET_LPE frame size the ixgbe PF accepts
+/// (`IXGBE_MAX_JUMBO_FRAME_SIZE`).
+pub const IXGBE_MAX_FRAME: u32 = 9728;
+/// Largest frame size the igb PF applies (`MAX_JUMBO_FRAME_SIZE`, 0x3F00):
+/// `igb_set_vf_rlpml` clamps a larger SET_LPE to it, except one of 2^31 or
+/// more, which it takes as a negative `int` and ORs into VMOLR.
+pub const IGB_MAX_FRAME: u32 = 0x3f00;
+
+/// Whether `m` is a MAC address the PFs take for the VF or a filter
+/// (`is_valid_ether_addr`): neither multicast (I/G bit) nor zero.
+pub const fn is_unicast(m: &[u8; 6]) -> bool {
+    m[0] & 1 == 0 && !matches!(m, [0, 0, 0, 0, 0, 0])
+}
 /// Most extra unicast filters (ixgbe MACVLAN) kept.
 pub const MAX_MACVLANS: usize = 16;
 /// Words in the mailbox memory.

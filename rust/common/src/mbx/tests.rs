@@ -3,6 +3,7 @@
 //! The mailbox log, snoop and replay against each other.
 
 use super::super::ids::Family;
+use super::super::stream::StreamError;
 use super::*;
 
 fn req(w: &[u32]) -> [u32; MBX_WORDS] {
@@ -14,7 +15,7 @@ fn req(w: &[u32]) -> [u32; MBX_WORDS] {
 #[test]
 fn a_reply_the_vf_wrote_itself_is_not_logged() {
     let map = &super::super::regs::IGB;
-    let set = [msg::SET_MAC_ADDR, 0x4433_2211, 0x6655];
+    let set = [msg::SET_MAC_ADDR, 0x4433_2212, 0x6655];
     let mut s = Snoop::default();
     for (i, w) in set.iter().enumerate() {
         s.on_write(map, map.mbx_mem + 4 * i as u32, *w);
@@ -34,14 +35,14 @@ fn a_reply_the_vf_wrote_itself_is_not_logged() {
     s.on_write(map, map.mbx_mem, msg::SET_MAC_ADDR);
     s.on_write(map, map.mbx_ctrl, ctrl::REQ);
     s.on_read(map, Family::Igb, map.mbx_mem, msg::SET_MAC_ADDR | msg::ACK);
-    assert_eq!(s.log.mac, Some([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]));
+    assert_eq!(s.log.mac, Some([0x12, 0x22, 0x33, 0x44, 0x55, 0x66]));
 }
 
 #[test]
 fn only_acked_requests_count() {
     let mut l = MbxLog::default();
     assert!(l.observe(Family::Igb, &req(&[msg::RESET]), msg::RESET | msg::ACK));
-    let set = req(&[msg::SET_MAC_ADDR, 0x4433_2211, 0x6655]);
+    let set = req(&[msg::SET_MAC_ADDR, 0x4433_2212, 0x6655]);
     assert!(!l.observe(Family::Igb, &set, msg::SET_MAC_ADDR | msg::NACK));
     assert_eq!(l.mac, None);
     assert!(
@@ -49,7 +50,7 @@ fn only_acked_requests_count() {
         "reply of another type"
     );
     assert!(l.observe(Family::Igb, &set, msg::SET_MAC_ADDR | msg::ACK | msg::CTS));
-    assert_eq!(l.mac, Some([0x11, 0x22, 0x33, 0x44, 0x55, 0x66]));
+    assert_eq!(l.mac, Some([0x12, 0x22, 0x33, 0x44, 0x55, 0x66]));
 }
 
 #[test]
@@ -97,7 +98,7 @@ fn replay_order_and_round_trip() {
     );
     l.observe(
         f,
-        &req(&[msg::SET_MAC_ADDR, 0x0403_0201, 0x0605]),
+        &req(&[msg::SET_MAC_ADDR, 0x0403_0202, 0x0605]),
         msg::SET_MAC_ADDR | msg::ACK,
     );
     l.observe(
@@ -117,7 +118,7 @@ fn replay_order_and_round_trip() {
     );
     l.observe(
         f,
-        &req(&[msg::SET_PROMISC_OR_MACVLAN | 2 << 16, 0x0a0b0c0d, 0x0e0f]),
+        &req(&[msg::SET_PROMISC_OR_MACVLAN | 2 << 16, 0x0a0b0c0e, 0x0e0f]),
         msg::SET_PROMISC_OR_MACVLAN | msg::ACK,
     );
     let mut kinds = [0u32; 8];
@@ -147,6 +148,17 @@ fn replay_order_and_round_trip() {
     assert_eq!(replayed, l, "replaying the log rebuilds the same log");
     let mut buf = [0u8; ENCODED_LEN];
     l.encode(&mut buf);
-    assert_eq!(MbxLog::decode(&buf), Some(l));
-    assert_eq!(MbxLog::decode(&buf[1..]), None);
+    assert_eq!(MbxLog::decode(f, &buf), Ok(l));
+    assert_eq!(
+        MbxLog::decode(f, &buf[1..]),
+        Err(StreamError::Malformed {
+            field: "PF_MBX section",
+            value: ENCODED_LEN as u64 - 1,
+            expected: ENCODED_LEN as u64
+        })
+    );
+    assert!(
+        MbxLog::decode(Family::Igb, &buf).is_err(),
+        "an ixgbe log (API, MACVLANs) is no igb log"
+    );
 }
