@@ -19,7 +19,11 @@ use ivf_common::regs::{regmap, DCTL_ENABLE};
 use ivf_common::state::{
     decode_frame, header_for, write_compat_frame, write_state_frame, PfState, MAX_FRAME_LEN,
 };
-use ivf_common::stream::{Writer, SECTION_MANDATORY};
+use ivf_common::stream::SECTION_MANDATORY;
+
+#[path = "../../rust/common/tests/support/stream.rs"]
+mod stream_build;
+use stream_build::build;
 
 fn req(w: &[u32]) -> [u32; MBX_WORDS] {
     let mut r = [0; MBX_WORDS];
@@ -139,10 +143,9 @@ fn main() {
         0x10ca,
         1,
     );
-    let mut buf = vec![0u8; 256];
-    let mut w = Writer::new(&mut buf, h).unwrap();
-    w.section(0x7777, 0, &[9; 5]).unwrap();
-    w.section(0x0001, SECTION_MANDATORY, &[]).unwrap();
-    let n = w.finish();
-    write("sections-bare", &buf[..n]);
+    let bare = build(
+        h,
+        &[(0x7777, 0, vec![9; 5]), (0x0001, SECTION_MANDATORY, vec![])],
+    );
+    write("sections-bare", &bare);
 }

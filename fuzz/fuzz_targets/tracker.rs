@@ -35,9 +35,7 @@
 
 #![no_main]
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::rc::Rc;
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
@@ -46,6 +44,10 @@ use ivf_common::hal::RegIo;
 use ivf_common::regs::{RegMap, DCTL_ENABLE, IGB, IXGBE};
 use ivf_common::tracker::{DmaRead, Slot, Tracker, MAX_SLOTS};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../rust/common/tests/support/mod.rs"]
+mod support;
+use support::io::Shared;
 
 const PAGE: u64 = 4096;
 /// Guest memory: IOVA 0 up to here (IOVA 0 is RAM, as in a VM).
@@ -188,8 +190,8 @@ impl Vf {
             self.tx(t.bal, q),
             self.tx(t.bah, q),
             self.tx(t.len, q),
-            self.tx(t.tdwbal, q),
-            self.tx(t.tdwbah, q),
+            self.tx(t.wbal, q),
+            self.tx(t.wbah, q),
         ]
     }
 
@@ -419,34 +421,33 @@ impl Vf {
     }
 }
 
-#[derive(Clone)]
-struct Io(Rc<RefCell<Vf>>);
+/// The code under test reaches the model VF through this handle.
+type Io = Shared<Vf>;
 
-impl RegIo for Io {
+impl RegIo for Vf {
     fn read32(&mut self, off: u32) -> u32 {
-        self.0.borrow().reg(off)
+        self.reg(off)
     }
 
     fn write32(&mut self, off: u32, value: u32) {
-        self.0.borrow_mut().write_reg(off, value);
+        self.write_reg(off, value);
     }
 
     fn delay_us(&mut self, _us: u32) {}
 }
 
-impl DmaRead for Io {
+impl DmaRead for Vf {
     /// The tracker reads descriptors: remember what it saw, per queue
     /// whose ring holds the address.
     fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
-        let mut vf = self.0.borrow_mut();
-        if !vf.read_mem(iova, buf) {
+        if !self.read_mem(iova, buf) {
             return false;
         }
         for (k, d) in buf.chunks_exact(16).enumerate() {
             let at = iova + 16 * k as u64;
-            let owners: Vec<u32> = (0..vf.queues())
+            let owners: Vec<u32> = (0..self.queues())
                 .filter(|&q| {
-                    let (base, count) = vf.rx_ring(q);
+                    let (base, count) = self.rx_ring(q);
                     at.checked_sub(base)
                         .is_some_and(|o| o % 16 == 0 && o / 16 < u64::from(count))
                 })
@@ -454,7 +455,7 @@ impl DmaRead for Io {
             for &q in &owners {
                 let bytes = d.try_into().unwrap();
                 let shared = owners.len() > 1;
-                vf.seen.insert((q, at), Seen { bytes, shared });
+                self.seen.insert((q, at), Seen { bytes, shared });
             }
         }
         true
@@ -752,10 +753,10 @@ impl Harness {
             TxReg::Tail => (t.tail, v % 65),
             TxReg::Dctl => (t.dctl, if v & 1 != 0 { DCTL_ENABLE } else { 0 }),
             TxReg::Wbal => (
-                t.tdwbal,
+                t.wbal,
                 ((v % (PAGES as u32 + 1)) * PAGE as u32 + (v >> 20 & 0xffc)) | v & 1,
             ),
-            TxReg::Wbah => (t.tdwbah, 0),
+            TxReg::Wbah => (t.wbah, 0),
         };
         let value = if val.raw { v } else { shaped };
         self.vf().write_reg(self.map.txq(off, q), value);
@@ -938,8 +939,8 @@ impl Harness {
                     (t.len, count * 16),
                     (t.head, 0),
                     (t.tail, 0),
-                    (t.tdwbal, wbal),
-                    (t.tdwbah, wbah),
+                    (t.wbal, wbal),
+                    (t.wbah, wbah),
                     (t.dctl, DCTL_ENABLE),
                 ] {
                     vf.write_reg(m.txq(reg, q), v);
@@ -1049,7 +1050,7 @@ fuzz_target!(|input: Input| {
     };
     let mut h = Harness {
         map,
-        io: Io(Rc::new(RefCell::new(vf))),
+        io: Shared::new(vf),
         tracker: None,
         ranges: ranges.clone(),
         reset_pending: false,

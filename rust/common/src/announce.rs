@@ -5,9 +5,16 @@
 //! need only the MAC) whose source is each MAC the guest owns, so that every
 //! switch between the hosts learns the guest's new port at once.
 //!
-//! Which frames: each MAC of the guest (its primary MAC, else the one the
-//! administrator gave the VF, as the caller passes it; then its extra
-//! unicast filters), sent once
+//! Whose MACs: only what the PF, not the guest, says the VF may use (a
+//! host that announces speaks for the guest on its own port, where no spoof
+//! check looks at it). The primary MAC is the one the PF reports for the VF
+//! ([`port_settings`]), never the log's; extra filters and VLANs are the
+//! log's, whose every entry is a request the PF accepted, as the driver read
+//! the PF's verdict from the device. An administrator's link state
+//! "disable", or a PF whose settings cannot be read, silences the announce.
+//!
+//! Which frames: each MAC (the primary, then the extra unicast filters),
+//! sent once
 //! untagged and once in each VLAN of the guest's filter; or, when the
 //! administrator set a port VLAN (the NIC tags the VF's traffic itself and
 //! the guest has no VLANs of its own), once in the port VLAN only. At most
@@ -16,6 +23,8 @@
 //! after [`FIRST_GAP_MS`], each gap [`GAP_STEP_MS`] longer than the last
 //! (QEMU's announce defaults).
 
+use super::admin::AdminConfig;
+use super::ids::Family;
 use super::mbx::{MbxLog, MAX_MACVLANS};
 
 /// Frames in one round, at most (the C sender's array).
@@ -76,10 +85,11 @@ pub fn rarp(mac: [u8; 6], tci: Option<u16>) -> Frame {
     }
 }
 
-/// What the administrator set that changes the frames.
+/// What the PF says of the VF that changes the frames.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct PortSettings {
-    /// The VF's MAC as the administrator set it (zero: none).
+    /// The VF's MAC as the PF reports it, where it is the guest's (zero:
+    /// none to announce).
     pub mac: [u8; 6],
     /// The port VLAN ID (0: none).
     pub vlan: u16,
@@ -147,7 +157,9 @@ pub fn plan(log: &MbxLog, port: &PortSettings) -> Plan {
         macs: 0,
     };
     let mut seen = [[0u8; 6]; 1 + MAX_MACVLANS];
-    let primary = log.mac.filter(usable).or(Some(port.mac).filter(usable));
+    // The PF's word, never the log's: a request the log holds may have
+    // been refused since, and a crafted stream's may never have been made.
+    let primary = Some(port.mac).filter(usable);
     for mac in primary
         .into_iter()
         .chain(log.macvlans.iter().flatten().copied())
@@ -177,4 +189,57 @@ pub const fn gap_before(n: u32) -> u32 {
     } else {
         FIRST_GAP_MS + (n - 1) * GAP_STEP_MS
     }
+}
+
+/// Why a guest that arrived is not announced.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Silence {
+    /// The PF reports no settings for the VF (its driver has none, or is
+    /// between SR-IOV disable and enable): nothing is known to be the VF's.
+    NoPfView,
+    /// The administrator set the VF's link state to "disable".
+    LinkDisabled,
+}
+
+impl core::fmt::Display for Silence {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Silence::NoPfView => "the PF reports no settings for the VF",
+            Silence::LinkDisabled => "the administrator set the VF's link state to disable",
+        })
+    }
+}
+
+/// What the announce of a guest that arrived may say: its settings, or why
+/// it is silent.
+pub type Arrival = Result<PortSettings, Silence>;
+
+/// `ndo_set_vf_link_state`'s "disable" (`IFLA_VF_LINK_STATE_DISABLE`).
+pub const LINK_STATE_DISABLE: u8 = 2;
+
+/// What the announce of a guest on a VF of `family` may say, from what the
+/// PF reports for the VF (`pf`, `None` when it reports nothing) and the
+/// guest's accepted requests (`log`, built from the PF's own verdicts).
+///
+/// Fails closed: no PF view, or a link the administrator disabled, is
+/// silence. The MAC the PF reports is announced on igb, whose PF forgets a
+/// MAC the VF set at each reset unless the administrator set it; ixgbe keeps
+/// the MAC a VF last set across resets (`vf_mac_addresses`), which may be an
+/// earlier tenant's, so there it is announced only when this guest's own
+/// accepted request set it.
+pub fn port_settings(family: Family, pf: Option<&AdminConfig>, log: &MbxLog) -> Arrival {
+    let c = pf.ok_or(Silence::NoPfView)?;
+    if c.link_state == LINK_STATE_DISABLE {
+        return Err(Silence::LinkDisabled);
+    }
+    let mac = match family {
+        Family::Igb => c.mac,
+        Family::Ixgbe if log.mac == Some(c.mac) => c.mac,
+        Family::Ixgbe => [0; 6],
+    };
+    Ok(PortSettings {
+        mac,
+        vlan: c.vlan,
+        qos: c.qos,
+    })
 }

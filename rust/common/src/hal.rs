@@ -29,7 +29,8 @@
 //! Every poll is bounded by [`POLL_LIMIT`] reads [`POLL_DELAY_US`] apart.
 
 use super::bits::{Dctl, Enable};
-use super::regs::RegMap;
+use super::errno;
+use super::regs::{RegMap, RxQueueRegs, TxQueueRegs};
 
 pub use super::regs::MAX_QUEUES;
 
@@ -88,8 +89,8 @@ impl HalError {
     /// Linux errno (positive) for this failure.
     pub const fn errno(&self) -> i32 {
         match self {
-            HalError::TxNotDrained { .. } | HalError::EnableTimeout { .. } => 110, // ETIMEDOUT
-            HalError::BadCount { .. } => 34,                                       // ERANGE
+            HalError::TxNotDrained { .. } | HalError::EnableTimeout { .. } => errno::ETIMEDOUT,
+            HalError::BadCount { .. } => errno::ERANGE,
         }
     }
 }
@@ -133,45 +134,7 @@ impl QueueDir {
     }
 }
 
-/// One RX queue's registers.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct RxQueue {
-    /// Ring base, low.
-    pub bal: u32,
-    /// Ring base, high.
-    pub bah: u32,
-    /// Ring length in bytes.
-    pub len: u32,
-    /// SRRCTL: buffer sizes and descriptor type.
-    pub srrctl: u32,
-    /// Head (next descriptor the device fills).
-    pub head: u32,
-    /// Tail (last descriptor posted + 1).
-    pub tail: u32,
-    /// RXDCTL with the enable bit as the guest had it.
-    pub dctl: u32,
-}
-
-/// One TX queue's registers.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub struct TxQueue {
-    /// Ring base, low.
-    pub bal: u32,
-    /// Ring base, high.
-    pub bah: u32,
-    /// Ring length in bytes.
-    pub len: u32,
-    /// Head (next descriptor the device sends).
-    pub head: u32,
-    /// Tail.
-    pub tail: u32,
-    /// TXDCTL with the enable bit as the guest had it.
-    pub dctl: u32,
-    /// Head write-back address, low (bit 0: enable).
-    pub wbal: u32,
-    /// Head write-back address, high.
-    pub wbah: u32,
-}
+pub use super::queue_regs::{RxQueue, TxQueue};
 
 /// Interrupt configuration.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -319,25 +282,12 @@ pub fn save(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> DeviceSta
         let (r, t) = (&map.rx, &map.tx);
         let enable = |mask: u32| Enable::from_bool(mask & (1 << q) != 0);
         let (rx_en, tx_en) = (enable(rec.rx_enabled), enable(rec.tx_enabled));
-        s.rx[i] = RxQueue {
-            bal: io.read32(map.rxq(r.bal, q)),
-            bah: io.read32(map.rxq(r.bah, q)),
-            len: io.read32(map.rxq(r.len, q)),
-            srrctl: io.read32(map.rxq(r.srrctl, q)),
-            head: io.read32(map.rxq(r.head, q)),
-            tail: io.read32(map.rxq(r.tail, q)),
-            dctl: Dctl(io.read32(map.rxq(r.dctl, q))).with_enable(rx_en).0,
-        };
-        s.tx[i] = TxQueue {
-            bal: io.read32(map.txq(t.bal, q)),
-            bah: io.read32(map.txq(t.bah, q)),
-            len: io.read32(map.txq(t.len, q)),
-            head: io.read32(map.txq(t.head, q)),
-            tail: io.read32(map.txq(t.tail, q)),
-            dctl: Dctl(io.read32(map.txq(t.dctl, q))).with_enable(tx_en).0,
-            wbal: io.read32(map.txq(t.tdwbal, q)),
-            wbah: io.read32(map.txq(t.tdwbah, q)),
-        };
+        let mut rx = RxQueue::from_words(r.offsets().map(|o| io.read32(map.rxq(o, q))));
+        rx.dctl = Dctl(rx.dctl).with_enable(rx_en).0;
+        let mut tx = TxQueue::from_words(t.offsets().map(|o| io.read32(map.txq(o, q))));
+        tx.dctl = Dctl(tx.dctl).with_enable(tx_en).0;
+        s.rx[i] = rx;
+        s.tx[i] = tx;
     }
     s.irq.eims = rec.eims;
     s.irq.eiac = io.read32(map.eiac);
@@ -374,21 +324,23 @@ pub fn load(io: &mut impl RegIo, map: &RegMap, s: &DeviceState) -> Result<(), Ha
         let (rx, tx) = (&s.rx[i], &s.tx[i]);
         set_enable(io, map.rxq(r.dctl, q), q, QueueDir::Rx, Enable::Off)?;
         set_enable(io, map.txq(t.dctl, q), q, QueueDir::Tx, Enable::Off)?;
-        io.write32(map.rxq(r.bal, q), rx.bal);
-        io.write32(map.rxq(r.bah, q), rx.bah);
-        io.write32(map.rxq(r.len, q), rx.len);
-        io.write32(map.rxq(r.srrctl, q), rx.srrctl);
-        io.write32(map.rxq(r.head, q), rx.head);
-        io.write32(map.rxq(r.tail, q), rx.tail);
-        io.write32(map.rxq(r.dctl, q), Dctl(rx.dctl).with_enable(Enable::Off).0);
-        io.write32(map.txq(t.bal, q), tx.bal);
-        io.write32(map.txq(t.bah, q), tx.bah);
-        io.write32(map.txq(t.len, q), tx.len);
-        io.write32(map.txq(t.head, q), tx.head);
-        io.write32(map.txq(t.tail, q), tx.tail);
-        io.write32(map.txq(t.tdwbah, q), tx.wbah);
-        io.write32(map.txq(t.tdwbal, q), tx.wbal);
-        io.write32(map.txq(t.dctl, q), Dctl(tx.dctl).with_enable(Enable::Off).0);
+        // The enables go in disabled: the resume turns the queues on.
+        let rx = RxQueue {
+            dctl: Dctl(rx.dctl).with_enable(Enable::Off).0,
+            ..*rx
+        };
+        let tx = TxQueue {
+            dctl: Dctl(tx.dctl).with_enable(Enable::Off).0,
+            ..*tx
+        };
+        let (offs, words) = (r.offsets(), rx.words());
+        for k in RxQueueRegs::LOAD_ORDER {
+            io.write32(map.rxq(offs[k], q), words[k]);
+        }
+        let (offs, words) = (t.offsets(), tx.words());
+        for k in TxQueueRegs::LOAD_ORDER {
+            io.write32(map.txq(offs[k], q), words[k]);
+        }
     }
     for i in 0..map.ivar_count {
         io.write32(map.ivar0 + 4 * i, s.irq.ivar[i as usize]);

@@ -4,12 +4,13 @@
 //! (`igbvf/regs.h`, `ixgbevf/regs.h`, `ixgbevf/mbx.h`) and QEMU's igb model.
 //!
 //! One [`RegMap`] per family; offsets are bytes into BAR0. Queue registers
-//! are `base + stride * queue`.
+//! are `base + stride * queue`, declared in `queue_regs.rs`.
 
 use super::bits::SrrctlLayout;
 use super::ids::Family;
 
 pub use super::bits::DCTL_ENABLE;
+pub use super::queue_regs::{RxQueueRegs, TxQueueRegs};
 
 /// Most queue pairs any family has (array sizes).
 pub const MAX_QUEUES: usize = 8;
@@ -77,46 +78,6 @@ pub struct QueueRegs {
     pub dctl: u32,
 }
 
-/// Offsets of one RX queue's registers (queue 0).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct RxQueueRegs {
-    /// Descriptor ring base, low 32 bits.
-    pub bal: u32,
-    /// Descriptor ring base, high 32 bits.
-    pub bah: u32,
-    /// Descriptor ring length in bytes.
-    pub len: u32,
-    /// Head index (written by hardware).
-    pub head: u32,
-    /// Tail index (written by the driver: a post).
-    pub tail: u32,
-    /// RXDCTL ([`super::bits::Dctl`]).
-    pub dctl: u32,
-    /// SRRCTL ([`super::bits::Srrctl`]): buffer sizes and descriptor type.
-    pub srrctl: u32,
-}
-
-/// Offsets of one TX queue's registers (queue 0).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct TxQueueRegs {
-    /// Descriptor ring base, low 32 bits.
-    pub bal: u32,
-    /// Descriptor ring base, high 32 bits.
-    pub bah: u32,
-    /// Descriptor ring length in bytes.
-    pub len: u32,
-    /// Head index (written by hardware).
-    pub head: u32,
-    /// Tail index (written by the driver: a post).
-    pub tail: u32,
-    /// TXDCTL ([`super::bits::Dctl`]).
-    pub dctl: u32,
-    /// TDWBAL ([`super::bits::Tdwbal`]): head write-back address, low.
-    pub tdwbal: u32,
-    /// TDWBAH: head write-back address, high.
-    pub tdwbah: u32,
-}
-
 impl RxQueueRegs {
     /// The ring registers.
     pub const fn ring(&self) -> QueueRegs {
@@ -163,25 +124,8 @@ pub const IGB: RegMap = RegMap {
     eitr: 0x1680,
     ivar0: 0x1700,
     ivar_misc: 0x1740,
-    rx: RxQueueRegs {
-        bal: 0x2800,
-        bah: 0x2804,
-        len: 0x2808,
-        head: 0x2810,
-        tail: 0x2818,
-        dctl: 0x2828,
-        srrctl: 0x280c,
-    },
-    tx: TxQueueRegs {
-        bal: 0x3800,
-        bah: 0x3804,
-        len: 0x3808,
-        head: 0x3810,
-        tail: 0x3818,
-        dctl: 0x3828,
-        tdwbal: 0x3838,
-        tdwbah: 0x383c,
-    },
+    rx: RxQueueRegs::IGB,
+    tx: TxQueueRegs::IGB,
     queue_stride: 0x100,
     max_queue_pairs: 2,
     ivar_count: 1,
@@ -207,25 +151,8 @@ pub const IXGBE: RegMap = RegMap {
     eitr: 0x0820,
     ivar0: 0x0120,
     ivar_misc: 0x0140,
-    rx: RxQueueRegs {
-        bal: 0x1000,
-        bah: 0x1004,
-        len: 0x1008,
-        head: 0x1010,
-        tail: 0x1018,
-        dctl: 0x1028,
-        srrctl: 0x1014,
-    },
-    tx: TxQueueRegs {
-        bal: 0x2000,
-        bah: 0x2004,
-        len: 0x2008,
-        head: 0x2010,
-        tail: 0x2018,
-        dctl: 0x2028,
-        tdwbal: 0x2038,
-        tdwbah: 0x203c,
-    },
+    rx: RxQueueRegs::IXGBE,
+    tx: TxQueueRegs::IXGBE,
     queue_stride: 0x40,
     max_queue_pairs: 8,
     ivar_count: 4,

@@ -42,8 +42,9 @@ pub struct PfState {
     pub admin: Option<AdminConfig>,
 }
 
-/// u32 words per queue pair in the QUEUES section (7 RX + 8 TX).
-pub const QUEUE_WORDS: usize = 15;
+/// u32 words per queue pair in the QUEUES section (the RX then the TX
+/// registers of `queue_regs.rs`, in their declaration order).
+pub const QUEUE_WORDS: usize = RxQueue::LEN + TxQueue::LEN;
 const DEVICE_LEN: usize = 12;
 const QUEUES_MAX_LEN: usize = 4 + MAX_QUEUES * QUEUE_WORDS * 4;
 const IRQ_MAX_LEN: usize = 4 * (4 + 1 + MAX_IVARS + 1 + MAX_VECTORS);
@@ -160,11 +161,7 @@ pub fn write_state_frame(
     let mut q = Put::<QUEUES_MAX_LEN>::new();
     q.u32(s.queue_pairs);
     for i in 0..s.queue_pairs as usize {
-        let (r, t) = (&s.rx[i], &s.tx[i]);
-        for v in [r.bal, r.bah, r.len, r.srrctl, r.head, r.tail, r.dctl] {
-            q.u32(v);
-        }
-        for v in [t.bal, t.bah, t.len, t.head, t.tail, t.dctl, t.wbal, t.wbah] {
+        for v in s.rx[i].words().into_iter().chain(s.tx[i].words()) {
             q.u32(v);
         }
     }
@@ -283,25 +280,16 @@ fn decode_queues(p: &[u8], s: &mut DeviceState) -> Result<(), StreamError> {
     let n = g.count(MAX_QUEUES)?;
     s.queue_pairs = n as u32;
     for i in 0..n {
-        s.rx[i] = RxQueue {
-            bal: g.u32()?,
-            bah: g.u32()?,
-            len: g.u32()?,
-            srrctl: g.u32()?,
-            head: g.u32()?,
-            tail: g.u32()?,
-            dctl: g.u32()?,
-        };
-        s.tx[i] = TxQueue {
-            bal: g.u32()?,
-            bah: g.u32()?,
-            len: g.u32()?,
-            head: g.u32()?,
-            tail: g.u32()?,
-            dctl: g.u32()?,
-            wbal: g.u32()?,
-            wbah: g.u32()?,
-        };
+        let mut rx = [0u32; RxQueue::LEN];
+        for w in &mut rx {
+            *w = g.u32()?;
+        }
+        let mut tx = [0u32; TxQueue::LEN];
+        for w in &mut tx {
+            *w = g.u32()?;
+        }
+        s.rx[i] = RxQueue::from_words(rx);
+        s.tx[i] = TxQueue::from_words(tx);
     }
     g.end()
 }

@@ -40,33 +40,8 @@ pub const MAX_STREAM_LEN: usize = 64 * 1024;
 /// Section flag: a reader that does not know the tag must refuse the stream.
 pub const SECTION_MANDATORY: u16 = 1 << 0;
 
-/// Linux errno values used by [`StreamError::errno`] (core has no libc).
-pub mod errno {
-    /// No such device.
-    pub const ENODEV: i32 = 19;
-    /// Invalid argument.
-    pub const EINVAL: i32 = 22;
-    /// File too large.
-    pub const EFBIG: i32 = 27;
-    /// Result out of range.
-    pub const ERANGE: i32 = 34;
-    /// No data available.
-    pub const ENODATA: i32 = 61;
-    /// Protocol error.
-    pub const EPROTO: i32 = 71;
-    /// Bad message.
-    pub const EBADMSG: i32 = 74;
-    /// Illegal byte sequence.
-    pub const EILSEQ: i32 = 84;
-    /// Message too long.
-    pub const EMSGSIZE: i32 = 90;
-    /// Protocol not available.
-    pub const ENOPROTOOPT: i32 = 92;
-    /// Protocol not supported.
-    pub const EPROTONOSUPPORT: i32 = 93;
-    /// Operation not supported.
-    pub const EOPNOTSUPP: i32 = 95;
-}
+/// The errno table, where it always was for the stream's users.
+pub use super::errno;
 
 /// Why a stream was refused.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

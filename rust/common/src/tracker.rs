@@ -286,18 +286,17 @@ where
         1 << self.page_shift
     }
 
-    /// What the tracker follows on RX queue `q`: (ring IOVA, descriptors,
-    /// SRRCTL, enabled, head, tail), for the kernel's debug log.
-    pub fn rx_view(&self, q: u32) -> Option<(u64, u32, u32, bool, u32, u32)> {
+    /// What the tracker follows on RX queue `q`, for the kernel's debug log.
+    pub fn rx_view(&self, q: u32) -> Option<RxView> {
         let r = self.rx.get(q as usize)?;
-        Some((
-            r.ring.base,
-            r.ring.count,
-            r.srrctl,
-            r.enabled,
-            r.head,
-            r.tail,
-        ))
+        Some(RxView {
+            ring: r.ring.base,
+            descriptors: r.ring.count,
+            srrctl: r.srrctl,
+            enabled: r.enabled,
+            head: r.head,
+            tail: r.tail,
+        })
     }
 
     /// Why the tracker reports everything, if it does.
@@ -636,8 +635,8 @@ where
         let m = self.map;
         let t = &m.tx;
         let ring = Ring::read(io, m.txq(t.bal, q), m.txq(t.bah, q), m.txq(t.len, q));
-        let wbal = Tdwbal(io.read32(m.txq(t.tdwbal, q)));
-        let wbah = io.read32(m.txq(t.tdwbah, q));
+        let wbal = Tdwbal(io.read32(m.txq(t.wbal, q)));
+        let wbah = io.read32(m.txq(t.wbah, q));
         let head_wb = wbal.head_wb(wbah);
         TxTargets { ring, head_wb }
     }
@@ -778,4 +777,21 @@ where
             self.tx[q as usize] = now;
         }
     }
+}
+
+/// What the tracker follows on one RX queue ([`VfTracker::rx_view`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RxView {
+    /// The ring's IOVA.
+    pub ring: u64,
+    /// Its descriptors.
+    pub descriptors: u32,
+    /// SRRCTL as followed.
+    pub srrctl: u32,
+    /// Whether the queue is enabled.
+    pub enabled: bool,
+    /// The device's next descriptor.
+    pub head: u32,
+    /// One past the last posted.
+    pub tail: u32,
 }

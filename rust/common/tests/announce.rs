@@ -3,14 +3,25 @@
 //! The announce's frames: RARP as QEMU sends it, which MACs and VLANs, the
 //! cap, and the rounds' timing.
 
+use ivf_common::admin::AdminConfig;
 use ivf_common::announce::{
-    gap_before, plan, rarp, PortSettings, ETHERTYPE_RARP, ETHERTYPE_VLAN, MAX_FRAMES, RARP_LEN,
+    gap_before, plan, port_settings, rarp, PortSettings, Silence, ETHERTYPE_RARP, ETHERTYPE_VLAN,
+    LINK_STATE_DISABLE, MAX_FRAMES, RARP_LEN,
 };
+use ivf_common::ids::Family;
 use ivf_common::mbx::MbxLog;
 
 const GUEST: [u8; 6] = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
 const EXTRA: [u8; 6] = [0x02, 0x49, 0x56, 0xee, 0x00, 0x01];
 const ADMIN: [u8; 6] = [0x52, 0x54, 0x00, 0x00, 0x00, 0x07];
+
+/// The PF reports `mac` for the VF.
+fn pf_says(mac: [u8; 6]) -> PortSettings {
+    PortSettings {
+        mac,
+        ..PortSettings::default()
+    }
+}
 
 fn log_with(mac: Option<[u8; 6]>, vlans: &[u16], extra: &[[u8; 6]]) -> MbxLog {
     let mut l = MbxLog {
@@ -58,10 +69,7 @@ fn rarp_is_what_qemu_sends() {
 
 #[test]
 fn each_mac_untagged_and_in_each_guest_vlan() {
-    let p = plan(
-        &log_with(Some(GUEST), &[10, 20], &[EXTRA]),
-        &PortSettings::default(),
-    );
+    let p = plan(&log_with(Some(GUEST), &[10, 20], &[EXTRA]), &pf_says(GUEST));
     let got: Vec<_> = p
         .entries()
         .iter()
@@ -84,7 +92,7 @@ fn each_mac_untagged_and_in_each_guest_vlan() {
 #[test]
 fn a_port_vlan_tags_every_frame_once() {
     let port = PortSettings {
-        mac: [0; 6],
+        mac: GUEST,
         vlan: 300,
         qos: 3,
     };
@@ -103,7 +111,7 @@ fn a_port_vlan_tags_every_frame_once() {
 }
 
 #[test]
-fn without_a_guest_mac_the_administrators_is_announced() {
+fn the_mac_the_pf_reports_is_announced() {
     let port = PortSettings {
         mac: ADMIN,
         ..PortSettings::default()
@@ -120,7 +128,7 @@ fn invalid_and_repeated_macs_are_skipped() {
     let multicast = [0x01, 0x00, 0x5e, 0, 0, 1];
     let p = plan(
         &log_with(Some(GUEST), &[], &[GUEST, multicast, [0; 6], EXTRA]),
-        &PortSettings::default(),
+        &pf_says(GUEST),
     );
     let macs: Vec<_> = p.entries().iter().map(|e| e.mac).collect();
     assert_eq!(macs, [GUEST, EXTRA]);
@@ -129,10 +137,7 @@ fn invalid_and_repeated_macs_are_skipped() {
 #[test]
 fn a_round_is_capped_and_the_rest_counted() {
     let vlans: Vec<u16> = (1..=100).collect();
-    let p = plan(
-        &log_with(Some(GUEST), &vlans, &[EXTRA]),
-        &PortSettings::default(),
-    );
+    let p = plan(&log_with(Some(GUEST), &vlans, &[EXTRA]), &pf_says(GUEST));
     assert_eq!(p.count, MAX_FRAMES);
     assert_eq!(p.dropped, 2 * 101 - MAX_FRAMES);
     // The primary MAC's untagged frame is first, never the one dropped.
@@ -143,4 +148,70 @@ fn a_round_is_capped_and_the_rest_counted() {
 fn rounds_follow_qemus_defaults() {
     let gaps: Vec<u32> = (0..5).map(gap_before).collect();
     assert_eq!(gaps, [0, 50, 150, 250, 350]);
+}
+
+/// The hole of issue 25: a log (forged in a stream, or raced into the
+/// snoop) that names another tenant's or the gateway's MAC never makes the
+/// host announce it; only the MAC the PF reports for the VF is.
+#[test]
+fn a_mac_only_the_log_names_is_never_announced() {
+    let gateway = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x01];
+    let p = plan(&log_with(Some(gateway), &[10], &[]), &pf_says(ADMIN));
+    let macs: Vec<_> = p.entries().iter().map(|e| e.mac).collect();
+    assert_eq!(macs, [ADMIN, ADMIN]);
+    // The PF reports none: nothing, whatever the log says.
+    let p = plan(
+        &log_with(Some(gateway), &[10], &[]),
+        &PortSettings::default(),
+    );
+    assert_eq!(p.count, 0);
+}
+
+fn admin(mac: [u8; 6], link_state: u8) -> AdminConfig {
+    AdminConfig {
+        mac,
+        vlan: 7,
+        qos: 1,
+        link_state,
+        ..AdminConfig::default()
+    }
+}
+
+#[test]
+fn the_announce_fails_closed() {
+    let log = log_with(Some(GUEST), &[], &[]);
+    assert_eq!(
+        port_settings(Family::Igb, None, &log),
+        Err(Silence::NoPfView),
+        "no PF view is no announce, not an announce without a port VLAN"
+    );
+    assert_eq!(
+        port_settings(Family::Igb, Some(&admin(GUEST, LINK_STATE_DISABLE)), &log),
+        Err(Silence::LinkDisabled)
+    );
+    for auto_or_enable in [0, 1] {
+        let got = port_settings(Family::Igb, Some(&admin(GUEST, auto_or_enable)), &log);
+        assert_eq!(
+            got,
+            Ok(PortSettings {
+                mac: GUEST,
+                vlan: 7,
+                qos: 1
+            })
+        );
+    }
+}
+
+#[test]
+fn ixgbe_announces_the_pfs_mac_only_when_this_guest_set_it() {
+    // ixgbe keeps the MAC a VF last set across resets: an earlier tenant's.
+    let earlier = [0x02, 0, 0, 0, 0, 0x99];
+    let this_guest = log_with(Some(GUEST), &[], &[]);
+    let got = port_settings(Family::Ixgbe, Some(&admin(earlier, 0)), &this_guest);
+    assert_eq!(got.map(|p| p.mac), Ok([0; 6]));
+    let got = port_settings(Family::Ixgbe, Some(&admin(GUEST, 0)), &this_guest);
+    assert_eq!(got.map(|p| p.mac), Ok(GUEST));
+    // igb forgets a VF-set MAC at a reset: what it reports is current.
+    let got = port_settings(Family::Igb, Some(&admin(ADMIN, 0)), &MbxLog::default());
+    assert_eq!(got.map(|p| p.mac), Ok(ADMIN));
 }

@@ -6,15 +6,16 @@
 //! KVM) reproduces the guest memory byte for byte. Hostile guests fall back
 //! to "all dirty" and cost bounded work.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::rc::Rc;
 
 use ivf_common::dirty::{self, LoggedRange, Range};
 use ivf_common::hal::RegIo;
 use ivf_common::regs::{RegMap, DCTL_ENABLE, IGB, IXGBE};
 use ivf_common::tracker::{DmaRead, Slot, Taint, Tracker, MAX_SLOTS};
 use proptest::prelude::*;
+
+mod support;
+use support::io::{Mem, Regs, Shared};
 
 const PAGE: u64 = 4096;
 const BASE: u64 = 0x1000_0000;
@@ -27,36 +28,16 @@ const BUF: u64 = 2048;
 /// The model VF: registers and the guest memory it writes by DMA.
 struct Nic {
     map: &'static RegMap,
-    regs: std::collections::HashMap<u32, u32>,
-    mem: Vec<u8>,
+    regs: Regs,
+    /// Guest memory, from IOVA `BASE`.
+    mem: Mem,
     /// Next byte value the device writes (payloads differ every time).
     stamp: u8,
 }
 
 impl Nic {
     fn reg(&self, off: u32) -> u32 {
-        self.regs.get(&off).copied().unwrap_or(0)
-    }
-
-    fn read_mem(&self, iova: u64, buf: &mut [u8]) -> bool {
-        let Some(off) = iova.checked_sub(BASE) else {
-            return false;
-        };
-        let off = off as usize;
-        if off + buf.len() > self.mem.len() {
-            return false;
-        }
-        buf.copy_from_slice(&self.mem[off..off + buf.len()]);
-        true
-    }
-
-    fn write_mem(&mut self, iova: u64, data: &[u8]) {
-        if let Some(off) = iova.checked_sub(BASE) {
-            let off = off as usize;
-            if off + data.len() <= self.mem.len() {
-                self.mem[off..off + data.len()].copy_from_slice(data);
-            }
-        }
+        self.regs.get(off)
     }
 
     /// The device receives one frame of `len` bytes on queue 0, if a
@@ -80,11 +61,11 @@ impl Nic {
         let ring = u64::from(self.reg(m.rx.bal)) | (u64::from(self.reg(m.rx.bah)) << 32);
         let d = ring + u64::from(head) * 16;
         let mut desc = [0u8; 16];
-        self.read_mem(d, &mut desc);
+        self.mem.read_at(d, &mut desc);
         let addr = u64::from_le_bytes(desc[0..8].try_into().unwrap());
         self.stamp = self.stamp.wrapping_add(1);
         let payload = vec![self.stamp; len];
-        self.write_mem(addr, &payload);
+        self.mem.write(addr, &payload);
         if !finish {
             return true;
         }
@@ -93,28 +74,28 @@ impl Nic {
         wb[0..8].copy_from_slice(&0xdead_beef_u64.to_le_bytes());
         wb[8] = 1;
         wb[12..14].copy_from_slice(&(len as u16).to_le_bytes());
-        self.write_mem(d, &wb);
-        self.regs.insert(m.rx.head, (head + 1) % count);
+        self.mem.write(d, &wb);
+        self.regs.set(m.rx.head, (head + 1) % count);
         true
     }
 }
 
-#[derive(Clone)]
-struct Io(Rc<RefCell<Nic>>);
+/// The code under test reaches the model VF through this handle.
+type Io = Shared<Nic>;
 
-impl RegIo for Io {
+impl RegIo for Nic {
     fn read32(&mut self, off: u32) -> u32 {
-        self.0.borrow().reg(off)
+        self.regs.read32(off)
     }
     fn write32(&mut self, off: u32, value: u32) {
-        self.0.borrow_mut().regs.insert(off, value);
+        self.regs.write32(off, value);
     }
     fn delay_us(&mut self, _us: u32) {}
 }
 
-impl DmaRead for Io {
+impl DmaRead for Nic {
     fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
-        self.0.borrow().read_mem(iova, buf)
+        self.mem.read_at(iova, buf)
     }
 }
 
@@ -138,7 +119,7 @@ impl Guest {
     }
 
     fn cpu_write(&mut self, iova: u64, data: &[u8]) {
-        self.io.0.borrow_mut().write_mem(iova, data);
+        self.io.0.borrow_mut().mem.write(iova, data);
         self.cpu_dirty.insert((iova - BASE) / PAGE);
         self.cpu_dirty
             .insert((iova + data.len() as u64 - 1 - BASE) / PAGE);
@@ -193,7 +174,7 @@ impl Guest {
         loop {
             let mut d = [0u8; 16];
             let at = BASE + RING_OFF + u64::from(self.next) * 16;
-            self.io.0.borrow().read_mem(at, &mut d);
+            self.io.0.borrow().mem.read_at(at, &mut d);
             if d[8] & 1 == 0 {
                 break;
             }
@@ -255,12 +236,12 @@ fn report(t: &mut T, io: &Io) -> BTreeSet<u64> {
 }
 
 fn nic(map: &'static RegMap) -> Io {
-    Io(Rc::new(RefCell::new(Nic {
+    Shared::new(Nic {
         map,
-        regs: Default::default(),
-        mem: vec![0; (PAGES * PAGE) as usize],
+        regs: Regs::default(),
+        mem: Mem::new(BASE, (PAGES * PAGE) as usize),
         stamp: 0,
-    })))
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -293,7 +274,7 @@ fn migrate(ops: &[Op], count: u32, seed: u64, log_early: bool) -> (usize, u64, u
     if t.is_none() {
         t = Some(start(&io, &IGB, &whole(), PAGE));
     }
-    let mut shadow = io.0.borrow().mem.clone();
+    let mut shadow = io.0.borrow().mem.bytes.clone();
     g.cpu_dirty.clear();
     let mut rng = seed;
     let mut pick = move || {
@@ -304,7 +285,7 @@ fn migrate(ops: &[Op], count: u32, seed: u64, log_early: bool) -> (usize, u64, u
     };
     let (mut changed, mut reported) = (0, 0);
     let mut copy = |g: &mut Guest, pages: BTreeSet<u64>, shadow: &mut Vec<u8>, count_it: bool| {
-        let mem = io.0.borrow().mem.clone();
+        let mem = io.0.borrow().mem.bytes.clone();
         for &p in &pages {
             let r = (p * PAGE) as usize..((p + 1) * PAGE) as usize;
             if count_it {
@@ -338,10 +319,10 @@ fn migrate(ops: &[Op], count: u32, seed: u64, log_early: bool) -> (usize, u64, u
         }
     }
     // Stop the device (the quiesce disables the queue), last report, copy.
-    io.0.borrow_mut().regs.insert(IGB.rx.dctl, 0);
+    io.0.borrow_mut().regs.set(IGB.rx.dctl, 0);
     let pages = report(t.as_mut().unwrap(), &io);
     copy(&mut g, pages, &mut shadow, false);
-    let mem = io.0.borrow().mem.clone();
+    let mem = io.0.borrow().mem.bytes.clone();
     let differing = (0..PAGES)
         .filter(|p| {
             let r = (p * PAGE) as usize..((p + 1) * PAGE) as usize;
@@ -496,8 +477,8 @@ fn a_stopped_queue_owns_nothing_until_started() {
     // head passed is marked.
     io.0.borrow_mut()
         .regs
-        .insert(IGB.rxq(IGB.rx.dctl, 1), DCTL_ENABLE);
-    io.0.borrow_mut().regs.insert(IGB.rxq(IGB.rx.head, 1), 2);
+        .set(IGB.rxq(IGB.rx.dctl, 1), DCTL_ENABLE);
+    io.0.borrow_mut().regs.set(IGB.rxq(IGB.rx.head, 1), 2);
     let second = report(&mut t, &io);
     assert!(second.contains(&40) && second.contains(&41) && !second.contains(&42));
     assert_eq!(t.taint(), None);

@@ -7,11 +7,13 @@ use ivf_common::bits::Ctrl;
 use ivf_common::hal::RegIo;
 use ivf_common::ids::Family;
 use ivf_common::mbx::forget::{clear_filters_message, CLEAR_ADDRESS};
-use ivf_common::mbx::{ctrl, forget, mac_of, mac_words, msg, Forgotten, MbxError, MBX_WORDS};
+use ivf_common::mbx::{forget, mac_of, mac_words, msg, Forgotten, MbxError};
 use ivf_common::regs::IGB;
 
+mod support;
+use support::mbx::Mailbox;
+
 /// The PF side of igb's mailbox for one VF, as far as a forget goes.
-#[derive(Default)]
 struct ModelPf {
     admin_mac: Option<[u8; 6]>,
     trusted: bool,
@@ -21,19 +23,36 @@ struct ModelPf {
     filters: Vec<[u8; 6]>,
     vlans: Vec<u16>,
     cts: bool,
-    ctrl_bits: u32,
-    mem: [u32; MBX_WORDS],
+    mbx: Mailbox,
     sent: Vec<u32>,
+}
+
+impl Default for ModelPf {
+    fn default() -> Self {
+        ModelPf {
+            admin_mac: None,
+            trusted: false,
+            vf_mac: None,
+            rar_valid: false,
+            filters: Vec::new(),
+            vlans: Vec::new(),
+            cts: false,
+            mbx: Mailbox::new(&IGB),
+            sent: Vec::new(),
+        }
+    }
 }
 
 impl ModelPf {
     fn reply(&mut self, w0: u32) {
-        self.mem[0] = w0;
-        self.ctrl_bits |= ctrl::PFACK | ctrl::PFSTS;
+        let mut words = self.mbx.mem;
+        words[0] = w0;
+        self.mbx.ack();
+        self.mbx.reply(words);
     }
 
     fn request(&mut self) {
-        let w0 = self.mem[0];
+        let w0 = self.mbx.mem[0];
         self.sent.push(w0);
         match (msg::kind(w0), msg::info(w0)) {
             (msg::RESET, _) => {
@@ -45,15 +64,15 @@ impl ModelPf {
                 match self.vf_mac {
                     Some(m) => {
                         let (a, b) = mac_words(&m);
-                        self.mem[1] = a;
-                        self.mem[2] = b;
+                        self.mbx.mem[1] = a;
+                        self.mbx.mem[2] = b;
                         self.reply(msg::RESET | msg::ACK);
                     }
                     None => self.reply(msg::RESET | msg::NACK),
                 }
             }
             (msg::SET_MAC_ADDR, msg::IGB_MAC_FILTER_CLEAR) => {
-                let valid = mac_of(self.mem[1], self.mem[2]) == CLEAR_ADDRESS;
+                let valid = mac_of(self.mbx.mem[1], self.mbx.mem[2]) == CLEAR_ADDRESS;
                 if !self.cts || !valid || (self.admin_mac.is_some() && !self.trusted) {
                     self.reply(msg::SET_MAC_ADDR | msg::NACK);
                 } else {
@@ -68,15 +87,7 @@ impl ModelPf {
 
 impl RegIo for ModelPf {
     fn read32(&mut self, off: u32) -> u32 {
-        if off == IGB.mbx_ctrl {
-            let v = self.ctrl_bits | ctrl::VFU;
-            self.ctrl_bits &= !ctrl::R2C;
-            v
-        } else if off >= IGB.mbx_mem && off < IGB.mbx_mem + 4 * MBX_WORDS as u32 {
-            self.mem[((off - IGB.mbx_mem) / 4) as usize]
-        } else {
-            0
-        }
+        self.mbx.read(off).unwrap_or(0)
     }
 
     fn write32(&mut self, off: u32, value: u32) {
@@ -85,10 +96,8 @@ impl RegIo for ModelPf {
             // administrator set it; the RAR stays as it was.
             self.vf_mac = self.admin_mac;
             self.cts = false;
-        } else if off == IGB.mbx_ctrl && value & ctrl::REQ != 0 {
+        } else if self.mbx.write(off, value) {
             self.request();
-        } else if off >= IGB.mbx_mem && off < IGB.mbx_mem + 4 * MBX_WORDS as u32 {
-            self.mem[((off - IGB.mbx_mem) / 4) as usize] = value;
         }
     }
 
@@ -168,19 +177,9 @@ fn the_sequence_is_a_vf_drivers_start() {
 
 #[test]
 fn a_silent_pf_is_an_error_not_a_hang() {
-    struct Silent;
-    impl RegIo for Silent {
-        fn read32(&mut self, off: u32) -> u32 {
-            if off == IGB.mbx_ctrl {
-                ctrl::VFU
-            } else {
-                0
-            }
-        }
-        fn write32(&mut self, _off: u32, _value: u32) {}
-        fn delay_us(&mut self, _us: u32) {}
-    }
-    let e = forget(&mut Silent, &IGB, Family::Igb, false).unwrap_err();
+    // Its registers keep what the VF writes, and nothing answers.
+    let mut silent = support::io::Regs::default();
+    let e = forget(&mut silent, &IGB, Family::Igb, false).unwrap_err();
     assert!(
         matches!(
             e,

@@ -14,9 +14,10 @@ use ivf_common::state::{
     DeviceShape, Frame, FrameKind, FrameSequence, PfState, COMPAT_FRAME_LEN, MAX_FRAME_LEN,
     TAG_DEVICE, TAG_IRQ, TAG_PF_ADMIN, TAG_PF_MBX, TAG_QUEUES,
 };
-use ivf_common::stream::{
-    self, errno, parse, DeviceCaps, Header, StreamError, Writer, SECTION_MANDATORY,
-};
+use ivf_common::stream::{errno, DeviceCaps, Header, StreamError, SECTION_MANDATORY};
+
+mod support;
+use support::stream::{build, sections, Section};
 
 const IGB_DEVICE: u16 = 0x10ca;
 const IXGBE_DEVICE: u16 = 0x10ed;
@@ -87,29 +88,11 @@ fn state_frame(family: Family) -> Vec<u8> {
     state_frame_with(header(family), map, &saved(map), &pf(true))
 }
 
-/// The sections of a frame, to forge others from.
-fn sections(frame: &[u8]) -> Vec<(u16, u16, Vec<u8>)> {
-    let (_, s) = parse(frame).unwrap();
-    s.map(|s| (s.tag, s.flags, s.payload.to_vec())).collect()
-}
-
-/// A frame of `h` with these sections, in this order.
-fn forge(h: Header, secs: &[(u16, u16, Vec<u8>)]) -> Vec<u8> {
-    let mut b = vec![0u8; stream::MAX_STREAM_LEN];
-    let mut w = Writer::new(&mut b, h).unwrap();
-    for (tag, flags, payload) in secs {
-        w.section(*tag, *flags, payload).unwrap();
-    }
-    let n = w.finish();
-    b.truncate(n);
-    b
-}
-
 /// The state frame of `family` with its sections edited by `edit`.
-fn forged_state(family: Family, edit: impl FnOnce(&mut Vec<(u16, u16, Vec<u8>)>)) -> Vec<u8> {
+fn forged_state(family: Family, edit: impl FnOnce(&mut Vec<Section>)) -> Vec<u8> {
     let mut secs = sections(&state_frame(family));
     edit(&mut secs);
-    forge(header(family), &secs)
+    build(header(family), &secs)
 }
 
 fn device_payload(queue_pairs: u32, vectors: u32, ivar_count: u32) -> Vec<u8> {
@@ -212,7 +195,7 @@ fn unknown_optional_sections_are_skipped_in_both_frames() {
     let mut s = sections(&state_frame(Family::Igb));
     s.insert(2, extra.clone());
     s.push(extra);
-    let bytes = cat(&[&forge(h, &c), &forge(h, &s)]);
+    let bytes = cat(&[&build(h, &c), &build(h, &s)]);
     let got = resume(&bytes, Family::Igb).unwrap();
     assert_eq!(got.state, Some(saved(&IGB)));
 }
@@ -258,7 +241,7 @@ fn a_known_section_twice_is_refused() {
     let mut c = sections(&compat_frame(Family::Igb));
     c.push(c[0].clone());
     assert_eq!(
-        decode_frame(&forge(header(Family::Igb), &c)),
+        decode_frame(&build(header(Family::Igb), &c)),
         Err(count_error(TAG_DEVICE, 2))
     );
     assert_eq!(
@@ -306,7 +289,7 @@ fn a_frame_with_any_state_section_is_a_state_frame() {
         (TAG_PF_ADMIN, TAG_QUEUES),
     ] {
         let one = all.iter().find(|x| x.0 == tag).unwrap().clone();
-        let f = forge(header(Family::Igb), &[device.clone(), one]);
+        let f = build(header(Family::Igb), &[device.clone(), one]);
         assert_eq!(
             decode_frame(&f),
             Err(count_error(missing, 0)),
@@ -316,7 +299,7 @@ fn a_frame_with_any_state_section_is_a_state_frame() {
     }
     // No DEVICE at all: neither kind of frame.
     assert_eq!(
-        decode_frame(&forge(header(Family::Igb), &[])),
+        decode_frame(&build(header(Family::Igb), &[])),
         Err(count_error(TAG_DEVICE, 0))
     );
 }
@@ -482,7 +465,7 @@ fn every_frame_has_the_shape_of_the_device() {
         (device_payload(2, 3, 2), "DEVICE ivar_count", 2, 1),
         (device_payload(1, 3, 1), "DEVICE queue_pairs", 1, 2),
     ] {
-        let c = forge(
+        let c = build(
             header(Family::Igb),
             &[(TAG_DEVICE, SECTION_MANDATORY, device)],
         );

@@ -34,7 +34,7 @@ fn running_vf() -> VfModel {
         m.set(M.txq(M.tx.head, q), 5);
         m.set(M.txq(M.tx.tail, q), 9 + q); // packets still to send
         m.set(M.txq(M.tx.dctl, q), DCTL_ENABLE);
-        m.set(M.txq(M.tx.tdwbal, q), 0x3000_0001);
+        m.set(M.txq(M.tx.wbal, q), 0x3000_0001);
     }
     m.set(M.eims, 0b101);
     m.set(M.eiac, 0b011);
@@ -103,7 +103,7 @@ fn save_load_resume_reproduces_the_device() {
                 "RX{q} reg {off:#x}"
             );
         }
-        for off in [M.tx.bal, M.tx.len, M.tx.head, M.tx.tail, M.tx.tdwbal] {
+        for off in [M.tx.bal, M.tx.len, M.tx.head, M.tx.tail, M.tx.wbal] {
             assert_eq!(
                 dst.regs.get(&M.txq(off, q)),
                 src.regs.get(&M.txq(off, q)),

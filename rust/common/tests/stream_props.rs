@@ -6,21 +6,13 @@
 use ivf_common::ids::Family;
 use ivf_common::state::FrameKind;
 use ivf_common::stream::{
-    self, check_compat, parse, DeviceCaps, Header, StreamError, Writer, HEADER_LEN, MAX_STREAM_LEN,
-    SECTION_HEADER_LEN, SECTION_MANDATORY,
+    self, check_compat, parse, DeviceCaps, Header, StreamError, HEADER_LEN, SECTION_HEADER_LEN,
+    SECTION_MANDATORY,
 };
 use proptest::prelude::*;
 
-fn build(header: Header, sections: &[(u16, u16, Vec<u8>)]) -> Vec<u8> {
-    let mut buf = vec![0u8; MAX_STREAM_LEN];
-    let mut w = Writer::new(&mut buf, header).unwrap();
-    for (tag, flags, payload) in sections {
-        w.section(*tag, *flags, payload).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
-}
+mod support;
+use support::stream::build;
 
 fn header_strategy() -> impl Strategy<Value = Header> {
     (

@@ -6,12 +6,14 @@
 //! buffers and head write-back at IOVA 0. Each case: the page the device
 //! writes must be in the report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use ivf_common::dirty::{self, LoggedRange, Range};
-use ivf_common::hal::RegIo;
 use ivf_common::regs::{DCTL_ENABLE, IGB};
-use ivf_common::tracker::{DmaRead, Slot, Tracker};
+use ivf_common::tracker::{Slot, Tracker};
+
+mod support;
+use support::io::{Mem, Regs};
 
 const PAGE: u64 = 4096;
 const PAGES: u64 = 32;
@@ -24,47 +26,25 @@ const SRRCTL_ADV: u32 = 2 | 1 << 25;
 
 type T = Tracker<Vec<LoggedRange>, Vec<u64>, Vec<Slot>>;
 
-/// Registers and guest memory from IOVA 0.
+/// Registers and guest memory from IOVA 0: the tracker reads the
+/// registers through `regs` and the descriptors through a copy of `mem`.
 struct Vf {
-    regs: HashMap<u32, u32>,
-    mem: Vec<u8>,
-}
-
-impl RegIo for Vf {
-    fn read32(&mut self, off: u32) -> u32 {
-        self.regs.get(&off).copied().unwrap_or(0)
-    }
-    fn write32(&mut self, off: u32, value: u32) {
-        self.regs.insert(off, value);
-    }
-    fn delay_us(&mut self, _us: u32) {}
-}
-
-impl DmaRead for Vf {
-    fn read(&mut self, iova: u64, buf: &mut [u8]) -> bool {
-        let at = iova as usize;
-        match self.mem.get(at..at + buf.len()) {
-            Some(src) => {
-                buf.copy_from_slice(src);
-                true
-            }
-            None => false,
-        }
-    }
+    regs: Regs,
+    mem: Mem,
 }
 
 impl Vf {
     fn new() -> Vf {
         Vf {
-            regs: HashMap::new(),
-            mem: vec![0; (PAGES * PAGE) as usize],
+            regs: Regs::default(),
+            mem: Mem::new(0, (PAGES * PAGE) as usize),
         }
     }
 
     fn post(&mut self, i: u32, lo: u64, hi: u64) {
         let at = (RING + u64::from(i) * 16) as usize;
-        self.mem[at..at + 8].copy_from_slice(&lo.to_le_bytes());
-        self.mem[at + 8..at + 16].copy_from_slice(&hi.to_le_bytes());
+        self.mem.bytes[at..at + 8].copy_from_slice(&lo.to_le_bytes());
+        self.mem.bytes[at + 8..at + 16].copy_from_slice(&hi.to_le_bytes());
     }
 
     /// An enabled RX queue 0 on the ring, head 0, tail `tail`.
@@ -79,18 +59,24 @@ impl Vf {
             (r.tail, tail),
             (r.dctl, DCTL_ENABLE),
         ] {
-            self.write32(off, v);
+            self.regs.set(off, v);
         }
     }
 
     /// The device takes `n` descriptors (their buffers are written).
     fn consume(&mut self, n: u32) {
-        let head = self.read32(IGB.rx.head);
-        self.write32(IGB.rx.head, (head + n) % RING_LEN);
+        let head = self.regs.get(IGB.rx.head);
+        self.regs.set(IGB.rx.head, (head + n) % RING_LEN);
     }
 }
 
 fn start(vf: &mut Vf) -> T {
+    start_paged(vf, PAGE).0
+}
+
+/// A tracker over the whole memory whose bitmap pages are `bitmap_page`
+/// bytes, and the page size `dirty::check` settled on.
+fn start_paged(vf: &mut Vf, bitmap_page: u64) -> (T, u64) {
     let mut ranges = vec![LoggedRange {
         range: Range {
             iova: 0,
@@ -98,22 +84,18 @@ fn start(vf: &mut Vf) -> T {
         },
         first_bit: 0,
     }];
-    let (page, words) = dirty::check(&mut ranges, PAGE).unwrap();
+    let (page, words) = dirty::check(&mut ranges, bitmap_page).unwrap();
     let slots = vec![Slot::default(); T::slots_needed(&IGB)];
-    let mut dma = Vf {
-        regs: HashMap::new(),
-        mem: vf.mem.clone(),
-    };
-    T::start(&IGB, ranges, page, vec![0; words], slots, vf, &mut dma).unwrap()
+    let mut dma = vf.mem.clone();
+    let regs = &mut vf.regs;
+    let t = T::start(&IGB, ranges, page, vec![0; words], slots, regs, &mut dma).unwrap();
+    (t, page)
 }
 
 fn report(t: &mut T, vf: &mut Vf) -> BTreeSet<u64> {
     let mut pages = BTreeSet::new();
-    let mut dma = Vf {
-        regs: HashMap::new(),
-        mem: vf.mem.clone(),
-    };
-    t.report(vf, &mut dma, 0, PAGES * PAGE, |iova, len| {
+    let mut dma = vf.mem.clone();
+    t.report(&mut vf.regs, &mut dma, 0, PAGES * PAGE, |iova, len| {
         for p in iova / PAGE..=(iova + len - 1) / PAGE {
             pages.insert(p);
         }
@@ -182,11 +164,8 @@ fn rx_buffer_at_iova_zero_is_reported() {
     let mut t = start(&mut vf);
     // Posted through the trapped tail: the tracker sees it first.
     vf.post(0, 0, 0);
-    let mut dma = Vf {
-        regs: HashMap::new(),
-        mem: vf.mem.clone(),
-    };
-    t.rx_write(&mut vf, &mut dma, IGB.rx.tail, 1);
+    let mut dma = vf.mem.clone();
+    t.rx_write(&mut vf.regs, &mut dma, IGB.rx.tail, 1);
     vf.consume(1);
     let pages = report(&mut t, &mut vf);
     assert!(
@@ -199,11 +178,11 @@ fn rx_buffer_at_iova_zero_is_reported() {
 fn tx_head_write_back_at_iova_zero_is_reported() {
     let mut vf = Vf::new();
     let tx = &IGB.tx;
-    vf.write32(tx.bal, (RING + PAGE) as u32);
-    vf.write32(tx.len, RING_LEN * 16);
-    vf.write32(tx.dctl, DCTL_ENABLE);
+    vf.regs.set(tx.bal, (RING + PAGE) as u32);
+    vf.regs.set(tx.len, RING_LEN * 16);
+    vf.regs.set(tx.dctl, DCTL_ENABLE);
     // TDWBAL: enable (bit 0), address 0.
-    vf.write32(tx.tdwbal, 1);
+    vf.regs.set(tx.wbal, 1);
     let mut t = start(&mut vf);
     let pages = report(&mut t, &mut vf);
     assert!(
@@ -215,11 +194,8 @@ fn tx_head_write_back_at_iova_zero_is_reported() {
 /// A report of `[iova, iova + len)` only.
 fn report_window(t: &mut T, vf: &mut Vf, iova: u64, len: u64) -> Vec<(u64, u64)> {
     let mut spans = Vec::new();
-    let mut dma = Vf {
-        regs: HashMap::new(),
-        mem: vf.mem.clone(),
-    };
-    t.report(vf, &mut dma, iova, len, |i, l| spans.push((i, l)));
+    let mut dma = vf.mem.clone();
+    t.report(&mut vf.regs, &mut dma, iova, len, |i, l| spans.push((i, l)));
     spans
 }
 
@@ -236,21 +212,8 @@ fn an_empty_report_window_clears_nothing() {
 fn a_window_over_part_of_a_bitmap_page_keeps_its_bit() {
     // 8 KiB bitmap pages; the VMM asks with 4 KiB windows.
     let mut vf = Vf::new();
-    let mut ranges = vec![LoggedRange {
-        range: Range {
-            iova: 0,
-            len: PAGES * PAGE,
-        },
-        first_bit: 0,
-    }];
-    let (page, words) = dirty::check(&mut ranges, 2 * PAGE).unwrap();
+    let (mut t, page) = start_paged(&mut vf, 2 * PAGE);
     assert_eq!(page, 2 * PAGE);
-    let slots = vec![Slot::default(); T::slots_needed(&IGB)];
-    let mut dma = Vf {
-        regs: HashMap::new(),
-        mem: vf.mem.clone(),
-    };
-    let mut t = T::start(&IGB, ranges, page, vec![0; words], slots, &mut vf, &mut dma).unwrap();
     t.mark(PAGE + 8, 8); // in the second half of bitmap page 0
     assert_eq!(report_window(&mut t, &mut vf, 0, PAGE), vec![(0, PAGE)]);
     assert_eq!(

@@ -15,13 +15,14 @@ use ivf_common::state::{
     self, decode_frame, header_for, write_state_frame, COMPAT_FRAME_LEN, TAG_DEVICE, TAG_PF_MBX,
     TAG_QUEUES,
 };
-use ivf_common::stream::{self, Header, Writer, SECTION_MANDATORY};
+use ivf_common::stream::{self, Header, SECTION_MANDATORY};
 use ivf_vfio::sysfs::Bdf;
 use ivf_vfio::uapi::{mig, VFIO_MIGRATION_P2P, VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY};
 use ivf_vfio::{precopy_info, read_data, write_data, Device, MigrationFlags};
 
 use crate::host;
 use crate::ktap::{Outcome, Test};
+use crate::stream_build::{build, sections};
 use crate::{ensure, ensure_eq, tests};
 
 /// The tests of this file, in run order.
@@ -427,21 +428,21 @@ fn bad_streams(good: &[u8]) -> Vec<BadStream> {
         bytes: future,
         errno: libc::EPROTONOSUPPORT,
     });
-    let mut buf = vec![0u8; stream::MAX_STREAM_LEN];
     let h = header_for(Family::Igb, MAP, 0x8086, 0x10ca, frame.header.revision);
-    let mut w = Writer::new(&mut buf, h).unwrap();
-    w.section(
-        TAG_DEVICE,
-        SECTION_MANDATORY,
-        &[2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0],
-    )
-    .unwrap();
-    w.section(0x7777, SECTION_MANDATORY, b"from the future")
-        .unwrap();
-    let n = w.finish();
+    let unknown = build(
+        h,
+        &[
+            (
+                TAG_DEVICE,
+                SECTION_MANDATORY,
+                vec![2, 0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0],
+            ),
+            (0x7777, SECTION_MANDATORY, b"from the future".to_vec()),
+        ],
+    );
     out.push(BadStream {
         what: "unknown mandatory section".into(),
-        bytes: buf[..n].to_vec(),
+        bytes: unknown,
         errno: libc::ENOPROTOOPT,
     });
     let mut other = vec![0u8; state::MAX_FRAME_LEN];
@@ -490,21 +491,7 @@ fn bad_streams(good: &[u8]) -> Vec<BadStream> {
 fn bad_grammar(good: &[u8]) -> Vec<BadStream> {
     let (compat, state_frame) = good.split_at(COMPAT_FRAME_LEN);
     let header = stream::parse_header(state_frame).expect("own stream");
-    let secs: Vec<(u16, u16, Vec<u8>)> = stream::parse(state_frame)
-        .expect("own stream")
-        .1
-        .map(|s| (s.tag, s.flags, s.payload.to_vec()))
-        .collect();
-    let forge = |h: Header, secs: &[(u16, u16, Vec<u8>)]| {
-        let mut buf = vec![0u8; stream::MAX_STREAM_LEN];
-        let mut w = Writer::new(&mut buf, h).unwrap();
-        for (tag, flags, payload) in secs {
-            w.section(*tag, *flags, payload).unwrap();
-        }
-        let n = w.finish();
-        buf.truncate(n);
-        buf
-    };
+    let secs = sections(state_frame);
     let bad = |what: &str, bytes: Vec<u8>, errno: i32| BadStream {
         what: what.into(),
         bytes,
@@ -521,7 +508,7 @@ fn bad_grammar(good: &[u8]) -> Vec<BadStream> {
     q1[0] = 1;
     q1.truncate(4 + state::QUEUE_WORDS * 4);
     let words = |w: [u32; 3]| w.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
-    let shape = forge(header, &[(TAG_DEVICE, SECTION_MANDATORY, words([2, 3, 2]))]);
+    let shape = build(header, &[(TAG_DEVICE, SECTION_MANDATORY, words([2, 3, 2]))]);
     let mut rev = good.to_vec();
     for at in [15, COMPAT_FRAME_LEN + 15] {
         rev[at] = rev[at].wrapping_add(1);
@@ -542,17 +529,17 @@ fn bad_grammar(good: &[u8]) -> Vec<BadStream> {
         ),
         bad(
             "QUEUES section twice",
-            [compat, &forge(header, &twice)].concat(),
+            [compat, &build(header, &twice)].concat(),
             libc::EPROTO,
         ),
         bad(
             "state frame without PF_MBX",
-            [compat, &forge(header, &no_mbx)].concat(),
+            [compat, &build(header, &no_mbx)].concat(),
             libc::EPROTO,
         ),
         bad(
             "QUEUES with fewer queue pairs than DEVICE",
-            [compat, &forge(header, &short)].concat(),
+            [compat, &build(header, &short)].concat(),
             libc::EPROTO,
         ),
         bad(

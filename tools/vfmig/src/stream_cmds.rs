@@ -331,8 +331,8 @@ fn state_view(s: &DeviceState, shape: &DeviceShape) -> StateView {
                 let (r, t) = (&s.rx[i], &s.tx[i]);
                 QueueView {
                     queue: i,
-                    rx: [r.bal, r.bah, r.len, r.srrctl, r.head, r.tail, r.dctl].map(hex),
-                    tx: [t.bal, t.bah, t.len, t.head, t.tail, t.dctl, t.wbal, t.wbah].map(hex),
+                    rx: r.words().map(hex),
+                    tx: t.words().map(hex),
                 }
             })
             .collect(),

@@ -4,6 +4,7 @@
 //! the messages that rebuild it, and its stream encoding (PF_MBX section).
 
 use super::super::bytes::copy_into;
+use super::super::errno;
 use super::super::ids::Family;
 use super::super::stream::StreamError;
 use super::proto::{
@@ -17,7 +18,10 @@ pub const ENCODED_LEN: usize = 4 + 8 + 4 + 4 + 4 + 4 + 4 + 2 * MAX_MC + 512 + 4 
 /// The effect of every request the PF accepted since the VF's last RESET.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct MbxLog {
-    /// Bit 0: a RESET was accepted (the VF is set up with its PF).
+    /// Bit 0: a RESET was accepted (the VF is set up with its PF). Bits
+    /// 1..3 and 16..31: PF-side state the log does not carry
+    /// ([`MbxLog::uncarried`]); a source refuses to save such a log, and a
+    /// destination refuses to load it.
     pub flags: u32,
     /// MAC address set by SET_MAC_ADDR (bytes 0..6; bytes 6..8 zero).
     pub mac: Option<[u8; 6]>,
@@ -35,13 +39,26 @@ pub struct MbxLog {
     pub vlans: [u64; 64],
     /// Extra unicast filters (ixgbe SET_MACVLAN), by index.
     pub macvlans: [Option<[u8; 6]>; MAX_MACVLANS],
-    /// Requests refused as malformed or unknown (not logged).
+    /// Requests the PF accepted and the log does not carry, since the
+    /// snoop started (a statistic; a RESET keeps it; not replayed).
     pub ignored: u32,
 }
 
 const FLAG_RESET: u32 = 1;
-/// Every flag bit: only RESET is defined.
-const FLAGS_KNOWN: u32 = FLAG_RESET;
+/// ixgbe: an IPsec SA was offloaded to the PF (IPSEC_ADD accepted) since
+/// the last RESET, which clears the VF's SAs (`ixgbe_ipsec_vf_clear`).
+const FLAG_IPSEC: u32 = 1 << 1;
+/// igb: extra unicast MAC filters were added (SET_MAC_ADDR ADD accepted)
+/// since the last CLR; igb keeps them across the VF's RESET.
+const FLAG_IGB_MAC_FILTERS: u32 = 1 << 2;
+/// Another accepted request the log does not carry; its type in
+/// [`UNCARRIED_KIND_SHIFT`]..
+const FLAG_UNCARRIED: u32 = 1 << 3;
+/// Where the type of the last uncarried request goes (bits 16..31; head
+/// bits 16..31 of the encoding).
+const UNCARRIED_KIND_SHIFT: u32 = 16;
+/// The flag bits of the head's bits 0..7.
+const FLAGS_KNOWN: u32 = FLAG_RESET | FLAG_IPSEC | FLAG_IGB_MAC_FILTERS | FLAG_UNCARRIED;
 /// Presence bits (head bits 8..11): mac, api, max_frame, xcast.
 const PRESENT_KNOWN: u32 = 0xf;
 /// The macvlan valid mask's bits: one per slot.
@@ -119,6 +136,64 @@ fn xcast_error(family: Family, v: u32) -> Option<StreamError> {
     Some(bad("PF_MBX xcast", u64::from(v), u64::from(max)))
 }
 
+/// PF-side state that a VF's accepted requests left there and the log does
+/// not carry: a migration must stop rather than lose it. The kernel refuses
+/// to save such a log, naming it; [`MbxLog::decode`] refuses it too.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Uncarried {
+    /// ixgbe: IPsec SAs a trusted VF offloaded (IPSEC_ADD), until its RESET.
+    IpsecSa,
+    /// igb: extra unicast MAC filters (SET_MAC_ADDR with ADD), until a CLR.
+    IgbMacFilters,
+    /// Another request the PF accepted and the log cannot carry: a type it
+    /// does not know, or a value past what it holds (a 17th MACVLAN, an
+    /// igb multicast count over 30, an API no Linux PF takes).
+    Request {
+        /// The message type.
+        kind: u16,
+    },
+}
+
+impl Uncarried {
+    /// The errno a save refused for it returns: the stream cannot carry
+    /// the VF's configuration.
+    pub const fn errno(&self) -> i32 {
+        errno::EOPNOTSUPP
+    }
+
+    /// The PF_MBX field a decoder names when it meets it.
+    pub const fn field(&self) -> &'static str {
+        match self {
+            Uncarried::IpsecSa => "PF_MBX flags: IPsec SAs at the PF (IPSEC_ADD), not carried",
+            Uncarried::IgbMacFilters => {
+                "PF_MBX flags: igb MAC filters at the PF (SET_MAC_ADDR ADD), not carried"
+            }
+            Uncarried::Request { .. } => "PF_MBX flags: an accepted request, not carried",
+        }
+    }
+}
+
+impl core::fmt::Display for Uncarried {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Uncarried::IpsecSa => write!(
+                f,
+                "the VF offloaded IPsec SAs to its PF (IPSEC_ADD); the stream does not carry them"
+            ),
+            Uncarried::IgbMacFilters => write!(
+                f,
+                "the VF added extra unicast MAC filters at its PF (SET_MAC_ADDR ADD); \
+                 the stream does not carry them"
+            ),
+            Uncarried::Request { kind } => write!(
+                f,
+                "the PF accepted mailbox request {kind:#x} ({}) in a form the stream does not carry",
+                msg::name(u32::from(kind))
+            ),
+        }
+    }
+}
+
 impl Default for MbxLog {
     fn default() -> Self {
         MbxLog {
@@ -137,6 +212,31 @@ impl Default for MbxLog {
 }
 
 impl MbxLog {
+    /// The PF-side state the log does not carry, if any: what a save must
+    /// refuse, naming it (IPsec first, then igb's filters, then the last
+    /// other request).
+    pub fn uncarried(&self) -> Option<Uncarried> {
+        if self.flags & FLAG_IPSEC != 0 {
+            Some(Uncarried::IpsecSa)
+        } else if self.flags & FLAG_IGB_MAC_FILTERS != 0 {
+            Some(Uncarried::IgbMacFilters)
+        } else if self.flags & FLAG_UNCARRIED != 0 {
+            Some(Uncarried::Request {
+                kind: (self.flags >> UNCARRIED_KIND_SHIFT) as u16,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// An accepted request of type `kind` the log does not carry.
+    fn not_carried(&mut self, kind: u32) -> bool {
+        self.flags =
+            (self.flags & 0xffff) | FLAG_UNCARRIED | (kind & 0xffff) << UNCARRIED_KIND_SHIFT;
+        self.ignored = self.ignored.saturating_add(1);
+        false
+    }
+
     /// Whether VLAN `vid` is in the set.
     pub fn has_vlan(&self, vid: u16) -> bool {
         vid < 4096 && self.vlans[vid as usize / 64] & (1 << (vid % 64)) != 0
@@ -148,38 +248,59 @@ impl MbxLog {
     }
 
     /// Records request `req` that the PF answered with `reply0`; returns
-    /// whether the log changed. Only an ACK of the same type counts.
+    /// whether the log carries a new effect. An ACK of the same type
+    /// counts; a refusal changes nothing, but for ixgbe's MACVLAN index 1,
+    /// whose clear comes before the PF looks for room. An accepted request
+    /// the log cannot carry is recorded as such ([`MbxLog::uncarried`]),
+    /// never dropped.
     pub fn observe(&mut self, family: Family, req: &[u32; MBX_WORDS], reply0: u32) -> bool {
         let kind = msg::kind(req[0]);
-        if !accepted(kind, reply0) {
-            return false;
-        }
         let info = msg::info(req[0]);
+        if !accepted(kind, reply0) {
+            return self.refused(family, req, reply0);
+        }
         match kind {
             msg::RESET => {
-                // A reset wipes the PF's state for the VF: start over.
+                // A reset wipes the PF's state for the VF: start over. igb
+                // keeps the VF's extra MAC filters (igb_vf_reset).
+                let keep = match family {
+                    Family::Igb => self.flags & FLAG_IGB_MAC_FILTERS,
+                    Family::Ixgbe => 0,
+                };
                 *self = MbxLog {
-                    flags: FLAG_RESET,
+                    flags: FLAG_RESET | keep,
                     ignored: self.ignored,
                     ..MbxLog::default()
                 };
             }
-            msg::SET_MAC_ADDR if info == 0 => {
-                // The PFs refuse any other address; a log keeps only what
-                // a destination PF would take again.
+            // ixgbe_set_vf_mac_addr does not look at the info field;
+            // igb's info 0 is the MAC, CLR and ADD its extra filters.
+            msg::SET_MAC_ADDR if info == 0 || family == Family::Ixgbe => {
+                // The PFs refuse any other address (is_valid_ether_addr).
                 let m = mac_of(req[1], req[2]);
                 if !is_unicast(&m) {
-                    self.ignored = self.ignored.saturating_add(1);
-                    return false;
+                    return self.not_carried(kind);
                 }
                 self.mac = Some(m);
             }
+            msg::SET_MAC_ADDR if info == msg::IGB_MAC_FILTER_CLEAR => {
+                self.flags &= !FLAG_IGB_MAC_FILTERS;
+                return false;
+            }
+            msg::SET_MAC_ADDR if info == msg::IGB_MAC_FILTER_ADD => {
+                self.flags |= FLAG_IGB_MAC_FILTERS;
+                self.ignored = self.ignored.saturating_add(1);
+                return false;
+            }
             msg::SET_MULTICAST => {
-                let n = info as usize;
-                if n > MAX_MC {
-                    self.ignored = self.ignored.saturating_add(1);
-                    return false;
-                }
+                // ixgbe_set_vf_multicasts takes the first 30; igb keeps a
+                // larger count and puts the VF in multicast promiscuous
+                // mode (igb_restore_vf_multicasts), which no log holds.
+                let n = match family {
+                    Family::Ixgbe => (info as usize).min(MAX_MC),
+                    Family::Igb if info as usize > MAX_MC => return self.not_carried(kind),
+                    Family::Igb => info as usize,
+                };
                 for i in 0..n {
                     self.mc[i] = msg::mc_hash(&req[1..], i);
                 }
@@ -199,67 +320,116 @@ impl MbxLog {
             }
             msg::SET_LPE => {
                 // igb applies a larger size as its maximum; ixgbe refuses
-                // one out of its range (an older ixgbe took a smaller one:
-                // not logged, as a destination PF would refuse it).
+                // one out of its range (an older ixgbe took a smaller one,
+                // which a destination PF would refuse).
                 let v = match family {
                     Family::Igb => req[1].min(IGB_MAX_FRAME),
                     Family::Ixgbe => req[1],
                 };
                 if max_frame_error(family, v).is_some() {
-                    self.ignored = self.ignored.saturating_add(1);
-                    return false;
+                    return self.not_carried(kind);
                 }
                 self.max_frame = Some(v);
             }
             msg::SET_PROMISC_OR_MACVLAN => match family {
                 Family::Igb => {
                     if xcast_error(family, info).is_some() {
-                        self.ignored = self.ignored.saturating_add(1);
-                        return false;
+                        return self.not_carried(kind);
                     }
                     self.xcast = Some(info);
                 }
-                Family::Ixgbe => {
-                    // Index 0 clears every extra filter; n > 0 sets filter n.
-                    let i = info as usize;
-                    let m = mac_of(req[1], req[2]);
-                    if i == 0 {
-                        self.macvlans = [None; MAX_MACVLANS];
-                    } else if i <= MAX_MACVLANS && is_unicast(&m) {
-                        self.macvlans[i - 1] = Some(m);
-                    } else {
-                        self.ignored = self.ignored.saturating_add(1);
-                        return false;
-                    }
-                }
+                Family::Ixgbe => return self.macvlan(info as usize, mac_of(req[1], req[2])),
             },
             msg::API_NEGOTIATE if family == Family::Ixgbe => {
                 if !api::known(req[1]) {
-                    self.ignored = self.ignored.saturating_add(1);
-                    return false;
+                    return self.not_carried(kind);
                 }
                 self.api = Some(req[1]);
             }
             msg::UPDATE_XCAST_MODE if family == Family::Ixgbe => {
                 if xcast_error(family, req[1]).is_some() {
-                    self.ignored = self.ignored.saturating_add(1);
-                    return false;
+                    return self.not_carried(kind);
                 }
                 self.xcast = Some(req[1]);
             }
-            // Queries change nothing at the PF.
-            msg::GET_QUEUES => return false,
-            _ => {
+            // Queries leave nothing at the PF.
+            k if family == Family::Ixgbe && msg::ixgbe_query(k) => return false,
+            // ixgbe_ipsec_vf_add_sa: an SA in the PF's tables, until the
+            // VF's RESET. A delete does not tell whether any is left (the
+            // PF ACKs the delete of an unused entry): the flag stays.
+            msg::IPSEC_ADD if family == Family::Ixgbe => {
+                self.flags |= FLAG_IPSEC;
                 self.ignored = self.ignored.saturating_add(1);
                 return false;
             }
+            msg::IPSEC_DEL if family == Family::Ixgbe => return false,
+            _ => return self.not_carried(kind),
         }
         true
     }
 
-    /// The messages that rebuild this state at a PF, in the order VF
-    /// drivers send them after a reset: RESET, API_NEGOTIATE, then the rest.
-    /// Calls `f` for each; stops at the first error.
+    /// A request the PF refused: nothing changed, but for ixgbe's MACVLAN
+    /// index 1 with a valid address answered by the handler (CTS):
+    /// `ixgbe_set_vf_macvlan` cleared the VF's filters before it found no
+    /// room. (An administrator's MAC on an untrusted VF is refused before
+    /// the clear, and the PF keeps the filters; but a destination with
+    /// the same settings refuses them as well, so the log holds none.)
+    fn refused(&mut self, family: Family, req: &[u32; MBX_WORDS], reply0: u32) -> bool {
+        let kind = msg::kind(req[0]);
+        if family == Family::Ixgbe
+            && kind == msg::SET_PROMISC_OR_MACVLAN
+            && msg::info(req[0]) == 1
+            && msg::kind(reply0) == kind
+            && msg::is_nack(reply0)
+            && reply0 & msg::CTS != 0
+            && is_unicast(&mac_of(req[1], req[2]))
+            && self.macvlans.iter().any(|m| m.is_some())
+        {
+            self.macvlans = [None; MAX_MACVLANS];
+            return true;
+        }
+        false
+    }
+
+    /// ixgbe's MACVLAN `index` of `m`, accepted (`ixgbe_set_vf_macvlan`):
+    /// index 0 or 1 clears every filter of the VF first (ixgbevf sends its
+    /// whole list again from 1, or 0 when it is empty); 1 and more add
+    /// one. The PF keeps no index: a filter goes to slot `index - 1`, or
+    /// the first free slot when that one is taken (a driver that sends an
+    /// index twice); past the slots, the filter is not carried.
+    fn macvlan(&mut self, index: usize, m: [u8; 6]) -> bool {
+        let kind = msg::SET_PROMISC_OR_MACVLAN;
+        if index > 0 && !is_unicast(&m) {
+            return self.not_carried(kind);
+        }
+        if index <= 1 {
+            self.macvlans = [None; MAX_MACVLANS];
+        }
+        if index == 0 {
+            return true;
+        }
+        let slot = match self.macvlans.get(index - 1) {
+            Some(None) => Some(index - 1),
+            _ => self.macvlans.iter().position(|s| s.is_none()),
+        };
+        match slot {
+            Some(i) => {
+                self.macvlans[i] = Some(m);
+                true
+            }
+            None => self.not_carried(kind),
+        }
+    }
+
+    /// The messages that rebuild this state at a PF, in the order the VF
+    /// drivers send them after a reset: RESET, API_NEGOTIATE, MAC, LPE,
+    /// VLANs, then the receive mode. ixgbe's is `ixgbevf_set_rx_mode`'s:
+    /// xcast mode, multicast, unicast (MACVLANs from index 1): the PF's
+    /// UPDATE_XCAST_MODE NONE clears VMOLR.ROMPE that SET_MULTICAST sets,
+    /// so the order decides. igb's: multicast, then the promiscuous flags
+    /// (`igb_set_vf_promisc` and `igb_set_vf_multicasts` end in the same
+    /// VMOLR either way; igbvf sends no SET_PROMISC). Calls `f` for each;
+    /// stops at the first error.
     pub fn replay<E>(
         &self,
         family: Family,
@@ -278,23 +448,32 @@ impl MbxLog {
         if let Some(v) = self.max_frame {
             f(&Message::new(&[msg::SET_LPE, v]))?;
         }
-        if self.mc_count > 0 {
-            f(&Message::set_multicast(&self.mc[..self.mc_count as usize]))?;
-        }
         for vid in self.vlan_ids() {
             f(&Message::set_vlan(vid, VlanOp::Add))?;
         }
-        for (i, m) in self.macvlans.iter().enumerate() {
-            if let Some(m) = m {
-                let (a, b) = mac_words(m);
-                let w0 = msg::word0(msg::SET_PROMISC_OR_MACVLAN, i as u32 + 1);
-                f(&Message::new(&[w0, a, b]))?;
+        match family {
+            Family::Ixgbe => {
+                if let Some(x) = self.xcast {
+                    f(&Message::new(&[msg::UPDATE_XCAST_MODE, x]))?;
+                }
+                if self.mc_count > 0 {
+                    f(&Message::set_multicast(&self.mc[..self.mc_count as usize]))?;
+                }
+                for (i, m) in self.macvlans.iter().enumerate() {
+                    if let Some(m) = m {
+                        let (a, b) = mac_words(m);
+                        let w0 = msg::word0(msg::SET_PROMISC_OR_MACVLAN, i as u32 + 1);
+                        f(&Message::new(&[w0, a, b]))?;
+                    }
+                }
             }
-        }
-        if let Some(x) = self.xcast {
-            match family {
-                Family::Ixgbe => f(&Message::new(&[msg::UPDATE_XCAST_MODE, x]))?,
-                Family::Igb => f(&Message::new(&[msg::word0(msg::SET_PROMISC_OR_MACVLAN, x)]))?,
+            Family::Igb => {
+                if self.mc_count > 0 {
+                    f(&Message::set_multicast(&self.mc[..self.mc_count as usize]))?;
+                }
+                if let Some(x) = self.xcast {
+                    f(&Message::new(&[msg::word0(msg::SET_PROMISC_OR_MACVLAN, x)]))?;
+                }
             }
         }
         Ok(())
@@ -341,12 +520,24 @@ impl MbxLog {
     /// Documentation/stream-format.rst (PF_MBX); [`MbxLog::observe`] never
     /// builds a log outside them.
     pub fn check(&self, family: Family) -> Result<(), StreamError> {
-        if self.flags & !FLAGS_KNOWN != 0 {
+        let kind_bits = self.flags >> UNCARRIED_KIND_SHIFT;
+        if self.flags & 0xffff & !FLAGS_KNOWN != 0
+            || (kind_bits != 0 && self.flags & FLAG_UNCARRIED == 0)
+        {
             return Err(bad(
                 "PF_MBX flags",
                 u64::from(self.flags),
-                u64::from(FLAGS_KNOWN),
+                u64::from(FLAG_RESET),
             ));
+        }
+        // State the source's PF holds and the log does not: a source
+        // refuses to save it; a destination refuses it here, naming it.
+        if let Some(u) = self.uncarried() {
+            let value = match u {
+                Uncarried::Request { kind } => u64::from(kind),
+                _ => u64::from(self.flags & 0xff),
+            };
+            return Err(bad(u.field(), value, 0));
         }
         if let Some(m) = &self.mac {
             check_unicast(m, "PF_MBX mac I/G bit", "PF_MBX mac nonzero")?;
@@ -429,7 +620,12 @@ impl MbxLog {
             }
         };
         let head = u32_at(0);
-        let present = head >> 8;
+        // Head bits 16..31 hold the type of an uncarried request, with its
+        // flag only (which check refuses, naming it).
+        let (flags, present) = match head & FLAG_UNCARRIED {
+            0 => (head & 0xff, head >> 8),
+            _ => (head & 0xffff_00ff, (head >> 8) & 0xff),
+        };
         if present & !PRESENT_KNOWN != 0 {
             return Err(bad(
                 "PF_MBX presence bits",
@@ -442,7 +638,7 @@ impl MbxLog {
             return Err(bad("PF_MBX mc_count", u64::from(mc_count), MAX_MC as u64));
         }
         let mut log = MbxLog {
-            flags: head & 0xff,
+            flags,
             mac: mac_slot(
                 4,
                 present & 1 != 0,

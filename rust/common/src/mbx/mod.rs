@@ -26,7 +26,7 @@ pub mod snoop;
 pub mod vf;
 
 pub use forget::{forget, Forgotten};
-pub use log::{MbxLog, ENCODED_LEN};
+pub use log::{MbxLog, Uncarried, ENCODED_LEN};
 pub use proto::{
     accepted, ctrl, mac_of, mac_words, msg, Message, VlanOp, MAX_MACVLANS, MAX_MC, MBX_WORDS,
 };

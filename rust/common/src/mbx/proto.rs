@@ -28,8 +28,22 @@ pub mod msg {
     pub const API_NEGOTIATE: u32 = 0x08;
     /// ixgbe: queue configuration query (read-only, not logged).
     pub const GET_QUEUES: u32 = 0x09;
+    /// ixgbe: RSS redirection table query (read-only).
+    pub const GET_RETA: u32 = 0x0a;
+    /// ixgbe: RSS key query (read-only).
+    pub const GET_RSS_KEY: u32 = 0x0b;
     /// ixgbe: unicast/multicast/promiscuous reception mode.
     pub const UPDATE_XCAST_MODE: u32 = 0x0c;
+    /// ixgbe: a trusted VF offloads an IPsec SA to the PF (API 1.4 and on).
+    pub const IPSEC_ADD: u32 = 0x0d;
+    /// ixgbe: a trusted VF deletes an IPsec SA it offloaded.
+    pub const IPSEC_DEL: u32 = 0x0e;
+    /// ixgbe: the VF's link state as the administrator set it (read-only).
+    pub const GET_LINK_STATE: u32 = 0x10;
+    /// ixgbe: the PF's link speed and state (API 1.6, E610; read-only).
+    pub const GET_PF_LINK_STATE: u32 = 0x11;
+    /// ixgbe: the features the PF offers (API 1.7; the PF keeps nothing).
+    pub const FEATURES_NEGOTIATE: u32 = 0x12;
     /// Reply flag: the PF did it.
     pub const ACK: u32 = 0x8000_0000;
     /// Reply flag: the PF refused.
@@ -49,6 +63,44 @@ pub mod msg {
     /// Word 0 of a request: type `kind` with info `info`.
     pub const fn word0(kind: u32, info: u32) -> u32 {
         kind | info << INFO_SHIFT
+    }
+
+    /// The name of message type `kind` (ixgbe_mbx.h, e1000_mbx.h; type
+    /// 6 is ixgbe's SET_MACVLAN and igb's SET_PROMISC).
+    pub const fn name(kind: u32) -> &'static str {
+        match kind {
+            RESET => "RESET",
+            SET_MAC_ADDR => "SET_MAC_ADDR",
+            SET_MULTICAST => "SET_MULTICAST",
+            SET_VLAN => "SET_VLAN",
+            SET_LPE => "SET_LPE",
+            SET_PROMISC_OR_MACVLAN => "SET_MACVLAN/SET_PROMISC",
+            API_NEGOTIATE => "API_NEGOTIATE",
+            GET_QUEUES => "GET_QUEUES",
+            GET_RETA => "GET_RETA",
+            GET_RSS_KEY => "GET_RSS_KEY",
+            UPDATE_XCAST_MODE => "UPDATE_XCAST_MODE",
+            IPSEC_ADD => "IPSEC_ADD",
+            IPSEC_DEL => "IPSEC_DEL",
+            GET_LINK_STATE => "GET_LINK_STATE",
+            GET_PF_LINK_STATE => "GET_PF_LINK_STATE",
+            FEATURES_NEGOTIATE => "FEATURES_NEGOTIATE",
+            _ => "unknown",
+        }
+    }
+
+    /// Whether an ixgbe request of type `kind` only asks the PF something
+    /// and leaves no state there: nothing to log or replay.
+    pub const fn ixgbe_query(kind: u32) -> bool {
+        matches!(
+            kind,
+            GET_QUEUES
+                | GET_RETA
+                | GET_RSS_KEY
+                | GET_LINK_STATE
+                | GET_PF_LINK_STATE
+                | FEATURES_NEGOTIATE
+        )
     }
 
     /// The message type of word 0.
@@ -112,17 +164,19 @@ pub mod api {
     pub const V1_3: u32 = 4;
     /// `ixgbe_mbox_api_14`.
     pub const V1_4: u32 = 5;
-    /// `ixgbe_mbox_api_15` (ESX's PF; Linux's ixgbe goes from 1.4 to 1.6).
+    /// `ixgbe_mbox_api_15` (ESX's PF; Linux's ixgbe goes from 1.4 to 1.6
+    /// and refuses it, so a log never carries it).
     pub const V1_5: u32 = 6;
     /// `ixgbe_mbox_api_16`.
     pub const V1_6: u32 = 7;
     /// `ixgbe_mbox_api_17`: the last this code knows.
     pub const V1_7: u32 = 8;
 
-    /// Whether `v` is an API this code knows that an ixgbe PF accepts
-    /// (`ixgbe_negotiate_vf_api`): 1.0 to 1.7, not 2.0.
+    /// Whether `v` is an API this code knows that Linux's ixgbe PF
+    /// accepts (`ixgbe_negotiate_vf_api`, Linux 7.3): 1.0 to 1.4, 1.6 and
+    /// 1.7; not 2.0 (Solaris's), not 1.5 (ESX's).
     pub const fn known(v: u32) -> bool {
-        v <= V1_7 && v != V2_0
+        v <= V1_7 && v != V2_0 && v != V1_5
     }
 }
 
@@ -162,7 +216,10 @@ pub const IGB_MAX_FRAME: u32 = 0x3f00;
 pub const fn is_unicast(m: &[u8; 6]) -> bool {
     m[0] & 1 == 0 && !matches!(m, [0, 0, 0, 0, 0, 0])
 }
-/// Most extra unicast filters (ixgbe MACVLAN) kept.
+/// Most extra unicast filters (ixgbe MACVLAN) the log carries. The PF's
+/// own limit is its free receive-address entries, which all its VFs share
+/// (`ixgbe_alloc_vf_macvlans`: 104 on an 82599 with 8 VFs): a filter past
+/// these slots is PF state the log does not carry ([`super::Uncarried`]).
 pub const MAX_MACVLANS: usize = 16;
 /// Words in the mailbox memory.
 pub const MBX_WORDS: usize = 16;

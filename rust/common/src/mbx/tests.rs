@@ -139,10 +139,11 @@ fn replay_order_and_round_trip() {
             msg::RESET,
             msg::API_NEGOTIATE,
             msg::SET_MAC_ADDR,
-            msg::SET_MULTICAST,
             msg::SET_VLAN,
+            // ixgbevf_set_rx_mode's order: xcast, multicast, unicast.
+            msg::UPDATE_XCAST_MODE,
+            msg::SET_MULTICAST,
             msg::SET_PROMISC_OR_MACVLAN,
-            msg::UPDATE_XCAST_MODE
         ]
     );
     assert_eq!(replayed, l, "replaying the log rebuilds the same log");

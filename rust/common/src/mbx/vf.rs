@@ -4,6 +4,7 @@
 //! lock with VFU, write the memory, REQ; wait PFACK, then PFSTS; read the
 //! reply, ACK. Read-to-clear bits are kept in a shadow, as igbvf does.
 
+use super::super::errno;
 use super::super::hal::RegIo;
 use super::super::regs::RegMap;
 use super::proto::{accepted, ctrl, msg, Message, MBX_WORDS};
@@ -36,8 +37,8 @@ impl MbxError {
     /// Linux errno (positive).
     pub const fn errno(&self) -> i32 {
         match self {
-            MbxError::Timeout { .. } => 110, // ETIMEDOUT
-            MbxError::Refused { .. } => 121, // EREMOTEIO
+            MbxError::Timeout { .. } => errno::ETIMEDOUT,
+            MbxError::Refused { .. } => errno::EREMOTEIO,
         }
     }
 }
@@ -48,9 +49,11 @@ impl core::fmt::Display for MbxError {
             MbxError::Timeout { what, kind } => {
                 write!(f, "PF did not {what} (message {kind:#x})")
             }
-            MbxError::Refused { kind, reply } => {
-                write!(f, "PF refused message {kind:#x} (reply {reply:#010x})")
-            }
+            MbxError::Refused { kind, reply } => write!(
+                f,
+                "PF refused {} (message {kind:#x}, reply {reply:#010x})",
+                msg::name(kind)
+            ),
         }
     }
 }
