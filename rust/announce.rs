@@ -6,48 +6,51 @@
 //! place before the guest sends anything (`common::announce` says which
 //! frames and when; Documentation/between-hosts.rst why).
 
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
+
 use kernel::prelude::*;
 
-use crate::common::admin::AdminConfig;
-use crate::common::announce::{self, PortSettings};
-use crate::common::ids::Family;
+use crate::common::announce::{self, Arrival};
 use crate::device::IvfDevice;
+use crate::log_limit::vf_line;
+use crate::msg::Msg;
 use crate::pf_admin;
+use crate::switches::Switch;
 
-/// The administrator's settings the announce uses, read now (at the load).
-/// The MAC only on igb, which forgets a VF's MAC at a reset unless the
-/// administrator set it: ixgbe keeps the last one, which may be an earlier
-/// tenant's, so there only the MACs the guest itself set are announced.
-pub(crate) fn port_settings(ivf: &IvfDevice) -> PortSettings {
-    pf_admin::get(ivf.core().pci()).ok().flatten().map_or(
-        PortSettings::default(),
-        |c: AdminConfig| PortSettings {
-            mac: if ivf.family() == Family::Igb {
-                c.mac
-            } else {
-                [0; 6]
-            },
-            vlan: c.vlan,
-            qos: c.qos,
-        },
-    )
+/// What the announce of a guest that arrived on `ivf` may say, read now
+/// (at the load, after the replay): the PF's view of the VF, never the
+/// log's alone (`common::announce::port_settings`).
+pub(crate) fn port_settings(ivf: &IvfDevice) -> Arrival {
+    let pf = pf_admin::get(ivf.core().pci()).ok().flatten();
+    let log = ivf.pf_channel().snoop.log;
+    announce::port_settings(ivf.family(), pf.as_ref(), &log)
 }
 
 /// The guest on `ivf` runs here now, after a load: announce it, unless the
-/// VF's `announce` switch is off. Never fails the arc: the guest runs
-/// whether or not the network heard of it, and the reason is logged.
-pub(crate) fn arrived(ivf: &IvfDevice, port: &PortSettings) {
-    if !ivf.announce_enabled() {
+/// VF's `announce` switch is off or the PF's view silences it. Never fails
+/// the arc: the guest runs whether or not the network heard of it, and the
+/// reason is logged.
+pub(crate) fn arrived(ivf: &IvfDevice, arrival: &Arrival) {
+    if !ivf.switch(Switch::Announce) {
         return;
     }
-    let plan = announce::plan(&ivf.pf_state().snoop.log, port);
+    let port = match arrival {
+        Ok(port) => port,
+        Err(why) => {
+            vf_line!(ivf, dev_info, "announce not sent: {}\n", Msg(*why));
+            return;
+        }
+    };
+    let plan = announce::plan(&ivf.pf_channel().snoop.log, port);
     if plan.count == 0 {
         dev_dbg!(ivf.dev(), "announce: the guest has no MAC to announce\n");
         return;
     }
     if plan.dropped > 0 {
-        dev_info!(
-            ivf.dev(),
+        vf_line!(
+            ivf,
+            dev_info,
             "announce: {} frames a round; {} more (MACs times VLANs) not sent\n",
             plan.count,
             plan.dropped
@@ -72,6 +75,6 @@ pub(crate) fn arrived(ivf: &IvfDevice, port: &PortSettings) {
             plan.count,
             announce::ROUNDS
         ),
-        Err(e) => dev_warn!(ivf.dev(), "announce not sent: {:?}\n", e),
+        Err(e) => vf_line!(ivf, dev_warn, "announce not sent: {:?}\n", e),
     }
 }

@@ -33,8 +33,9 @@ struct ivf_announce {
 };
 
 /*
- * At most one announce a second per VF: a VFIO user can resume its VF from
- * streams in a loop, and each announce is up to 160 broadcast frames.
+ * At most one announce a second per VF, whoever its user: a VFIO user can
+ * resume its VF from streams in a loop (or close, reopen and resume), and
+ * each announce is up to 160 broadcast frames.
  */
 #define IVF_ANNOUNCE_MIN_GAP HZ
 
@@ -155,11 +156,11 @@ bool ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *len
 
 void ivf_announce_stop(struct ivf_announce *a)
 {
+	/*
+	 * The limit outlives the user: a user that closes and reopens the VF
+	 * in a loop still gets one announce a second.
+	 */
 	cancel_delayed_work_sync(&a->work);
-	/* The user goes: the next one's guest is announced at once. */
-	mutex_lock(&a->lock);
-	a->started = false;
-	mutex_unlock(&a->lock);
 }
 
 void ivf_announce_stats(struct ivf_announce *a, struct ivf_announce_stats *out)

@@ -3,22 +3,43 @@
 //! One VF bound to this driver: the vfio-pci-core device, what the VF is,
 //! and the state of each part of the driver, each following the device's
 //! resets and users through one [`Epoch`] (epoch.rs).
+//!
+//! Lock order (Documentation/design.rst, "Lock order"): a path never waits
+//! for a lock of a higher row while it holds one of a lower row.
+//!
+//! 1. `dirty`
+//! 2. vfio's `dev_set->lock`
+//! 3. `mig`
+//! 4. the announcer's mutex
+//! 5. rtnl (never held with rows 6-9)
+//! 6. `mailbox`
+//! 7. a migration file's data
+//! 8. vfio's `memory_lock`
+//! 9. `pf`, `cap`
+
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-
 use kernel::prelude::*;
+use kernel::sync::{Mutex, MutexGuard};
+use kernel::uaccess::UserPtr;
 
 use crate::common::ids::{Family, VfDevice};
 use crate::common::regs::{regmap, RegMap};
 use crate::dirty::DirtyLog;
 use crate::epoch::{new_synced, Current, Epoch, Synced};
 use crate::ffi::announce::Announcer;
-use crate::ffi::core::{CoreDevice, DmaAccess};
 use crate::ffi::mig_file::UserFile;
+use crate::ffi::uapi::RegionPos;
+use crate::ffi::vfio_core::{CoreDevice, DmaAccess};
 use crate::forget::Moment;
 use crate::guest_cap::GuestCap;
 use crate::lm::{self, MigState, Migration};
-use crate::trap::PfState;
+use crate::log_limit::LogLimit;
+use crate::switches::{Switch, Switches};
+use crate::trap::PfChannel;
+use crate::trap::{self, MailboxSpan};
 
 /// One VF bound to this driver.
 ///
@@ -52,27 +73,30 @@ pub(crate) struct VfState {
     mig: Synced<Migration>,
     /// The PF channel: the mailbox log (trap.rs).
     #[pin]
-    pf: Synced<PfState>,
+    pf: Synced<PfChannel>,
+    /// One user of the VF's mailbox at a time: a trapped access to the
+    /// mailbox page (with its snoop), the PF replay, the forget. Held
+    /// before memory_lock and never across rtnl or the dirty tracker's
+    /// locks (Documentation/design.rst, "Lock order").
+    #[pin]
+    mailbox: Mutex<()>,
     /// Device DMA logging (dirty.rs).
     #[pin]
     dirty: Synced<DirtyLog>,
     /// The guest-visible capability (guest_cap.rs).
     #[pin]
     cap: Synced<GuestCap>,
-    /// Dirty-tracking mode: the driver logs DMA (RX tail page trapped).
-    /// Changed only while no user has the device open.
-    device_logging: AtomicBool,
-    /// The guest capability is shown. Changed only while not open.
-    guest_capability: AtomicBool,
+    /// The per-VF switches (switches.rs).
+    switches: Switches,
     /// Times the PF dropped a guest's filters (sysfs `pf_forgets`).
     forgets: AtomicU32,
     /// The PF forgot the last user's guest when it closed: the next open
     /// need not again.
     forgotten_at_close: AtomicBool,
-    /// A guest that arrived is announced (sysfs `announce`).
-    announce: AtomicBool,
     /// The announce's sender.
     announcer: Announcer,
+    /// The kernel-log lines this VF's users can cause.
+    lines: LogLimit,
     /// How long the last of each migration step took, in microseconds
     /// (sysfs `migration_times`): the device's share of a downtime.
     times: [AtomicU32; Step::COUNT],
@@ -99,26 +123,21 @@ impl Step {
 }
 
 impl VfState {
-    /// The state of a newly bound `vf`, in dirty-tracking mode `device_logging`.
-    pub(crate) fn new(
-        vf: &'static VfDevice,
-        device_logging: bool,
-        guest_capability: bool,
-        announce: bool,
-    ) -> impl PinInit<Self> {
+    /// The state of a newly bound `vf`, its switches at their defaults.
+    pub(crate) fn new(vf: &'static VfDevice) -> impl PinInit<Self> {
         pin_init!(VfState {
             vf,
             epoch: Epoch::default(),
             mig <- new_synced!(Migration::new(), "intel_vf_vfio_pci::mig"),
-            pf <- new_synced!(PfState::default(), "intel_vf_vfio_pci::pf"),
+            pf <- new_synced!(PfChannel::default(), "intel_vf_vfio_pci::pf"),
+            mailbox <- kernel::new_mutex!((), "intel_vf_vfio_pci::mailbox"),
             dirty <- new_synced!(DirtyLog::default(), "intel_vf_vfio_pci::dirty"),
             cap <- new_synced!(GuestCap::new(), "intel_vf_vfio_pci::cap"),
-            device_logging: AtomicBool::new(device_logging),
-            guest_capability: AtomicBool::new(guest_capability),
+            switches: Switches::defaults(),
             forgets: AtomicU32::new(0),
             forgotten_at_close: AtomicBool::new(false),
-            announce: AtomicBool::new(announce),
             announcer: Announcer::new(),
+            lines: LogLimit::new(),
             times: [const { AtomicU32::new(0) }; Step::COUNT],
         })
     }
@@ -139,7 +158,7 @@ impl IvfDevice {
         self.core.dev()
     }
 
-    /// The guest-memory accessor (ffi/core.rs).
+    /// The guest-memory accessor (ffi/vfio_core.rs).
     pub(crate) fn dma_access(&self) -> &DmaAccess {
         &self.dma
     }
@@ -170,8 +189,15 @@ impl IvfDevice {
     }
 
     /// The PF channel state, locked and current.
-    pub(crate) fn pf_state(&self) -> Current<'_, PfState> {
+    pub(crate) fn pf_channel(&self) -> Current<'_, PfChannel> {
         self.state.pf.lock_current(self.epoch())
+    }
+
+    /// The VF's mailbox, to itself: while the guard lives no other trapped
+    /// access, replay or forget touches the mailbox page, so what the
+    /// holder reads there is the PF's word, not a racing user's.
+    pub(crate) fn mailbox(&self) -> MutexGuard<'_, ()> {
+        self.state.mailbox.lock()
     }
 
     /// The logging state.
@@ -182,26 +208,6 @@ impl IvfDevice {
     /// The guest capability's state, locked and current.
     pub(crate) fn guest_cap(&self) -> Current<'_, GuestCap> {
         self.state.cap.lock_current(self.epoch())
-    }
-
-    /// Whether the guest capability is shown.
-    pub(crate) fn guest_capability(&self) -> bool {
-        self.state.guest_capability.load(Ordering::Acquire)
-    }
-
-    /// Shows it or not; the caller made sure nobody has the device open.
-    pub(crate) fn set_guest_capability(&self, on: bool) {
-        self.state.guest_capability.store(on, Ordering::Release);
-    }
-
-    /// Whether the driver logs DMA (and traps the RX tail page).
-    pub(crate) fn device_logging(&self) -> bool {
-        self.state.device_logging.load(Ordering::Acquire)
-    }
-
-    /// Sets the mode; the caller made sure nobody has the device open.
-    pub(crate) fn set_device_logging(&self, on: bool) {
-        self.state.device_logging.store(on, Ordering::Release);
     }
 
     /// A user opened the device (after the core enabled it, resetting the
@@ -243,14 +249,20 @@ impl IvfDevice {
             .store(forgot, Ordering::Release);
     }
 
-    /// Whether a guest that arrives is announced.
-    pub(crate) fn announce_enabled(&self) -> bool {
-        self.state.announce.load(Ordering::Relaxed)
+    /// Whether switch `s` is on.
+    pub(crate) fn switch(&self, s: Switch) -> bool {
+        self.state.switches.get(s)
     }
 
-    /// Switches the announce (takes effect at the next arrival).
-    pub(crate) fn set_announce(&self, on: bool) {
-        self.state.announce.store(on, Ordering::Relaxed);
+    /// Turns switch `s` on or off; the caller obeyed its row's `changes`
+    /// (the shim's store checks "while closed" under dev_set->lock).
+    pub(crate) fn set_switch(&self, s: Switch, on: bool) {
+        self.state.switches.set(s, on);
+    }
+
+    /// The limiter of the log lines this VF's users can cause.
+    pub(crate) fn lines(&self) -> &LogLimit {
+        &self.state.lines
     }
 
     /// The announce's sender.
@@ -292,10 +304,68 @@ impl IvfDevice {
     }
 
     /// `migration_set_state`: walks the FSM to `new`; returns the data file
-    /// the user gets, if the last arc made one.
+    /// the user gets, if an arc made one. The parts that follow a
+    /// migration are told here: the guest capability of a load, the
+    /// announce of a guest that runs here after one (its PF view read at
+    /// the load, so the resume takes no rtnl; sent after the resume, whose
+    /// time is the guest's downtime).
     pub(crate) fn set_state(&self, new: MigState) -> Result<Option<UserFile>> {
         let mut mig = self.mig().lock_current(self.epoch());
-        lm::set_state(self, &mut mig, new)
+        let walked = lm::set_state(self, &mut mig, new)?;
+        if let Some(restored) = walked.loaded {
+            crate::guest_cap::resumed(self, restored);
+            mig.expect_arrival(crate::announce::port_settings(self));
+        }
+        if walked.resumed {
+            if let Some(arrival) = mig.take_arrival() {
+                crate::announce::arrived(self, &arrival);
+            }
+        }
+        Ok(walked.file)
+    }
+
+    /// `read` of a region of the VF: config space with the guest
+    /// capability (guest_cap.rs), BAR0's mailbox page through the PF
+    /// channel's snoop (trap.rs), the rest the core's.
+    pub(crate) fn read(&self, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+        let at = RegionPos::of(*pos as u64);
+        if at.in_config() {
+            return crate::guest_cap::config_read(self, at, buf, count, pos);
+        }
+        match trap::mailbox_span(self, at, count) {
+            MailboxSpan::Outside => self.core().read(buf, count, pos),
+            MailboxSpan::Inside => trap::mailbox_read(self, at, buf, count, pos),
+            MailboxSpan::Straddles(first) => {
+                trap::split_at_edge(buf, count, pos, first, |b, c, p| self.read(b, c, p))
+            }
+        }
+    }
+
+    /// `write` of a region of the VF: config space without the guest
+    /// capability's bytes, BAR0's mailbox page through the snoop (a VF
+    /// reset it makes is the tracker's news too), the RX queue page through
+    /// the tracker in device-logging mode (dirty.rs), the rest the core's.
+    pub(crate) fn write(&self, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
+        let at = RegionPos::of(*pos as u64);
+        if at.in_config() {
+            return crate::guest_cap::config_write(self, at, buf, count, pos);
+        }
+        match trap::mailbox_span(self, at, count) {
+            MailboxSpan::Inside => {
+                // The mailbox lock is released: the tracker's locks come
+                // before it (design.rst, "Lock order").
+                let w = trap::mailbox_write(self, at, buf, count, pos);
+                if w.vf_reset {
+                    crate::dirty::vf_reset(self);
+                }
+                w.n
+            }
+            MailboxSpan::Straddles(first) => {
+                trap::split_at_edge(buf, count, pos, first, |b, c, p| self.write(b, c, p))
+            }
+            MailboxSpan::Outside => crate::dirty::region_write(self, at, buf, count, pos)
+                .unwrap_or_else(|| self.core().write(buf, count, pos)),
+        }
     }
 
     /// `migration_get_state`.

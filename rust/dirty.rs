@@ -12,18 +12,30 @@
 //! memory_lock; nothing takes `dirty` while holding the other two (close
 //! and reset only try it, or leave it to the epoch).
 
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
+
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::time::{Instant, Monotonic};
+use kernel::uaccess::{UserPtr, UserSlice};
 
 use crate::common::dirty::{self, LoggedRange, Range, MAX_RANGES};
 use crate::common::tracker::{Slot, Stats, Taint, Tracker};
 use crate::device::IvfDevice;
 use crate::epoch::{Current, FollowsDevice, Since};
-use crate::ffi::core::{DevLock, Dma};
+use crate::ffi::uapi::RegionPos;
+use crate::ffi::vfio_core::{DevLock, Dma};
+use crate::log_limit::vf_line;
 use crate::mmio::Bar0;
+use crate::switches::Switch;
 
 type VfTracker = Tracker<KVVec<LoggedRange>, KVVec<u64>, KVVec<Slot>>;
+
+/// BAR0 page size (the trapping's unit).
+const PAGE: u64 = 4096;
+/// Most bytes of one access the tracker follows word by word.
+const FOLLOW_MAX: usize = 64;
 
 /// The per-device logging state, under the device's `dirty` mutex.
 #[derive(Default)]
@@ -73,8 +85,9 @@ impl FollowsDevice for DirtyLog {
 fn note_taint(ivf: &IvfDevice, before: Option<Taint>, t: &VfTracker) {
     if before.is_none() {
         if let Some(why) = t.taint() {
-            dev_info!(
-                ivf.dev(),
+            vf_line!(
+                ivf,
+                dev_info,
                 "dirty tracking: reporting every logged page from now on ({:?})\n",
                 why
             );
@@ -83,7 +96,7 @@ fn note_taint(ivf: &IvfDevice, before: Option<Taint>, t: &VfTracker) {
 }
 
 /// Runs `f` on the tracker with the device. Guest-memory reads release
-/// memory_lock (ffi/core.rs `Dma`), so a reset may land inside `f`: then
+/// memory_lock (ffi/vfio_core.rs `Dma`), so a reset may land inside `f`: then
 /// what the tracker learnt before it cannot be trusted, and every logged
 /// page is dirty from now on.
 fn followed(
@@ -162,6 +175,49 @@ pub(crate) fn vf_reset(ivf: &IvfDevice) {
     }
 }
 
+/// A write of `count` bytes at `at` (BAR0, off the mailbox page) that the
+/// tracker takes: in device-logging mode, one that touches the RX queue
+/// page. `None`: not the tracker's (the core performs it).
+pub(crate) fn region_write(
+    ivf: &IvfDevice,
+    at: RegionPos,
+    buf: UserPtr,
+    count: usize,
+    pos: &mut i64,
+) -> Option<isize> {
+    let off = at.offset;
+    let rx_page = u64::from(ivf.regmap().rx_tail_page()) * PAGE;
+    let end = off.saturating_add(count as u64);
+    if !(at.in_bar0() && ivf.switch(Switch::DirtyTracking) && off < rx_page + PAGE && end > rx_page)
+    {
+        return None;
+    }
+    let mut data = [0u8; FOLLOW_MAX];
+    let copied = count % 4 == 0 && count <= FOLLOW_MAX && off % 4 == 0 && {
+        let mut r = UserSlice::new(buf, count).reader();
+        r.read_slice(&mut data[..count]).is_ok()
+    };
+    // Only an access wholly inside the page can be followed; any other
+    // that touches it taints the tracker (and the core performs it).
+    let inside = off >= rx_page && end <= rx_page + PAGE;
+    // `then`, not `then_some`: the slice exists only when it was copied
+    // (count <= FOLLOW_MAX); `then_some` would slice first and panic.
+    let seen = (copied && inside).then(|| &data[..count]);
+    Some(match rx_page_write(ivf, off as u32, seen) {
+        Ok(n) => {
+            // The core advances the position the same way.
+            *pos += n as i64;
+            n
+        }
+        // Not the tracker's: the core's write, under the tracker's lock.
+        Err(guard) => {
+            let n = ivf.core().write(buf, count, pos);
+            drop(guard);
+            n
+        }
+    })
+}
+
 /// `log_start` over `nnodes` ranges, which `copy` writes as iova/length
 /// pairs into a slice and counts; returns the page size chosen.
 pub(crate) fn start(
@@ -190,7 +246,10 @@ pub(crate) fn start(
             GFP_KERNEL,
         )?;
     }
-    let (chosen, words) = dirty::check(&mut ranges, page_size).map_err(|_| EINVAL)?;
+    let (chosen, words) = dirty::check(&mut ranges, page_size).map_err(|e| {
+        vf_line!(ivf, dev_info, "dirty tracking refused: {:?}\n", e);
+        EINVAL
+    })?;
     let bitmap = KVVec::from_elem(0u64, words, GFP_KERNEL)?;
     let slots = KVVec::from_elem(
         Slot::default(),
@@ -206,23 +265,26 @@ pub(crate) fn start(
     let stamp = ivf.epoch().now();
     let (bar, mut dma) = dev.split();
     let mut tracker = VfTracker::start(ivf.regmap(), ranges, chosen, bitmap, slots, bar, &mut dma)
-        .map_err(|_| EINVAL)?;
+        .map_err(|e| {
+            vf_line!(ivf, dev_info, "dirty tracking refused: {:?}\n", e);
+            EINVAL
+        })?;
     if stamp.reset_before(ivf.epoch().now()) {
         tracker.give_up(Taint::Reset);
     }
     drop(dev);
-    if let Some((base, count, srrctl, on, head, tail)) = tracker.rx_view(0) {
+    if let Some(v) = tracker.rx_view(0) {
         dev_dbg!(
             ivf.dev(),
             "dirty tracking: {} ranges, page {:#x}; rx0 ring {:#x} x{} srrctl {:#x} on {} posted {}..{}\n",
             got,
             chosen,
-            base,
-            count,
-            srrctl,
-            on,
-            head,
-            tail
+            v.ring,
+            v.descriptors,
+            v.srrctl,
+            v.enabled,
+            v.head,
+            v.tail
         );
     }
     note_taint(ivf, None, &tracker);
@@ -294,10 +356,4 @@ pub(crate) fn stats(ivf: &IvfDevice) -> Option<DirtyStats> {
         trap_ns: log.trap_ns,
         logging: log.session.is_some() && !since.new_user,
     })
-}
-
-/// The default mode of newly bound devices (module parameter).
-pub(crate) fn default_device_logging() -> bool {
-    crate::module_parameters::device_dirty_tracking.value()
-        && crate::ffi::core::device_logging_supported()
 }

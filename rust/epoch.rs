@@ -17,6 +17,9 @@
 //! answered in one place per part: its `catch_up` (mlx5 applies its deferred
 //! reset at unlock for the same reason).
 
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
+
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU64, Ordering};
 

@@ -7,12 +7,16 @@
 //! `common::mbx::forget` says what the PF drivers leave behind and how it
 //! goes.
 
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
+
 use kernel::prelude::*;
 
 use crate::common::ids::Family;
 use crate::common::mbx;
 use crate::device::IvfDevice;
-use crate::lm::Msg;
+use crate::log_limit::vf_line;
+use crate::msg::Msg;
 use crate::pf_admin;
 
 /// When the forget runs.
@@ -41,11 +45,11 @@ impl Moment {
 pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
     let admin = pf_admin::get(ivf.core().pci()).ok().flatten();
     let trusted = admin.as_ref().is_some_and(|c| c.trusted);
+    let mailbox = ivf.mailbox();
     let mut bar = match ivf.core().bar0() {
         Ok(bar) => bar,
         Err(e) => {
-            dev_info!(
-                ivf.dev(),
+            vf_line!(ivf, dev_info,
                 "the PF keeps the last guest's filters until the next open: BAR0 is not accessible at {} ({:?})\n",
                 when.name(),
                 e
@@ -54,8 +58,9 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
         }
     };
     let res = mbx::forget(&mut *bar, ivf.regmap(), ivf.family(), trusted);
-    // memory_lock is not held across rtnl (as in the save).
+    // Neither memory_lock nor the mailbox is held across rtnl (as in the save).
     drop(bar);
+    drop(mailbox);
     match res {
         Ok(done) => {
             ivf.forgotten();
@@ -65,8 +70,9 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
             if ivf.family() == Family::Ixgbe {
                 if let Some(c) = admin.as_ref().filter(|c| c.spoofchk) {
                     if let Err(e) = pf_admin::reapply_spoofchk(ivf.core().pci(), c) {
-                        dev_warn!(
-                            ivf.dev(),
+                        vf_line!(
+                            ivf,
+                            dev_warn,
                             "spoof checking not re-applied after the forget: {:?}\n",
                             e
                         );
@@ -84,8 +90,9 @@ pub(crate) fn forget_guest(ivf: &IvfDevice, when: Moment) -> bool {
             true
         }
         Err(e) => {
-            dev_warn!(
-                ivf.dev(),
+            vf_line!(
+                ivf,
+                dev_warn,
                 "at {}: the PF did not drop the guest's filters: {}\n",
                 when.name(),
                 Msg(e)

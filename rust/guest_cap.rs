@@ -7,14 +7,19 @@
 //! to its bytes are dropped before the core's write. The device never sees
 //! either. Layout and placement are the shared crate's (`common::guest_cap`).
 
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
+
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
 use crate::common::guest_cap::{self, offers, CapView, PlaceError, Placement, LEN};
 use crate::device::IvfDevice;
 use crate::epoch::{FollowsDevice, Since};
-use crate::ffi::core::random_u32;
 use crate::ffi::uapi::RegionPos;
+use crate::ffi::vfio_core::random_u32;
+use crate::log_limit::vf_line;
+use crate::switches::Switch;
 
 /// The capability's state, under the device's `cap` mutex.
 pub(crate) struct GuestCap {
@@ -67,7 +72,7 @@ impl FollowsDevice for GuestCap {
 
 fn view(ivf: &IvfDevice, cap: &GuestCap) -> [u8; LEN] {
     let mut o = offers::MIGRATION;
-    if ivf.device_logging() {
+    if ivf.switch(Switch::DirtyTracking) {
         o |= offers::DEVICE_DIRTY_TRACKING;
     }
     guest_cap::render(&CapView {
@@ -82,15 +87,16 @@ fn view(ivf: &IvfDevice, cap: &GuestCap) -> [u8; LEN] {
 pub(crate) fn opened(ivf: &IvfDevice) {
     let mut cap = ivf.guest_cap();
     cap.placement = None;
-    if !ivf.guest_capability() {
+    if !ivf.switch(Switch::GuestCapability) {
         return;
     }
     let placed = ivf
         .core()
         .config_snapshot()
         .map_err(|e| {
-            dev_info!(
-                ivf.dev(),
+            vf_line!(
+                ivf,
+                dev_info,
                 "guest capability: config space unreadable ({}): not shown\n",
                 e.to_errno()
             );
@@ -102,7 +108,7 @@ pub(crate) fn opened(ivf: &IvfDevice) {
                     PlaceError::BadList(_) => "a capability list that does not end",
                     PlaceError::NoRoom => "no free dword-aligned gap in standard config space",
                 };
-                dev_info!(ivf.dev(), "guest capability: {}: not shown\n", why);
+                vf_line!(ivf, dev_info, "guest capability: {}: not shown\n", why);
             })
         });
     if let Ok(p) = placed {
@@ -135,7 +141,7 @@ fn fresh(old: u32) -> u32 {
 
 /// After the core read `n` bytes of config space at `at` into the user's
 /// `buf`: our bytes in that span are replaced by the capability's.
-pub(crate) fn after_config_read(ivf: &IvfDevice, at: RegionPos, buf: UserPtr, n: usize) {
+fn after_config_read(ivf: &IvfDevice, at: RegionPos, buf: UserPtr, n: usize) {
     let cap = ivf.guest_cap();
     let Some(p) = cap.placement else {
         return;
@@ -155,11 +161,7 @@ pub(crate) fn after_config_read(ivf: &IvfDevice, at: RegionPos, buf: UserPtr, n:
 
 /// The parts of a config write of `count` bytes at `at` that reach the core:
 /// everything but the capability's bytes. `None`: no capability bytes in it.
-pub(crate) fn config_write_parts(
-    ivf: &IvfDevice,
-    at: RegionPos,
-    count: usize,
-) -> Option<[(usize, usize); 2]> {
+fn config_write_parts(ivf: &IvfDevice, at: RegionPos, count: usize) -> Option<[(usize, usize); 2]> {
     let p = ivf.guest_cap().placement?;
     let (start, end) = (at.offset as usize, at.offset as usize + count);
     let (cap_start, cap_end) = (usize::from(p.at), usize::from(p.at) + LEN);
@@ -170,4 +172,48 @@ pub(crate) fn config_write_parts(
     let before = (0, cap_start.saturating_sub(start).min(count));
     let after_from = cap_end.saturating_sub(start).min(count);
     Some([before, (after_from, count - after_from)])
+}
+
+/// A config-space read: the core's, then the guest capability's bytes put
+/// over what the user got.
+pub(crate) fn config_read(
+    ivf: &IvfDevice,
+    at: RegionPos,
+    buf: UserPtr,
+    count: usize,
+    pos: &mut i64,
+) -> isize {
+    let n = ivf.core().read(buf, count, pos);
+    if n > 0 {
+        after_config_read(ivf, at, buf, n as usize);
+    }
+    n
+}
+
+/// A config-space write: the guest capability's bytes are the driver's and
+/// never reach the device (the write counts as done); the rest is the core's.
+pub(crate) fn config_write(
+    ivf: &IvfDevice,
+    at: RegionPos,
+    buf: UserPtr,
+    count: usize,
+    pos: &mut i64,
+) -> isize {
+    let Some(parts) = config_write_parts(ivf, at, count) else {
+        return ivf.core().write(buf, count, pos);
+    };
+    let start = *pos;
+    for (from, len) in parts {
+        if len == 0 {
+            continue;
+        }
+        let mut p = start + from as i64;
+        let part = UserPtr::from_addr(buf.as_mut_ptr() as usize + from);
+        let n = ivf.core().write(part, len, &mut p);
+        if n < 0 {
+            return n;
+        }
+    }
+    *pos = start + count as i64;
+    count as isize
 }

@@ -36,8 +36,11 @@ mod ffi;
 mod forget;
 mod guest_cap;
 mod lm;
+mod log_limit;
 mod mmio;
+mod msg;
 mod pf_admin;
+mod switches;
 mod trap;
 
 module! {

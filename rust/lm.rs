@@ -14,18 +14,21 @@
 //! ends the FSM's transfers and puts it back to RUNNING: that is
 //! [`Migration`]'s catch-up (epoch.rs), run before anybody sees the state.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
 
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::device::Device;
 use kernel::fs::File;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::poll::{PollCondVar, PollTable};
+use kernel::sync::Arc;
 use kernel::sync::Mutex;
 use kernel::time::{Instant, Monotonic};
 use kernel::uaccess::{UserPtr, UserSlice};
 
-use crate::common::announce::PortSettings;
+use crate::common::announce::Arrival;
 use crate::common::guest_cap;
 use crate::common::hal::{self, QuiesceRecord};
 use crate::common::mbx;
@@ -40,6 +43,8 @@ use crate::epoch::{Current, FollowsDevice, Since};
 use crate::ffi::bindings;
 use crate::ffi::fault::{self, Fault};
 use crate::ffi::mig_file::{self, FileRef, UserFile};
+use crate::log_limit::{user_line, vf_line, SHARED_LINES};
+use crate::msg::{KernelError, Msg};
 
 /// A device migration state (`enum vfio_device_mig_state`).
 pub(crate) type MigState = bindings::vfio_device_mig_state;
@@ -52,20 +57,6 @@ const RESUMING: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_RES
 const RUNNING_P2P: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING_P2P;
 const PRE_COPY: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY;
 const PRE_COPY_P2P: MigState = bindings::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY_P2P;
-
-/// Shows a shared-crate error (core `Display`) in kernel messages.
-pub(crate) struct Msg<T>(pub(crate) T);
-
-impl<T: core::fmt::Display> kernel::fmt::Display for Msg<T> {
-    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
-        core::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-/// A shared-crate error as a kernel error.
-fn errno(e: StreamError) -> Error {
-    Error::from_errno(-e.errno())
-}
 
 /// Migration flags this driver offers.
 pub(crate) const MIGRATION_FLAGS: u32 = bindings::VFIO_MIGRATION_STOP_COPY
@@ -102,6 +93,23 @@ struct FileData {
     /// The VF's device, so the kernel log names the VF. A counted
     /// reference: the file may outlive the open and even the binding.
     dev: ARef<Device>,
+    /// Counts the file among its device's live ones while it exists.
+    _live: LiveFile,
+}
+
+/// Most migration files of one VF alive at once (QEMU holds one or two):
+/// every STOP <-> STOP_COPY makes one, and a user that keeps their fds
+/// would otherwise pin kernel memory without bound.
+const MAX_LIVE_FILES: u32 = 16;
+
+/// One file's place in its device's count (`Migration::live_files`),
+/// given back when the file goes, whether or not the device still exists.
+struct LiveFile(Arc<AtomicU32>);
+
+impl Drop for LiveFile {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A migration data file (`file->private_data`).
@@ -128,9 +136,12 @@ pub(crate) struct Migration {
     /// What quiesce changed (enables, EIMS), until resume undoes it.
     record: Option<QuiesceRecord>,
     /// A stream was loaded: the guest arrives when the VF next runs, and is
-    /// announced with these settings of the administrator's (read at the
-    /// load, so the resume takes no rtnl).
-    arrived: Option<PortSettings>,
+    /// announced as the PF's view read at the load says (so the resume takes
+    /// no rtnl). Kept here so a reset or a new user forgets it.
+    arrived: Option<Arrival>,
+    /// How many of the VF's migration files live (made at the first file;
+    /// kept across users, as their files may outlive an open).
+    live_files: Option<Arc<AtomicU32>>,
 }
 
 impl Migration {
@@ -141,7 +152,21 @@ impl Migration {
             resuming: None,
             record: None,
             arrived: None,
+            live_files: None,
         }
+    }
+}
+
+impl Migration {
+    /// The guest that was loaded arrives, as `arrival` says, when the VF
+    /// next runs.
+    pub(crate) fn expect_arrival(&mut self, arrival: Arrival) {
+        self.arrived = Some(arrival);
+    }
+
+    /// The arrival a resume announces, if a load set one.
+    pub(crate) fn take_arrival(&mut self) -> Option<Arrival> {
+        self.arrived.take()
     }
 }
 
@@ -151,7 +176,9 @@ impl FollowsDevice for Migration {
     /// A reset or a new user: back to RUNNING, every transfer ended (its
     /// files fail from now on), nothing quiesced. The only way out of ERROR.
     fn catch_up(&mut self, _since: Since, _ctx: ()) {
+        let live_files = self.live_files.take();
         *self = Migration::new();
+        self.live_files = live_files;
     }
 }
 
@@ -185,14 +212,43 @@ impl IvfDevice {
     }
 }
 
+/// Takes a place among the VF's live migration files, if one is free.
+fn take_live_file(ivf: &IvfDevice, mig: &mut Migration) -> Result<LiveFile> {
+    let count = match &mig.live_files {
+        Some(c) => c.clone(),
+        None => {
+            let c = Arc::new(AtomicU32::new(0), GFP_KERNEL_ACCOUNT)?;
+            mig.live_files = Some(c.clone());
+            c
+        }
+    };
+    let taken = count.fetch_add(1, Ordering::AcqRel);
+    let live = LiveFile(count);
+    if taken >= MAX_LIVE_FILES {
+        vf_line!(
+            ivf,
+            dev_err,
+            "migration file refused: {} of the VF's files are still open (at most {}); close the old ones\n",
+            taken,
+            MAX_LIVE_FILES
+        );
+        return Err(EMFILE);
+    }
+    Ok(live)
+}
+
+// Buffers are charged to the user's memory cgroup (GFP_KERNEL_ACCOUNT):
+// the user asks for them and holds them through its fds.
 fn new_file(
     ivf: &IvfDevice,
+    mig: &mut Migration,
     kind: Kind,
     initial: &[u8],
     complete: bool,
 ) -> Result<(FileRef, UserFile)> {
-    let mut buf = KVec::with_capacity(MAX_FRAME_LEN + COMPAT_FRAME_LEN, GFP_KERNEL)?;
-    buf.extend_from_slice(initial, GFP_KERNEL)?;
+    let live = take_live_file(ivf, mig)?;
+    let mut buf = KVec::with_capacity(MAX_FRAME_LEN + COMPAT_FRAME_LEN, GFP_KERNEL_ACCOUNT)?;
+    buf.extend_from_slice(initial, GFP_KERNEL_ACCOUNT)?;
     let migf = KBox::pin_init(
         pin_init!(MigFile {
             disabled: AtomicBool::new(false),
@@ -207,17 +263,19 @@ fn new_file(
                 seq: FrameSequence::new(DeviceShape::of(ivf.regmap())),
                 error: None,
                 dev: ivf.dev().into(),
+                _live: live,
             }),
         }),
-        GFP_KERNEL,
+        GFP_KERNEL_ACCOUNT,
     )?;
     mig_file::create(migf, kind)
 }
 
 fn quiesce(ivf: &IvfDevice, mig: &mut Migration) -> Result {
     if fault::injected(Fault::Quiesce) {
-        dev_err!(
-            ivf.dev(),
+        vf_line!(
+            ivf,
+            dev_err,
             "quiesce failed: fault injected (fault_inject_quiesce)\n"
         );
         return Err(ETIMEDOUT);
@@ -229,8 +287,8 @@ fn quiesce(ivf: &IvfDevice, mig: &mut Migration) -> Result {
             Ok(())
         }
         Err(e) => {
-            dev_err!(ivf.dev(), "quiesce failed: {}\n", Msg(e));
-            Err(Error::from_errno(-e.errno()))
+            vf_line!(ivf, dev_err, "quiesce failed: {}\n", Msg(e));
+            Err(e.kernel_error())
         }
     }
 }
@@ -241,8 +299,8 @@ fn resume(ivf: &IvfDevice, mig: &mut Migration) -> Result {
     };
     let mut bar = ivf.core().bar0()?;
     hal::resume(&mut *bar, ivf.regmap(), &rec).map_err(|e| {
-        dev_err!(ivf.dev(), "resume failed: {}\n", Msg(e));
-        Error::from_errno(-e.errno())
+        vf_line!(ivf, dev_err, "resume failed: {}\n", Msg(e));
+        e.kernel_error()
     })
 }
 
@@ -260,12 +318,15 @@ fn save_state(ivf: &IvfDevice, mig: &mut Migration, out: &mut KVec<u8>) -> Resul
         c.reads,
         c.writes
     );
-    let pf = ivf.pf_state();
-    if pf.snoop.in_flight() {
-        // Documented rule: a request whose reply the guest has not read is
-        // not in the log; the guest's driver times it out and sends it again.
-        dev_info!(
-            ivf.dev(),
+    let mut pf = ivf.pf_channel();
+    if pf.snoop.in_flight() && !pf.in_flight_said {
+        // Documented rule (pf-channel.rst): a request whose reply the guest
+        // has not read is not in the log. Said once per open: a user can
+        // save in a loop.
+        pf.in_flight_said = true;
+        vf_line!(
+            ivf,
+            dev_info,
             "a mailbox request was in flight at stop: not carried\n"
         );
     }
@@ -277,16 +338,16 @@ fn save_state(ivf: &IvfDevice, mig: &mut Migration, out: &mut KVec<u8>) -> Resul
         admin: crate::pf_admin::get(ivf.core().pci())?,
     };
     let start = out.len();
-    out.resize(start + MAX_FRAME_LEN, 0, GFP_KERNEL)?;
+    out.resize(start + MAX_FRAME_LEN, 0, GFP_KERNEL_ACCOUNT)?;
     let n = write_state_frame(&mut out[start..], ivf.header(), ivf.regmap(), &st, &carried)
-        .map_err(errno)?;
+        .map_err(|e| e.kernel_error())?;
     out.truncate(start + n);
     Ok(())
 }
 
 fn compat_frame(ivf: &IvfDevice) -> Result<([u8; COMPAT_FRAME_LEN], usize)> {
     let mut f = [0u8; COMPAT_FRAME_LEN];
-    let n = write_compat_frame(&mut f, ivf.header(), ivf.regmap()).map_err(errno)?;
+    let n = write_compat_frame(&mut f, ivf.header(), ivf.regmap()).map_err(|e| e.kernel_error())?;
     Ok((f, n))
 }
 
@@ -306,16 +367,16 @@ enum LoadFailure {
 /// (`pf_admin::plan`). Only then the PF's settings, the mailbox replay and
 /// the registers; a failure among those undoes the settings and leaves the
 /// device in ERROR.
-fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<(), LoadFailure> {
+fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<u8, LoadFailure> {
     use LoadFailure::{Failed, Refused};
     let refuse = |e: StreamError| {
-        dev_err!(ivf.dev(), "resume: {}\n", Msg(e));
-        Refused(errno(e))
+        vf_line!(ivf, dev_err, "resume: {}\n", Msg(e));
+        Refused(e.kernel_error())
     };
     let file = mig.resuming.as_ref().ok_or(Refused(EINVAL))?;
     let data = file.migf().data.lock();
     if let Some(e) = data.error {
-        return Err(Refused(errno(e)));
+        return Err(Refused(e.kernel_error()));
     }
     // Frames were validated as they arrived; bytes past `pos` are a frame
     // that never completed.
@@ -332,8 +393,8 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<(), LoadFa
     let st = frame.state.ok_or(Refused(ENODATA))?;
     let log = frame.pf;
     hal::validate(&st, ivf.regmap()).map_err(|e| {
-        dev_err!(ivf.dev(), "resume: {}\n", Msg(e));
-        Refused(Error::from_errno(-e.errno()))
+        vf_line!(ivf, dev_err, "resume: {}\n", Msg(e));
+        Refused(e.kernel_error())
     })?;
     let admin = match &log.admin {
         Some(admin) => Some(
@@ -369,24 +430,26 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<(), LoadFa
     if admin.as_ref().is_some_and(|p| p.changes_anything()) {
         restored |= guest_cap::restored::ADMIN;
     }
-    crate::guest_cap::resumed(ivf, restored);
-    Ok(())
+    Ok(restored)
 }
 
 /// The device part of a load, with memory_lock held: the mailbox replay,
 /// then the registers.
 fn load_device(ivf: &IvfDevice, st: &hal::DeviceState, log: Option<&mbx::MbxLog>) -> Result {
+    // The replay's verdicts are the PF's words: no trapped access of the
+    // user's runs on the mailbox page meanwhile.
+    let _mailbox = ivf.mailbox();
     let mut bar = ivf.core().bar0()?;
     if let Some(log) = log {
         let started = Instant::<Monotonic>::now();
         let (accepted, sent) = mbx::replay_log(&mut *bar, ivf.regmap(), ivf.family(), log)
             .map_err(|e| {
-                dev_err!(ivf.dev(), "PF replay failed: {}\n", Msg(e));
-                Error::from_errno(-e.errno())
+                vf_line!(ivf, dev_err, "PF replay failed: {}\n", Msg(e));
+                e.kernel_error()
             })?;
         ivf.took(Step::Replay, started.elapsed().as_micros_ceil());
         dev_dbg!(ivf.dev(), "PF replay: {} mailbox messages\n", sent);
-        ivf.pf_state().snoop.log = accepted;
+        ivf.pf_channel().snoop.log = accepted;
     } else {
         // No log in the stream: no replay this time.
         ivf.took(Step::Replay, 0);
@@ -401,19 +464,25 @@ fn load_device(ivf: &IvfDevice, st: &hal::DeviceState, log: Option<&mbx::MbxLog>
         c.delays
     );
     res.map_err(|e| {
-        dev_err!(ivf.dev(), "load failed: {}\n", Msg(e));
-        Error::from_errno(-e.errno())
+        vf_line!(ivf, dev_err, "load failed: {}\n", Msg(e));
+        e.kernel_error()
     })
 }
 
 /// A file an arc made: the device keeps one reference, the user gets the other.
 type NewFile = Option<(FileRef, UserFile)>;
 
-/// One arc of the FSM. Returns the new data file, if the arc makes one.
-fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile> {
+/// One arc of the FSM. Returns the new data file, if the arc makes one;
+/// notes in `walked` what other parts follow.
+fn step(
+    ivf: &IvfDevice,
+    mig: &mut Migration,
+    next: MigState,
+    walked: &mut Walked,
+) -> Result<NewFile> {
     let cur = mig.state;
     let started = Instant::<Monotonic>::now();
-    let res = arc(ivf, mig, cur, next);
+    let res = arc(ivf, mig, cur, next, walked);
     let timed = match (cur, next) {
         (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => Some(Step::Quiesce),
         (PRE_COPY_P2P, STOP_COPY) | (STOP, STOP_COPY) => Some(Step::Save),
@@ -423,38 +492,41 @@ fn step(ivf: &IvfDevice, mig: &mut Migration, next: MigState) -> Result<NewFile>
     };
     if let (Some(step), Ok(_)) = (timed, &res) {
         ivf.took(step, started.elapsed().as_micros_ceil());
-        // The guest runs here now: announce it, after the resume (whose
-        // time is the guest's downtime) and outside it. Only the resume
-        // takes `arrived` (a tuple pattern would take it at every step).
+        // Only the resume runs the guest again (a tuple pattern would
+        // match every step).
         if matches!(step, Step::Resume) {
-            if let Some(port) = mig.arrived.take() {
-                crate::announce::arrived(ivf, &port);
-            }
+            walked.resumed = true;
         }
     }
     res
 }
 
 /// The work of one arc.
-fn arc(ivf: &IvfDevice, mig: &mut Migration, cur: MigState, next: MigState) -> Result<NewFile> {
+fn arc(
+    ivf: &IvfDevice,
+    mig: &mut Migration,
+    cur: MigState,
+    next: MigState,
+    walked: &mut Walked,
+) -> Result<NewFile> {
     match (cur, next) {
         (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ivf, mig).map(|()| None),
         (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ivf, mig).map(|()| None),
         (RUNNING_P2P, STOP) | (STOP, RUNNING_P2P) => Ok(None),
         (RUNNING, PRE_COPY) | (RUNNING_P2P, PRE_COPY_P2P) => {
             let (f, n) = compat_frame(ivf)?;
-            new_file(ivf, Kind::Save, &f[..n], false).map(Some)
+            new_file(ivf, mig, Kind::Save, &f[..n], false).map(Some)
         }
         (PRE_COPY, RUNNING) | (PRE_COPY_P2P, RUNNING_P2P) | (STOP_COPY, STOP) => {
             mig.saving = None;
             Ok(None)
         }
         (PRE_COPY_P2P, STOP_COPY) => {
-            let mut frame = KVec::with_capacity(MAX_FRAME_LEN, GFP_KERNEL)?;
+            let mut frame = KVec::with_capacity(MAX_FRAME_LEN, GFP_KERNEL_ACCOUNT)?;
             save_state(ivf, mig, &mut frame)?;
             let file = mig.saving.as_ref().ok_or(EINVAL)?;
             let mut data = file.migf().data.lock();
-            data.buf.extend_from_slice(&frame, GFP_KERNEL)?;
+            data.buf.extend_from_slice(&frame, GFP_KERNEL_ACCOUNT)?;
             data.complete = true;
             drop(data);
             file.migf().readable.notify_all();
@@ -462,16 +534,16 @@ fn arc(ivf: &IvfDevice, mig: &mut Migration, cur: MigState, next: MigState) -> R
         }
         (STOP, STOP_COPY) => {
             let (f, n) = compat_frame(ivf)?;
-            let mut init = KVec::with_capacity(MAX_FRAME_LEN + n, GFP_KERNEL)?;
-            init.extend_from_slice(&f[..n], GFP_KERNEL)?;
+            let mut init = KVec::with_capacity(MAX_FRAME_LEN + n, GFP_KERNEL_ACCOUNT)?;
+            init.extend_from_slice(&f[..n], GFP_KERNEL_ACCOUNT)?;
             save_state(ivf, mig, &mut init)?;
-            new_file(ivf, Kind::Save, &init, true).map(Some)
+            new_file(ivf, mig, Kind::Save, &init, true).map(Some)
         }
-        (STOP, RESUMING) => new_file(ivf, Kind::Resume, &[], false).map(Some),
+        (STOP, RESUMING) => new_file(ivf, mig, Kind::Resume, &[], false).map(Some),
         (RESUMING, STOP) => match load(ivf, mig) {
-            Ok(()) => {
+            Ok(restored) => {
                 mig.resuming = None;
-                mig.arrived = Some(crate::announce::port_settings(ivf));
+                walked.loaded = Some(restored);
                 Ok(None)
             }
             Err(LoadFailure::Refused(e)) => Err(e),
@@ -481,10 +553,42 @@ fn arc(ivf: &IvfDevice, mig: &mut Migration, cur: MigState, next: MigState) -> R
             }
         },
         _ => {
-            dev_err!(ivf.dev(), "unexpected migration arc {} -> {}\n", cur, next);
+            vf_line!(
+                ivf,
+                dev_err,
+                "unexpected migration arc {} -> {}\n",
+                cur,
+                next
+            );
             Err(EINVAL)
         }
     }
+}
+
+/// Whether the stream can carry everything the PF holds for the VF's
+/// guest. A feature whose PF-side state it cannot carry (IPsec SAs, igb's
+/// extra MAC filters, a request the log does not know) stops a migration
+/// before any arc runs, the guest still running where it is; it never
+/// vanishes in one. Checked again at STOP_COPY: the guest runs during
+/// PRE_COPY.
+fn carried(ivf: &IvfDevice) -> Result {
+    let Some(u) = ivf.pf_channel().snoop.log.uncarried() else {
+        return Ok(());
+    };
+    vf_line!(ivf, dev_err, "cannot migrate: {}\n", Msg(u));
+    Err(u.kernel_error())
+}
+
+/// What a walk of the FSM did that other parts follow: `IvfDevice`
+/// applies it (device.rs), so the FSM calls no other part.
+#[derive(Default)]
+pub(crate) struct Walked {
+    /// The data file the user gets, if an arc made one.
+    pub(crate) file: Option<UserFile>,
+    /// A stream was loaded; what it restored (`guest_cap::restored` bits).
+    pub(crate) loaded: Option<u8>,
+    /// A resume ran: the guest runs again.
+    pub(crate) resumed: bool,
 }
 
 /// `migration_set_state` under the device's mutex: walk the FSM to `new`.
@@ -492,19 +596,22 @@ pub(crate) fn set_state(
     ivf: &IvfDevice,
     mig: &mut Current<'_, Migration>,
     new: MigState,
-) -> Result<Option<UserFile>> {
+) -> Result<Walked> {
     if mig.state == ERROR {
         // Only a reset leaves ERROR (and ERROR is never a target); the core
         // WARNs when asked for a path from ERROR, so refuse here.
         return Err(EINVAL);
     }
+    if matches!(new, PRE_COPY | PRE_COPY_P2P | STOP_COPY) && mig.state != new {
+        carried(ivf)?;
+    }
     // A reset that lands while the arcs run (it waits for their BAR0
     // sequences, then finds `mig` held) is seen here after them.
     let before = mig.seen();
-    let mut out = None;
+    let mut walked = Walked::default();
     while mig.state != new {
         let next = ivf.core().next_state(mig.state, new)?;
-        let file = match step(ivf, mig, next) {
+        let file = match step(ivf, mig, next, &mut walked) {
             Ok(f) => f,
             Err(e) => {
                 // A failed device sequence leaves the device unknown: ERROR,
@@ -522,21 +629,22 @@ pub(crate) fn set_state(
                 RESUMING => mig.resuming = Some(keep),
                 _ => mig.saving = Some(keep),
             }
-            out = Some(user);
+            walked.file = Some(user);
         }
     }
     if before.reset_before(ivf.epoch().now()) {
         // The device the arcs ran on is gone: never report success on it.
         // The user's reference goes with `out`, which the user never gets.
         mig.catch_up(ivf.epoch(), ());
-        dev_info!(
-            ivf.dev(),
+        vf_line!(
+            ivf,
+            dev_info,
             "the device was reset during the change to state {}: it is RUNNING\n",
             new
         );
         return Err(EIO);
     }
-    Ok(out)
+    Ok(walked)
 }
 
 /// `migration_get_data_size`: the STOP_COPY data of a device of map `map`.
@@ -590,19 +698,19 @@ impl MigFile {
     pub(crate) fn write(&self, ubuf: UserPtr, len: usize) -> Result<usize> {
         let mut d = self.lock()?;
         if let Some(e) = d.error {
-            return Err(errno(e));
+            return Err(e.kernel_error());
         }
         if d.buf.len() + len > MAX_RESUME_LEN {
             let e = StreamError::TooLarge {
                 len: d.buf.len() + len,
                 max: MAX_RESUME_LEN,
             };
-            dev_err!(d.dev, "resume: {}\n", Msg(e));
+            user_line!(SHARED_LINES, dev_err, d.dev, "resume: {}\n", Msg(e));
             d.error = Some(e);
-            return Err(errno(e));
+            return Err(e.kernel_error());
         }
         let start = d.buf.len();
-        d.buf.resize(start + len, 0, GFP_KERNEL)?;
+        d.buf.resize(start + len, 0, GFP_KERNEL_ACCOUNT)?;
         let mut r = UserSlice::new(ubuf, len).reader();
         if let Err(e) = r.read_slice(&mut d.buf[start..]) {
             d.buf.truncate(start);
@@ -621,9 +729,15 @@ impl MigFile {
             ..
         } = &mut *d;
         if let Err(e) = seq.feed(buf, pos, caps) {
-            dev_err!(d.dev, "resume stream refused: {}\n", Msg(e));
+            user_line!(
+                SHARED_LINES,
+                dev_err,
+                d.dev,
+                "resume stream refused: {}\n",
+                Msg(e)
+            );
             d.error = Some(e);
-            return Err(errno(e));
+            return Err(e.kernel_error());
         }
         Ok(len)
     }
@@ -632,6 +746,8 @@ impl MigFile {
     /// state changes only at STOP_COPY, so no dirty bytes). Only in the
     /// PRE_COPY states.
     pub(crate) fn precopy_initial_bytes(&self) -> Result<u64> {
+        // An ended file is no longer in a PRE_COPY state: the uAPI's answer
+        // to that is EINVAL, not the ENODEV of a read.
         let d = self.lock().map_err(|_| EINVAL)?;
         if d.kind != Kind::Save || d.complete {
             return Err(EINVAL);

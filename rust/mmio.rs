@@ -2,7 +2,7 @@
 
 //! The MMIO accessor: BAR0 of a VF as the HAL's [`RegIo`], bounds-checked
 //! and counted (the counts are the benchmark's figures). The locks under
-//! which a mapping is valid are the FFI layer's (`ffi::core`).
+//! which a mapping is valid are the FFI layer's (`ffi::vfio_core`).
 
 use kernel::time::{delay::fsleep, Delta};
 

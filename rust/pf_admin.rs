@@ -7,15 +7,18 @@
 //! `admin_settings_owned_by_destination=0`. Decided before anything is
 //! changed, undone if the load fails later (Documentation/pf-channel.rst).
 
-use kernel::prelude::*;
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
 
 use kernel::pci::Device as PciDevice;
+use kernel::prelude::*;
 
 use crate::common::admin::{AdminConfig, AdminField};
 use crate::common::bits::{vlan_id, vlan_priority};
 use crate::common::bytes::copy_into;
 use crate::ffi::bindings;
 use crate::ffi::pf::{get_vf_config, set_vf_config};
+use crate::log_limit::{user_line, SHARED_LINES};
 
 fn to_ivi(c: &AdminConfig) -> bindings::ifla_vf_info {
     let mut mac = [0u8; 32];
@@ -87,7 +90,9 @@ pub(crate) fn plan(
     owned_by_destination: bool,
 ) -> Result<AdminPlan> {
     let Some(cur) = get(vf)? else {
-        dev_err!(
+        user_line!(
+            SHARED_LINES,
+            dev_err,
             dev,
             "the destination PF reports no VF settings; the source's cannot be honoured\n"
         );
@@ -102,8 +107,7 @@ pub(crate) fn plan(
             continue;
         }
         if owned_by_destination {
-            dev_err!(
-                dev,
+            user_line!(SHARED_LINES, dev_err, dev,
                 "resume: VF setting {} is {:#x} in the stream, {:#x} here, and the destination's administrator owns it (admin_settings_owned_by_destination=1)\n",
                 field.name(),
                 want,
@@ -142,7 +146,9 @@ impl AdminPlan {
         for (i, &field) in self.fields.iter().enumerate() {
             if let Err(e) = set(vf, field, &self.want) {
                 let (want, have) = self.want.differs(&self.before, field).unwrap_or_default();
-                dev_err!(
+                user_line!(
+                    SHARED_LINES,
+                    dev_err,
                     dev,
                     "the destination PF cannot set VF {} to {:#x} (it has {:#x}): error {}\n",
                     field.name(),
@@ -166,7 +172,9 @@ impl AdminPlan {
     fn undo_first(&self, dev: &kernel::device::Device, vf: &PciDevice, n: usize) {
         for &field in self.fields.iter().take(n).rev() {
             if let Err(e) = set(vf, field, &self.before) {
-                dev_err!(
+                user_line!(
+                    SHARED_LINES,
+                    dev_err,
                     dev,
                     "could not restore VF {} after a failed load: error {}\n",
                     field.name(),

@@ -45,9 +45,9 @@ static const struct pci_error_handlers ivf_err_handlers = {
 };
 
 /*
- * sysfs on each bound VF: dirty_tracking ("device" or "none", settable
- * while no user has the device open) and dirty_stats (the tracker's
- * counters). The policy is Rust's; the attribute plumbing is macros.
+ * sysfs on each bound VF: the switches (below, from rust/switches.rs) and
+ * dirty_stats (the tracker's counters). The policy is Rust's; the
+ * attribute plumbing is macros.
  */
 /*
  * The vfio core hands DMA logging reports over as an iova_bitmap, which
@@ -59,40 +59,6 @@ bool ivf_device_logging_supported(void)
 {
 	return IS_REACHABLE(CONFIG_IOMMUFD_DRIVER);
 }
-
-static ssize_t dirty_tracking_show(struct device *dev, struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%s\n", ivf_dirty_mode_get(to_pci_dev(dev)) ? "device" : "none");
-}
-
-static ssize_t dirty_tracking_store(struct device *dev, struct device_attribute *attr,
-				    const char *buf, size_t count)
-{
-	struct vfio_pci_core_device *core = dev_get_drvdata(dev);
-	bool device_logging;
-	int ret = count;
-
-	if (sysfs_streq(buf, "device")) {
-		if (!ivf_device_logging_supported()) {
-			dev_info(dev, "dirty_tracking device: this kernel has no iova_bitmap (CONFIG_IOMMUFD_DRIVER), the vfio core cannot report DMA logging\n");
-			return -EOPNOTSUPP;
-		}
-		device_logging = true;
-	} else if (sysfs_streq(buf, "none")) {
-		device_logging = false;
-	} else {
-		return -EINVAL;
-	}
-	/* The trapped pages and log_ops are fixed while a user has the device. */
-	mutex_lock(&core->vdev.dev_set->lock);
-	if (core->vdev.open_count)
-		ret = -EBUSY;
-	else
-		ivf_dirty_mode_set(to_pci_dev(dev), device_logging);
-	mutex_unlock(&core->vdev.dev_set->lock);
-	return ret;
-}
-static DEVICE_ATTR_RW(dirty_tracking);
 
 static ssize_t dirty_stats_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
@@ -111,50 +77,11 @@ static ssize_t dirty_stats_show(struct device *dev, struct device_attribute *att
 static DEVICE_ATTR_ADMIN_RO(dirty_stats);
 
 /*
- * guest_capability ("on" or "off", settable while no user has the device
- * open), guest_generation (the migration generation it shows),
+ * guest_generation (the migration generation the guest capability shows),
  * guest_capability_offset (where it sits while open, else -1) and
  * migration_flags (the VFIO_MIGRATION_* bits offered): what vfmig list and
  * info show without opening the VF.
  */
-/* An "on" or "off" switch written to sysfs; -EINVAL for anything else. */
-static int ivf_parse_switch(const char *buf, bool *on)
-{
-	if (sysfs_streq(buf, "on"))
-		*on = true;
-	else if (sysfs_streq(buf, "off"))
-		*on = false;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-static ssize_t guest_capability_show(struct device *dev, struct device_attribute *attr,
-				     char *buf)
-{
-	return sysfs_emit(buf, "%s\n", ivf_guest_cap_get(to_pci_dev(dev)) ? "on" : "off");
-}
-
-static ssize_t guest_capability_store(struct device *dev, struct device_attribute *attr,
-				      const char *buf, size_t count)
-{
-	struct vfio_pci_core_device *core = dev_get_drvdata(dev);
-	bool on;
-	int ret = count;
-
-	if (ivf_parse_switch(buf, &on))
-		return -EINVAL;
-	/* The user's config space must not change under it. */
-	mutex_lock(&core->vdev.dev_set->lock);
-	if (core->vdev.open_count)
-		ret = -EBUSY;
-	else
-		ivf_guest_cap_set(to_pci_dev(dev), on);
-	mutex_unlock(&core->vdev.dev_set->lock);
-	return ret;
-}
-static DEVICE_ATTR_RW(guest_capability);
-
 static ssize_t guest_generation_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	return sysfs_emit(buf, "0x%08x\n", ivf_guest_cap_generation(to_pci_dev(dev)));
@@ -185,28 +112,7 @@ static ssize_t pf_forgets_show(struct device *dev, struct device_attribute *attr
 /* It follows the tenant's opens and closes: root only. */
 static DEVICE_ATTR_ADMIN_RO(pf_forgets);
 
-/*
- * announce ("on" or "off", any time: the next arrival follows it) and
- * announce_stats (announces rounds sent failed dropped limited),
- * rust/announce.rs.
- */
-static ssize_t announce_show(struct device *dev, struct device_attribute *attr, char *buf)
-{
-	return sysfs_emit(buf, "%s\n", ivf_announce_get(to_pci_dev(dev)) ? "on" : "off");
-}
-
-static ssize_t announce_store(struct device *dev, struct device_attribute *attr,
-			      const char *buf, size_t count)
-{
-	bool on;
-
-	if (ivf_parse_switch(buf, &on))
-		return -EINVAL;
-	ivf_announce_set(to_pci_dev(dev), on);
-	return count;
-}
-static DEVICE_ATTR_RW(announce);
-
+/* announce_stats (announces rounds sent failed dropped limited), rust/announce.rs. */
 static ssize_t announce_stats_show(struct device *dev, struct device_attribute *attr, char *buf)
 {
 	struct ivf_announce_stats st;
@@ -233,20 +139,72 @@ static ssize_t migration_times_show(struct device *dev, struct device_attribute 
 /* They follow the tenant's migrations: root only. */
 static DEVICE_ATTR_ADMIN_RO(migration_times);
 
-static struct attribute *ivf_dev_attrs[] = {
-	&dev_attr_dirty_tracking.attr,
+/*
+ * The per-VF switches (rust/switches.rs): one attribute per row of the
+ * Rust table, all served by these two functions, which find the row from
+ * the attribute's place in the array. A switch that may change only while
+ * the VF is closed is checked and set under dev_set->lock, as open takes it.
+ */
+static struct device_attribute ivf_switch_attrs[IVF_MAX_SWITCHES];
+
+static ssize_t ivf_switch_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	const char *word = ivf_switch_word(to_pci_dev(dev), attr - ivf_switch_attrs);
+
+	return word ? sysfs_emit(buf, "%s\n", word) : -ENODEV;
+}
+
+static ssize_t ivf_switch_store(struct device *dev, struct device_attribute *attr,
+				const char *buf, size_t count)
+{
+	struct vfio_pci_core_device *core = dev_get_drvdata(dev);
+	u32 i = attr - ivf_switch_attrs;
+	bool on;
+	int ret = ivf_switch_parse(to_pci_dev(dev), i, buf, count, &on);
+
+	if (ret)
+		return ret;
+	if (!ivf_switch_while_closed(i)) {
+		ivf_switch_set(to_pci_dev(dev), i, on);
+		return count;
+	}
+	mutex_lock(&core->vdev.dev_set->lock);
+	if (core->vdev.open_count)
+		ret = -EBUSY;
+	else
+		ivf_switch_set(to_pci_dev(dev), i, on);
+	mutex_unlock(&core->vdev.dev_set->lock);
+	return ret ? ret : count;
+}
+
+/* The fixed attributes, then one per switch (filled at registration). */
+static struct attribute *ivf_dev_attrs[8 + IVF_MAX_SWITCHES + 1] = {
 	&dev_attr_dirty_stats.attr,
-	&dev_attr_guest_capability.attr,
 	&dev_attr_guest_generation.attr,
 	&dev_attr_guest_capability_offset.attr,
 	&dev_attr_migration_flags.attr,
 	&dev_attr_pf_forgets.attr,
-	&dev_attr_announce.attr,
 	&dev_attr_announce_stats.attr,
 	&dev_attr_migration_times.attr,
-	NULL,
 };
+#define IVF_FIXED_ATTRS 7
 ATTRIBUTE_GROUPS(ivf_dev);
+
+static void ivf_switch_attrs_init(void)
+{
+	u32 i, n = min_t(u32, ivf_switch_count(), IVF_MAX_SWITCHES);
+
+	for (i = 0; i < n; i++) {
+		struct device_attribute *a = &ivf_switch_attrs[i];
+
+		sysfs_attr_init(&a->attr);
+		a->attr.name = ivf_switch_name(i);
+		a->attr.mode = 0644;
+		a->show = ivf_switch_show;
+		a->store = ivf_switch_store;
+		ivf_dev_attrs[IVF_FIXED_ATTRS + i] = &a->attr;
+	}
+}
 
 static struct pci_driver ivf_pci_driver = {
 	.name = KBUILD_MODNAME,
@@ -261,6 +219,7 @@ static struct pci_driver ivf_pci_driver = {
 
 int ivf_pci_driver_register(void)
 {
+	ivf_switch_attrs_init();
 	return pci_register_driver(&ivf_pci_driver);
 }
 

@@ -69,21 +69,25 @@ struct ivf_dirty_stats {
 	u64 logging;
 };
 
-/* Implemented in Rust (ffi/sysfs.rs): the per-device mode and counters. */
-bool ivf_dirty_mode_get(struct pci_dev *pdev);
-void ivf_dirty_mode_set(struct pci_dev *pdev, bool device_logging);
+/*
+ * Implemented in Rust (ffi/sysfs.rs): the per-VF switches, one generic sysfs
+ * attribute per row of rust/switches.rs, and the tracker's counters.
+ */
+enum ivf_switch_limits { IVF_MAX_SWITCHES = 8 };
+u32 ivf_switch_count(void);
+const char *ivf_switch_name(u32 i);
+const char *ivf_switch_word(struct pci_dev *pdev, u32 i);
+bool ivf_switch_while_closed(u32 i);
+int ivf_switch_parse(struct pci_dev *pdev, u32 i, const char *buf, size_t len, bool *on);
+void ivf_switch_set(struct pci_dev *pdev, u32 i, bool on);
 int ivf_dirty_stats_get(struct pci_dev *pdev, struct ivf_dirty_stats *out);
 
 /* Implemented in Rust (ffi/sysfs.rs): the guest capability. */
-bool ivf_guest_cap_get(struct pci_dev *pdev);
-void ivf_guest_cap_set(struct pci_dev *pdev, bool on);
 u32 ivf_guest_cap_generation(struct pci_dev *pdev);
 int ivf_guest_cap_offset(struct pci_dev *pdev);
 u32 ivf_migration_flags(struct pci_dev *pdev);
 u32 ivf_pf_forgets(struct pci_dev *pdev);
 void ivf_migration_times(struct pci_dev *pdev, u32 *out);
-bool ivf_announce_get(struct pci_dev *pdev);
-void ivf_announce_set(struct pci_dev *pdev, bool on);
 struct ivf_announce_stats;
 void ivf_announce_stats_get(struct pci_dev *pdev, struct ivf_announce_stats *out);
 

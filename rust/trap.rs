@@ -9,23 +9,31 @@
 //!
 //! In device-logging mode the RX queue page (igb page 2, ixgbe page 1) is
 //! trapped too: its writes go to the dirty tracker (dirty.rs), which reads
-//! what a tail write posts before the device sees it.
+//! what a tail write posts before the device sees it. Which part an access
+//! goes to is `IvfDevice::read`/`write`'s choice (device.rs).
 //!
-//! The snoop sees the bytes the user passed or received; a user that
-//! rewrites its own buffer between our copy and the core's can desync its
-//! own log, and harms only its own VM: the PF still judges every replayed
-//! request.
+//! The snoop sees only the device's words: a followable access to the
+//! mailbox page is performed here, from or into a kernel copy, with the
+//! VF's mailbox lock held, so neither a thread that rewrites the user's
+//! buffer nor a concurrent access (another thread, the replay, the forget)
+//! can change what the snoop logs as the PF's verdict. Any other access to
+//! the page goes through the core under the same lock and taints the snoop.
+
+// The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
+#![deny(unsafe_code)]
 
 use kernel::prelude::*;
 use kernel::uaccess::{UserPtr, UserSlice};
 
 use crate::common::bits::Ctrl;
+use crate::common::hal::RegIo;
 use crate::common::mbx::Snoop;
 use crate::common::regs::RegMap;
 use crate::device::IvfDevice;
-use crate::dirty;
 use crate::epoch::{FollowsDevice, Since};
 use crate::ffi::uapi::RegionPos;
+use crate::log_limit::vf_line;
+use crate::switches::Switch;
 
 /// BAR0 page size of the trapping (the registers' layout unit).
 const PAGE: u64 = 4096;
@@ -35,14 +43,16 @@ pub(crate) const MAX_AREAS: usize = 3;
 
 /// The per-device PF channel state, under the device's `pf` mutex.
 #[derive(Default)]
-pub(crate) struct PfState {
+pub(crate) struct PfChannel {
     /// The mailbox watcher and its log.
     pub(crate) snoop: Snoop,
     /// An ioeventfd was refused this open (said once).
     pub(crate) ioeventfd_refused: bool,
+    /// A save found a mailbox request in flight this open (said once).
+    pub(crate) in_flight_said: bool,
 }
 
-impl FollowsDevice for PfState {
+impl FollowsDevice for PfChannel {
     type Ctx<'c> = ();
 
     /// A reset wipes the PF's filters for the VF, and with them the log;
@@ -52,6 +62,7 @@ impl FollowsDevice for PfState {
         self.snoop.reset();
         if since.new_user {
             self.ioeventfd_refused = false;
+            self.in_flight_said = false;
         }
     }
 }
@@ -59,17 +70,12 @@ impl FollowsDevice for PfState {
 /// Most bytes of one access the snoop follows: the mailbox memory.
 const SNOOP_MAX: usize = 64;
 
-/// Whether the access touches BAR0's mailbox page.
-fn on_mailbox_page(ivf: &IvfDevice, at: RegionPos) -> bool {
-    at.in_bar0() && at.offset / PAGE == u64::from(ivf.regmap().mailbox_page())
-}
-
 /// The BAR0 pages kept out of the mmap: the mailbox page, and the RX queue
 /// page in device-logging mode.
 fn trapped_pages(ivf: &IvfDevice) -> [Option<u64>; 2] {
     let map = ivf.regmap();
     let rx = ivf
-        .device_logging()
+        .switch(Switch::DirtyTracking)
         .then_some(u64::from(map.rx_tail_page()));
     [Some(u64::from(map.mailbox_page())), rx]
 }
@@ -92,7 +98,7 @@ fn followable(at: RegionPos, count: usize) -> bool {
 /// 32-bit word at a time, as the VF drivers access the mailbox.
 fn snoop(ivf: &IvfDevice, off: u64, bytes: &[u8], write: bool) {
     let map: &RegMap = ivf.regmap();
-    let mut pf = ivf.pf_state();
+    let mut pf = ivf.pf_channel();
     for (i, w) in bytes.chunks_exact(4).enumerate() {
         let at = off as u32 + 4 * i as u32;
         let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
@@ -104,142 +110,169 @@ fn snoop(ivf: &IvfDevice, off: u64, bytes: &[u8], write: bool) {
     }
 }
 
-/// `read`: through the core; on the mailbox page, then shown to the snoop.
-pub(crate) fn read(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
-    let at = RegionPos::of(*pos as u64);
-    let n = ivf.core().read(buf, count, pos);
-    if n > 0 && at.in_config() {
-        crate::guest_cap::after_config_read(ivf, at, buf, n as usize);
-        return n;
-    }
-    // Reads only matter for a reply's first word: a read we cannot follow
-    // simply goes unseen (the reply stays pending, nothing is logged).
-    if n > 0 && on_mailbox_page(ivf, at) && followable(at, n as usize) {
-        let mut data = [0u8; SNOOP_MAX];
-        let len = n as usize;
-        let mut r = UserSlice::new(buf, len).reader();
-        if r.read_slice(&mut data[..len]).is_ok() {
-            snoop(ivf, at.offset, &data[..len], false);
-        }
-    }
-    n
+/// Where an access at `at` of `count` bytes lies against the mailbox page.
+pub(crate) enum MailboxSpan {
+    /// Not on it.
+    Outside,
+    /// Wholly on it.
+    Inside,
+    /// Partly: the first `n` bytes lie on one side of a page edge.
+    Straddles(usize),
 }
 
-/// `write`: the RX queue page goes to the dirty tracker (in device-logging
-/// mode); the mailbox page is written by the core, then shown to the snoop.
-pub(crate) fn write(ivf: &IvfDevice, buf: UserPtr, count: usize, pos: &mut i64) -> isize {
-    let at = RegionPos::of(*pos as u64);
-    if at.in_config() {
-        return config_write(ivf, at, buf, count, pos);
+/// Where an access of `count` bytes at `at` lies against the mailbox page.
+pub(crate) fn mailbox_span(ivf: &IvfDevice, at: RegionPos, count: usize) -> MailboxSpan {
+    if !at.in_bar0() || count == 0 {
+        return MailboxSpan::Outside;
     }
-    let mut data = [0u8; SNOOP_MAX];
-    let copied = followable(at, count) && {
-        let mut r = UserSlice::new(buf, count).reader();
-        r.read_slice(&mut data[..count]).is_ok()
-    };
-    let off = at.offset;
-    let map = ivf.regmap();
-    let rx_page = u64::from(map.rx_tail_page()) * PAGE;
-    let mbx_page = u64::from(map.mailbox_page()) * PAGE;
-    let end = off.saturating_add(count as u64);
-    let on_mbx_page = at.in_bar0() && off < mbx_page + PAGE && end > mbx_page;
-    if at.in_bar0() && ivf.device_logging() && off < rx_page + PAGE && end > rx_page {
-        // Only an access wholly inside the page can be followed; any other
-        // that touches it taints the tracker (and the core performs it).
-        let inside = off >= rx_page && end <= rx_page + PAGE;
-        // `then`, not `then_some`: the slice exists only when it was copied
-        // (count <= SNOOP_MAX); `then_some` would slice first and panic.
-        let seen = (copied && inside).then(|| &data[..count]);
-        let n = match dirty::rx_page_write(ivf, off as u32, seen) {
-            Ok(n) => {
-                // The core advances the position the same way.
-                *pos += n as i64;
-                n
-            }
-            // Not the tracker's: the core's write, under the tracker's lock.
-            Err(guard) => {
-                let n = ivf.core().write(buf, count, pos);
-                drop(guard);
-                n
-            }
-        };
-        // A write that also spans the mailbox page (the pages are
-        // neighbours on ixgbe) cannot be followed word by word there.
-        if on_mbx_page && n > 0 {
-            unfollowed_mailbox_write(ivf, off, count);
-        }
-        return n;
+    let page = u64::from(ivf.regmap().mailbox_page()) * PAGE;
+    let (off, end) = (at.offset, at.offset.saturating_add(count as u64));
+    if end <= page || off >= page + PAGE {
+        MailboxSpan::Outside
+    } else if off >= page && end <= page + PAGE {
+        MailboxSpan::Inside
+    } else {
+        // Cut at the first page edge inside the access.
+        let edge = if off < page { page } else { page + PAGE };
+        MailboxSpan::Straddles((edge - off) as usize)
     }
-    let n = ivf.core().write(buf, count, pos);
-    if on_mbx_page && n > 0 {
-        if copied && n == count as isize {
-            snoop(ivf, off, &data[..count], true);
-            reset_watch(ivf, off, &data[..count]);
-        } else {
-            unfollowed_mailbox_write(ivf, off, count);
-        }
-    }
-    n
 }
 
-/// A config-space write: the guest capability's bytes are the driver's and
-/// never reach the device (the write counts as done); the rest is the core's.
-fn config_write(
+/// Runs `one` on each side of the mailbox page's edge, as two accesses
+/// (the core splits an access into register-sized ones anyway); returns
+/// the bytes done, or the first error.
+pub(crate) fn split_at_edge(
+    buf: UserPtr,
+    count: usize,
+    pos: &mut i64,
+    first: usize,
+    mut one: impl FnMut(UserPtr, usize, &mut i64) -> isize,
+) -> isize {
+    let n = one(buf, first, pos);
+    if n != first as isize {
+        return n;
+    }
+    let rest = UserPtr::from_addr(buf.as_mut_ptr() as usize + first);
+    match one(rest, count - first, pos) {
+        m if m < 0 => m,
+        m => n + m,
+    }
+}
+
+/// Reads `out.len()` bytes at BAR0 offset `off` (inside the mailbox page,
+/// word-aligned) from the device, a 32-bit word at a time as VF drivers
+/// access the mailbox. `None` when BAR0 cannot be reached now.
+fn device_read(ivf: &IvfDevice, off: u64, out: &mut [u8]) -> Option<()> {
+    let mut bar = ivf.core().bar0().ok()?;
+    for (i, w) in out.chunks_exact_mut(4).enumerate() {
+        w.copy_from_slice(&bar.read32(off as u32 + 4 * i as u32).to_le_bytes());
+    }
+    Some(())
+}
+
+/// Writes `bytes` at BAR0 offset `off` (inside the mailbox page,
+/// word-aligned), a 32-bit word at a time. `None` when BAR0 cannot be
+/// reached now (nothing was written).
+fn device_write(ivf: &IvfDevice, off: u64, bytes: &[u8]) -> Option<()> {
+    let mut bar = ivf.core().bar0().ok()?;
+    for (i, w) in bytes.chunks_exact(4).enumerate() {
+        let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        bar.write32(off as u32 + 4 * i as u32, v);
+    }
+    Some(())
+}
+
+/// A read wholly on the mailbox page: from the device into a kernel copy
+/// that the snoop sees before the user does.
+pub(crate) fn mailbox_read(
     ivf: &IvfDevice,
     at: RegionPos,
     buf: UserPtr,
     count: usize,
     pos: &mut i64,
 ) -> isize {
-    let Some(parts) = crate::guest_cap::config_write_parts(ivf, at, count) else {
-        return ivf.core().write(buf, count, pos);
-    };
-    let start = *pos;
-    for (from, len) in parts {
-        if len == 0 {
-            continue;
-        }
-        let mut p = start + from as i64;
-        let part = UserPtr::from_addr(buf.as_mut_ptr() as usize + from);
-        let n = ivf.core().write(part, len, &mut p);
-        if n < 0 {
-            return n;
-        }
+    let mut data = [0u8; SNOOP_MAX];
+    let lock = ivf.mailbox();
+    // Reads only matter for a reply's first word: a read we cannot follow
+    // simply goes unseen (the reply stays pending, nothing is logged).
+    if !followable(at, count) || device_read(ivf, at.offset, &mut data[..count]).is_none() {
+        return ivf.core().read(buf, count, pos);
     }
-    *pos = start + count as i64;
+    snoop(ivf, at.offset, &data[..count], false);
+    drop(lock);
+    // The device's words are read (and any read-to-clear bit cleared):
+    // they are the user's now, whether or not its buffer takes them.
+    let mut w = UserSlice::new(buf, count).writer();
+    if let Err(e) = w.write_slice(&data[..count]) {
+        return e.to_errno() as isize;
+    }
+    *pos += count as i64;
     count as isize
 }
 
-/// A write on the mailbox page that the snoop cannot follow: it may have
-/// changed mailbox memory, or reset the VF.
-fn unfollowed_mailbox_write(ivf: &IvfDevice, off: u64, count: usize) {
-    ivf.pf_state().snoop.taint();
-    let ctrl = u64::from(ivf.regmap().ctrl);
-    if off <= ctrl && ctrl < off.saturating_add(count as u64) {
-        dirty::vf_reset(ivf);
+/// A write wholly on the mailbox page: from a kernel copy, which the snoop
+/// sees. The caller tells the tracker when it reset the VF.
+pub(crate) fn mailbox_write(
+    ivf: &IvfDevice,
+    at: RegionPos,
+    buf: UserPtr,
+    count: usize,
+    pos: &mut i64,
+) -> Written {
+    let mut data = [0u8; SNOOP_MAX];
+    let copied = followable(at, count) && {
+        let mut r = UserSlice::new(buf, count).reader();
+        r.read_slice(&mut data[..count]).is_ok()
+    };
+    let _mailbox = ivf.mailbox();
+    if copied && device_write(ivf, at.offset, &data[..count]).is_some() {
+        snoop(ivf, at.offset, &data[..count], true);
+        *pos += count as i64;
+        return Written {
+            n: count as isize,
+            vf_reset: rst_written(ivf, at.offset, &data[..count]),
+        };
+    }
+    let n = ivf.core().write(buf, count, pos);
+    if n > 0 {
+        ivf.pf_channel().snoop.taint();
+    }
+    Written {
+        n,
+        vf_reset: n > 0 && covers_ctrl(ivf, at.offset, count),
     }
 }
 
-/// A write of CTRL.RST resets the VF's queues: the dirty tracker must know
-/// their buffers are no longer the device's.
-fn reset_watch(ivf: &IvfDevice, off: u64, bytes: &[u8]) {
+/// What a write on the mailbox page did.
+pub(crate) struct Written {
+    /// Bytes written, or a negative errno.
+    pub(crate) n: isize,
+    /// It may have reset the VF (CTRL.RST, or an unfollowed write over
+    /// CTRL): the tracker must know its buffers are no longer the device's.
+    pub(crate) vf_reset: bool,
+}
+
+/// Whether a write of `count` bytes at `off` covers CTRL.
+fn covers_ctrl(ivf: &IvfDevice, off: u64, count: usize) -> bool {
     let ctrl = u64::from(ivf.regmap().ctrl);
-    for (i, w) in bytes.chunks_exact(4).enumerate() {
-        let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        if off + 4 * i as u64 == ctrl && Ctrl(v).rst() {
-            dirty::vf_reset(ivf);
-        }
-    }
+    off <= ctrl && ctrl < off.saturating_add(count as u64)
+}
+
+/// Whether `bytes` written at `off` set CTRL.RST.
+fn rst_written(ivf: &IvfDevice, off: u64, bytes: &[u8]) -> bool {
+    let ctrl = u64::from(ivf.regmap().ctrl);
+    bytes.chunks_exact(4).enumerate().any(|(i, w)| {
+        off + 4 * i as u64 == ctrl && Ctrl(u32::from_le_bytes([w[0], w[1], w[2], w[3]])).rst()
+    })
 }
 
 /// A `VFIO_DEVICE_IOEVENTFD`: refused (see ffi/ops.rs `ivf_ioctl`), once
 /// in the log per open.
 pub(crate) fn refuse_ioeventfd(ivf: &IvfDevice) -> Error {
-    let mut pf = ivf.pf_state();
+    let mut pf = ivf.pf_channel();
     if !pf.ioeventfd_refused {
         pf.ioeventfd_refused = true;
-        dev_info!(
-            ivf.dev(),
+        vf_line!(ivf, dev_info,
             "VFIO_DEVICE_IOEVENTFD refused: the device's registers are written only through the driver's traps\n"
         );
     }

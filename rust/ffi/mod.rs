@@ -18,14 +18,13 @@
 //! `file_operations` is a `MigFile` until `release`.
 //!
 //! The other direction, the module calling the kernel, goes through
-//! [`core::CoreDevice`] (the vfio-pci-core device), [`mig_file`] (creating
+//! [`vfio_core::CoreDevice`] (the vfio-pci-core device), [`mig_file`] (creating
 //! and holding data files), [`pf`] (the PF netdev's VF settings) and the
 //! MMIO accessor `crate::mmio`. The C shim (`shim.c`) holds what only C
 //! can express: macros, inline functions and static tables.
 
 pub(crate) mod announce;
 pub(crate) mod bindings;
-pub(crate) mod core;
 pub(crate) mod fault;
 pub(crate) mod mig_file;
 pub(crate) mod ops;
@@ -33,6 +32,7 @@ pub(crate) mod pci;
 pub(crate) mod pf;
 pub(crate) mod sysfs;
 pub(crate) mod uapi;
+pub(crate) mod vfio_core;
 
 use crate::device::IvfDevice;
 use bindings::vfio_device;

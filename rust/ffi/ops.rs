@@ -11,9 +11,10 @@ use kernel::uaccess::UserPtr;
 
 use super::bindings::{self, vfio_device};
 use super::uapi::RegionPos;
-use super::{core::CoreDevice, ivf};
+use super::{ivf, vfio_core::CoreDevice};
 use crate::common::ids;
 use crate::device::{IvfDevice, VfState};
+use crate::switches::Switch;
 use crate::{dirty, lm, trap};
 
 /// A `vfio_device_ops` table that can live in a `static`.
@@ -55,15 +56,7 @@ unsafe extern "C" fn ivf_init_dev(vdev: *mut vfio_device) -> c_int {
             .cast::<u8>()
             .add(IvfDevice::STATE_OFFSET)
             .cast::<VfState>();
-        pin_init::raw_init(
-            state,
-            VfState::new(
-                vf,
-                dirty::default_device_logging(),
-                crate::module_parameters::guest_capability.value(),
-                crate::module_parameters::announce.value(),
-            ),
-        );
+        pin_init::raw_init(state, VfState::new(vf));
         (*vdev).migration_flags = lm::MIGRATION_FLAGS;
         (*vdev).mig_ops = &IVF_MIG_OPS;
     }
@@ -104,7 +97,7 @@ unsafe extern "C" fn ivf_open_device(vdev: *mut vfio_device) -> c_int {
         bindings::vfio_pci_core_finish_enable(core);
         // The mode is fixed while open: log_ops only in device-logging mode
         // (otherwise the DMA_LOGGING features answer ENOTTY).
-        (*vdev).log_ops = if ivf.device_logging() {
+        (*vdev).log_ops = if ivf.switch(Switch::DirtyTracking) {
             &IVF_LOG_OPS
         } else {
             core::ptr::null()
@@ -139,7 +132,7 @@ unsafe extern "C" fn ivf_read(
 ) -> isize {
     // SAFETY: vfio calls this for our device, with its position.
     let (ivf, pos) = unsafe { (ivf(vdev), &mut *ppos) };
-    trap::read(ivf, UserPtr::from_ptr(buf.cast()), count, pos)
+    ivf.read(UserPtr::from_ptr(buf.cast()), count, pos)
 }
 
 /// `write`: the trapped pages' writes go through the snoop and the tracker.
@@ -155,7 +148,7 @@ unsafe extern "C" fn ivf_write(
 ) -> isize {
     // SAFETY: vfio calls this for our device, with its position.
     let (ivf, pos) = unsafe { (ivf(vdev), &mut *ppos) };
-    trap::write(ivf, UserPtr::from_ptr(buf.cast_mut().cast()), count, pos)
+    ivf.write(UserPtr::from_ptr(buf.cast_mut().cast()), count, pos)
 }
 
 /// `ioctl`: vfio-pci-core's, except `VFIO_DEVICE_IOEVENTFD`, which is

@@ -1,33 +1,96 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The sysfs attributes' Rust side (the attribute plumbing is macros in
-//! shim.c): the dirty-tracking mode and the tracker's counters.
+//! shim.c): the per-VF switches (one generic attribute per row of
+//! `crate::switches::SWITCHES`), the tracker's and the announce's counters,
+//! the guest capability's placement, the migration times.
+
+use kernel::prelude::*;
 
 use super::bindings::{self, pci_dev};
 use super::ivf_of_pdev;
+use crate::switches;
 
-/// sysfs `dirty_tracking` read: whether the device logs DMA itself.
+/// How many per-VF switches there are (the shim makes one attribute each).
+#[no_mangle]
+pub(crate) extern "C" fn ivf_switch_count() -> u32 {
+    const _: () =
+        assert!(switches::Switch::COUNT <= bindings::ivf_switch_limits_IVF_MAX_SWITCHES as usize);
+    switches::Switch::COUNT as u32
+}
+
+/// The sysfs name of switch `i` (NUL-terminated, static), or null.
+#[no_mangle]
+pub(crate) extern "C" fn ivf_switch_name(i: u32) -> *const kernel::ffi::c_char {
+    switches::row(i).map_or(core::ptr::null(), |r| r.name.as_char_ptr())
+}
+
+/// sysfs read of switch `i`: the word for its state (static), or null.
 ///
 /// # Safety
 ///
 /// `pdev` is bound to this driver (the attribute exists only then).
 #[no_mangle]
-pub(crate) unsafe extern "C" fn ivf_dirty_mode_get(pdev: *mut pci_dev) -> bool {
+pub(crate) unsafe extern "C" fn ivf_switch_word(
+    pdev: *mut pci_dev,
+    i: u32,
+) -> *const kernel::ffi::c_char {
     // SAFETY: bound, so the driver data is our device.
-    unsafe { ivf_of_pdev(pdev) }.is_some_and(|ivf| ivf.device_logging())
+    let ivf = unsafe { ivf_of_pdev(pdev) };
+    match (ivf, switches::row(i)) {
+        (Some(ivf), Some(r)) => r.words[usize::from(!ivf.switch(r.switch))].as_char_ptr(),
+        _ => core::ptr::null(),
+    }
 }
 
-/// sysfs `dirty_tracking` write, with no user holding the device (the shim
-/// checks under dev_set->lock).
+/// Whether switch `i` may change only while no user has the VF open (the
+/// shim then checks and sets it under dev_set->lock).
+#[no_mangle]
+pub(crate) extern "C" fn ivf_switch_while_closed(i: u32) -> bool {
+    switches::row(i).is_some_and(|r| r.changes == switches::Changes::WhileClosed)
+}
+
+/// sysfs write of switch `i`: parses `len` bytes at `buf` into `on`; 0,
+/// `-EINVAL` (another word) or `-EOPNOTSUPP` (this kernel cannot).
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`].
+/// As [`ivf_switch_word`]; `buf` holds `len` readable bytes, `on` is the
+/// shim's.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn ivf_dirty_mode_set(pdev: *mut pci_dev, on: bool) {
+pub(crate) unsafe extern "C" fn ivf_switch_parse(
+    pdev: *mut pci_dev,
+    i: u32,
+    buf: *const u8,
+    len: usize,
+    on: *mut bool,
+) -> kernel::ffi::c_int {
     // SAFETY: as above.
-    if let Some(ivf) = unsafe { ivf_of_pdev(pdev) } {
-        ivf.set_device_logging(on);
+    let (Some(ivf), Some(r)) = (unsafe { ivf_of_pdev(pdev) }, switches::row(i)) else {
+        return kernel::error::code::ENODEV.to_errno();
+    };
+    // SAFETY: sysfs's buffer, `len` bytes.
+    let text = unsafe { core::slice::from_raw_parts(buf, len) };
+    match switches::parse(ivf, r, text) {
+        Ok(v) => {
+            // SAFETY: the shim's variable.
+            unsafe { *on = v };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Sets switch `i`; the shim obeyed its "while closed" rule.
+///
+/// # Safety
+///
+/// As [`ivf_switch_word`].
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_switch_set(pdev: *mut pci_dev, i: u32, on: bool) {
+    // SAFETY: as above.
+    if let (Some(ivf), Some(r)) = (unsafe { ivf_of_pdev(pdev) }, switches::row(i)) {
+        ivf.set_switch(r.switch, on);
     }
 }
 
@@ -35,7 +98,7 @@ pub(crate) unsafe extern "C" fn ivf_dirty_mode_set(pdev: *mut pci_dev, on: bool)
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`]; `out` is the shim's.
+/// As [`ivf_switch_word`]; `out` is the shim's.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
     pdev: *mut pci_dev,
@@ -63,36 +126,11 @@ pub(crate) unsafe extern "C" fn ivf_dirty_stats_get(
     0
 }
 
-/// sysfs `guest_capability` read.
-///
-/// # Safety
-///
-/// As [`ivf_dirty_mode_get`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn ivf_guest_cap_get(pdev: *mut pci_dev) -> bool {
-    // SAFETY: as above.
-    unsafe { ivf_of_pdev(pdev) }.is_some_and(|ivf| ivf.guest_capability())
-}
-
-/// sysfs `guest_capability` write, with no user holding the device (the
-/// shim checks under dev_set->lock).
-///
-/// # Safety
-///
-/// As [`ivf_dirty_mode_get`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn ivf_guest_cap_set(pdev: *mut pci_dev, on: bool) {
-    // SAFETY: as above.
-    if let Some(ivf) = unsafe { ivf_of_pdev(pdev) } {
-        ivf.set_guest_capability(on);
-    }
-}
-
 /// sysfs `guest_generation`.
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`].
+/// As [`ivf_switch_word`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_guest_cap_generation(pdev: *mut pci_dev) -> u32 {
     // SAFETY: as above.
@@ -103,7 +141,7 @@ pub(crate) unsafe extern "C" fn ivf_guest_cap_generation(pdev: *mut pci_dev) -> 
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`].
+/// As [`ivf_switch_word`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_guest_cap_offset(pdev: *mut pci_dev) -> kernel::ffi::c_int {
     // SAFETY: as above.
@@ -112,35 +150,11 @@ pub(crate) unsafe extern "C" fn ivf_guest_cap_offset(pdev: *mut pci_dev) -> kern
         .map_or(-1, |p| kernel::ffi::c_int::from(p.at))
 }
 
-/// sysfs `announce` (read).
-///
-/// # Safety
-///
-/// As [`ivf_dirty_mode_get`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn ivf_announce_get(pdev: *mut pci_dev) -> bool {
-    // SAFETY: as above.
-    unsafe { ivf_of_pdev(pdev) }.is_some_and(|ivf| ivf.announce_enabled())
-}
-
-/// sysfs `announce` (write).
-///
-/// # Safety
-///
-/// As [`ivf_dirty_mode_get`].
-#[no_mangle]
-pub(crate) unsafe extern "C" fn ivf_announce_set(pdev: *mut pci_dev, on: bool) {
-    // SAFETY: as above.
-    if let Some(ivf) = unsafe { ivf_of_pdev(pdev) } {
-        ivf.set_announce(on);
-    }
-}
-
 /// sysfs `announce_stats`: the sender's counters.
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`]; `out` points to writable stats.
+/// As [`ivf_switch_word`]; `out` points to writable stats.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_announce_stats_get(
     pdev: *mut pci_dev,
@@ -157,7 +171,7 @@ pub(crate) unsafe extern "C" fn ivf_announce_stats_get(
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`]; `out` points to 5 writable u32.
+/// As [`ivf_switch_word`]; `out` points to 5 writable u32.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_migration_times(pdev: *mut pci_dev, out: *mut u32) {
     // shim.c's migration_times_show prints 5 values.
@@ -172,7 +186,7 @@ pub(crate) unsafe extern "C" fn ivf_migration_times(pdev: *mut pci_dev, out: *mu
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`].
+/// As [`ivf_switch_word`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_pf_forgets(pdev: *mut pci_dev) -> u32 {
     // SAFETY: as above.
@@ -183,7 +197,7 @@ pub(crate) unsafe extern "C" fn ivf_pf_forgets(pdev: *mut pci_dev) -> u32 {
 ///
 /// # Safety
 ///
-/// As [`ivf_dirty_mode_get`].
+/// As [`ivf_switch_word`].
 #[no_mangle]
 pub(crate) unsafe extern "C" fn ivf_migration_flags(_pdev: *mut pci_dev) -> u32 {
     crate::lm::MIGRATION_FLAGS

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The vfio-pci-core device as the logic sees it: its PCI device, BAR0
-//! under the locks that keep it decoded, guest memory through the IOMMU
-//! domain, the core's own accesses, and the FSM's next step.
+//! under the locks that keep it decoded, guest memory through the device's
+//! own accessor (the type1 container's `vfio_dma_rw` or an iommufd access
+//! on its IOAS, never the IOMMU domain), the core's own accesses, the FSM's
+//! next step, and the clock and random numbers the logic needs.
 
 use kernel::prelude::*;
 use kernel::types::Opaque;
@@ -165,6 +167,12 @@ pub(crate) struct ConfigSnapshot {
     pub(crate) assigned: [bool; STD_CONFIG_LEN],
     /// What the device returns.
     pub(crate) hw: [u8; STD_CONFIG_LEN],
+}
+
+/// The monotonic clock now, in nanoseconds (`ktime_get`).
+pub(crate) fn monotonic_ns() -> i64 {
+    // SAFETY: callable in any context after boot.
+    unsafe { kernel::bindings::ktime_get() }
 }
 
 /// A random number (`get_random_u32`).

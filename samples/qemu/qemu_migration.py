@@ -44,6 +44,18 @@ class Failure(Exception):
     """A check that failed, with its reason."""
 
 
+
+COMPLAINTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kernel_complaints.txt")
+
+
+def kernel_complaints(lines):
+    """The kernel-log lines that mean a bug (samples/kernel_complaints.txt,
+    the list the KTAP samples use too)."""
+    with open(COMPLAINTS_FILE) as f:
+        pats = [p.rstrip("\n") for p in f if p.strip() and not p.startswith("#")]
+    return [l for l in lines if any(p in l for p in pats)]
+
+
 def sh(*cmd, check=True):
     """Runs a command, returns its stdout."""
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -806,7 +818,7 @@ def main():
 
     def log_clean():
         lines = sh("dmesg").splitlines()[dmesg_start:]
-        bad = [l for l in lines if any(k in l for k in ("WARNING:", "BUG:", "Oops", "circular locking", "KASAN", "UBSAN"))]
+        bad = kernel_complaints(lines)
         if bad:
             raise Failure("kernel log: " + " | ".join(bad[:5]))
 

@@ -493,9 +493,8 @@ def main():
         for h, start in ((a, state.get("dmesg_a", 0)), (state.get("b"), state.get("dmesg_b", 0))):
             if h is None:
                 continue
-            for l in h.dmesg()[start:]:
-                if any(k in l for k in ("WARNING:", "BUG:", "Oops", "circular locking", "KASAN", "UBSAN")):
-                    bad.append(f"host {h.name}: {l}")
+            for l in qm.kernel_complaints(h.dmesg()[start:]):
+                bad.append(f"host {h.name}: {l}")
         if bad:
             raise Failure(" | ".join(bad[:5]))
 

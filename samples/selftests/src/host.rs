@@ -133,26 +133,20 @@ pub fn unload() -> Result<(), String> {
     Ok(())
 }
 
+/// The substrings of kernel-log lines that mean a bug, one a line (shared
+/// with the QEMU tests).
+const COMPLAINTS: &str = include_str!("../../kernel_complaints.txt");
+
 /// The kernel log lines that mean a bug: warnings, oopses, leaks, sanitizers.
 pub fn kernel_complaints(since_line: usize) -> Vec<String> {
-    const BAD: [&str; 11] = [
-        "WARNING:",
-        "BUG:",
-        "Oops",
-        "general protection",
-        "UBSAN",
-        "KASAN",
-        "refcount_t",
-        // kmemleak's report of a scan (its start-up line is no complaint).
-        "suspected memory leak",
-        "possible circular locking",
-        "rust_panic",
-        "panicked at",
-    ];
+    let bad: Vec<&str> = COMPLAINTS
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     dmesg_lines()
         .into_iter()
         .skip(since_line)
-        .filter(|l| BAD.iter().any(|b| l.contains(b)))
+        .filter(|l| bad.iter().any(|b| l.contains(b)))
         .collect()
 }
 

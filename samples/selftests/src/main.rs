@@ -18,7 +18,11 @@ mod ktap;
 mod livemig;
 mod migration;
 mod pf;
+mod pf_verdict;
 mod skeleton;
+// The tests' stream builder (rust/common/tests/support/).
+#[path = "../../../rust/common/tests/support/stream.rs"]
+mod stream_build;
 mod torture;
 
 use std::process::ExitCode;
@@ -87,6 +91,7 @@ fn all_tests() -> Vec<&'static Test> {
     tests.extend_from_slice(livemig::TESTS);
     tests.extend_from_slice(capability::TESTS);
     tests.extend_from_slice(hostile::TESTS);
+    tests.extend_from_slice(pf_verdict::TESTS);
     tests.extend_from_slice(torture::TESTS);
     tests.extend_from_slice(tests![kernel_log_clean, kmemleak_clean]);
     tests
