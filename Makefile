@@ -38,7 +38,7 @@ endif
 
 # What DKMS needs of the tree to build the module (dkms.conf).
 IVF_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' $(ROOT)/dkms.conf)
-DKMS_FILES := dkms.conf Makefile Kbuild rust tools/kernel/module-env tools/lib/env.sh
+DKMS_FILES := dkms.conf Makefile Kbuild rust tools/kernel/module-env tools/lib/env.sh tools/lib/common.sh
 
 .PHONY: all module modules modules_install clean clean-module setup kernel check check-qemu \
 	check-arm64 check-kasan module-files check-fresh demo bench dkms-install dkms-remove fuzz
