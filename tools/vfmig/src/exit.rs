@@ -81,6 +81,12 @@ exit_codes! {
     /// `migrate`: the source could not be brought back to running.
     Rollback = 10 for ErrorKind::Rollback,
         "migrate: the source could not be brought back to running";
+    /// `doctor`: a fact stops live migration on this host.
+    DoctorFail = 11,
+        "doctor: a fact fails (its FAIL line names the fix)";
+    /// `doctor`: migration works, with a caveat.
+    DoctorWarn = 12,
+        "doctor: none fails, but a fact has a caveat (its warn line names it)";
 }
 
 impl Exit {
@@ -112,7 +118,7 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_keep_their_values() {
-        assert_eq!(codes(), (0..=10).collect::<Vec<u8>>(), "stable values");
+        assert_eq!(codes(), (0..=12).collect::<Vec<u8>>(), "stable values");
         assert_eq!(Exit::Busy.code(), 5);
         assert_eq!(Exit::Refused.code(), 6);
     }
@@ -121,7 +127,10 @@ mod tests {
     fn help_lists_every_code() {
         let text = Exit::help_text();
         assert!(text.starts_with("Exit codes:\n  0  success\n  1  other error"));
-        assert!(text.ends_with("\n 10  migrate: the source could not be brought back to running"));
+        assert!(text.contains("\n 10  migrate: the source could not be brought back to running\n"));
+        assert!(text.ends_with(
+            "\n 12  doctor: none fails, but a fact has a caveat (its warn line names it)"
+        ));
         assert_eq!(text.lines().count(), Exit::ALL.len() + 1);
     }
 

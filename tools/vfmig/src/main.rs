@@ -18,6 +18,7 @@ mod exit;
 mod files;
 #[macro_use]
 mod term;
+mod doctor;
 mod migrate_cmd;
 mod stream_cmds;
 
@@ -141,6 +142,27 @@ enum Command {
     ///   vfmig migrate 0000:01:10.0 0000:01:10.2 --traffic eth0 --json
     #[command(after_help = Exit::help_text(), verbatim_doc_comment)]
     Migrate(migrate_cmd::MigrateArgs),
+    /// Say whether this host can live-migrate a VF with intel_vf_vfio_pci.
+    ///
+    /// One fact per line, each ok, info, warn or FAIL, and under each that
+    /// is not ok, its fix: the module's vfio_pci: aliases in
+    /// /lib/modules/$(uname -r)/modules.alias (what libvirt >= 10.0 binds a
+    /// managed='yes' VF by), the IOMMU and interrupt remapping, device DMA
+    /// logging (CONFIG_IOMMUFD_DRIVER) and iommufd, the QEMU and libvirt
+    /// versions, every supported VF and its driver. Reads files and runs
+    /// `--version` only: opens no device, loads no module. Exit code 0 when
+    /// every fact is good, 11 when one fails, 12 when one has a caveat.
+    /// Example: `vfmig doctor --json`
+    #[command(after_help = Exit::help_text())]
+    Doctor {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Read every file under DIR instead of / (a fake tree, for tests),
+        /// and look for programs only in DIR's bin directories.
+        #[arg(long, value_name = "DIR", hide = true)]
+        root: Option<std::path::PathBuf>,
+    },
 }
 
 /// What `list` and `info` report for one VF.
@@ -249,13 +271,17 @@ pub(crate) fn holder_text(pid: u32, comm: &[u8]) -> String {
 /// (`PciDevice::vfio_holders` reads them as UTF-8 and has "" for any
 /// other: a holder could hide its name so).
 pub(crate) fn holders_text(pci: &PciDevice) -> Option<String> {
+    // A holder whose name can no longer be read has exited between the
+    // two reads: it holds nothing now, and is left out (no "pid N ()").
     let who: Vec<String> = pci
         .vfio_holders()
         .into_iter()
-        .map(|(pid, comm)| {
-            let bytes =
-                std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_else(|_| comm.into_bytes());
-            holder_text(pid, &bytes)
+        .filter_map(|(pid, comm)| {
+            let bytes = std::fs::read(format!("/proc/{pid}/comm"))
+                .ok()
+                .filter(|b| !b.is_empty())
+                .or_else(|| (!comm.is_empty()).then(|| comm.into_bytes()))?;
+            Some(holder_text(pid, &bytes))
         })
         .collect();
     (!who.is_empty()).then(|| who.join(", "))
@@ -452,6 +478,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect { file, json } => stream_cmds::inspect(&file, json)?,
         Command::Check { file, bdf, json } => stream_cmds::check(&file, bdf, json)?,
         Command::Migrate(args) => migrate_cmd::migrate(args)?,
+        Command::Doctor { json, root } => doctor::doctor(root, json)?,
     }
     Ok(())
 }
