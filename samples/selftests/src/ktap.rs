@@ -52,6 +52,9 @@ pub fn run_all(tests: &[&Test]) -> (usize, usize) {
     if let Ok(q) = std::env::var("IVF_QEMU_VERSION") {
         println!("# qemu: {q}");
     }
+    if let Some(nic) = nic() {
+        println!("# nic: {nic}");
+    }
     println!("1..{}", tests.len());
     let (mut pass, mut fail, mut skipped) = (0, 0, 0);
     for (i, t) in tests.iter().enumerate() {
@@ -113,4 +116,25 @@ macro_rules! ensure_eq {
             return Err(format!("{}: got {:?}, expected {:?}", format!($($fmt)+), a, b));
         }
     }};
+}
+
+/// The NIC whose VFs the run uses, from the PF's PCI IDs (`IVF_PF`):
+/// "82576 (8086:10c9)", "82599 (8086:10f7)"; `None` without a PF.
+fn nic() -> Option<String> {
+    let pf = std::env::var("IVF_PF").ok()?;
+    let id = |f: &str| {
+        std::fs::read_to_string(format!("/sys/bus/pci/devices/{pf}/{f}"))
+            .ok()
+            .and_then(|t| u16::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok())
+    };
+    let (vendor, device) = (id("vendor")?, id("device")?);
+    let name = match (vendor, device) {
+        (0x8086, 0x10c9) => "82576",
+        (0x8086, 0x1521) => "I350",
+        (0x8086, 0x10f7 | 0x10fb | 0x10fc | 0x1557) => "82599",
+        (0x8086, 0x1528) => "X540",
+        (0x8086, 0x1563) => "X550",
+        _ => "unknown",
+    };
+    Some(format!("{name} ({vendor:04x}:{device:04x})"))
 }
