@@ -609,6 +609,28 @@ pub(crate) fn section_payload(frame: &[u8], tag: u16) -> Option<std::ops::Range<
     None
 }
 
+/// Rewrites the PF_ADMIN section of a saved `stream` with `change` and
+/// reseals the state frame's CRC, as a VFIO user forging a stream for its
+/// own VF would; returns the settings as saved.
+pub(crate) fn forge_admin(
+    stream: &mut [u8],
+    change: impl FnOnce(&mut AdminConfig),
+) -> Result<AdminConfig, String> {
+    let frame = stream
+        .get_mut(ivf_common::state::COMPAT_FRAME_LEN..)
+        .ok_or("the saved stream is shorter than its compatibility frame")?;
+    let r = section_payload(frame, ivf_common::state::TAG_PF_ADMIN)
+        .ok_or("no PF_ADMIN section in the saved stream")?;
+    let saved = AdminConfig::decode(&frame[r.clone()]).ok_or("PF_ADMIN does not decode")?;
+    let mut cfg = saved;
+    change(&mut cfg);
+    let mut b = [0u8; ADMIN_LEN];
+    cfg.encode(&mut b);
+    frame[r].copy_from_slice(&b);
+    ivf_common::stream::reseal(frame);
+    Ok(saved)
+}
+
 /// A VFIO user forges a stream for its own VF (CRC resealed) that asks for
 /// trust, no spoof checking, no port VLAN and another tenant's MAC: the
 /// load is refused with EREMCHG and the administrator's settings stand.
@@ -624,19 +646,13 @@ fn hostile_stream_keeps_admin_settings() -> Outcome {
         s(read_data(&mut fd, &mut stream))?;
         drop(fd);
         s(dev.set_mig_state(mig::STOP))?;
-        let frame = &mut stream[ivf_common::state::COMPAT_FRAME_LEN..];
-        let r = section_payload(frame, ivf_common::state::TAG_PF_ADMIN)
-            .ok_or("no PF_ADMIN section in the saved stream")?;
-        let mut cfg = AdminConfig::decode(&frame[r.clone()]).ok_or("PF_ADMIN does not decode")?;
-        ensure_eq!(cfg.vlan, 100, "the saved port VLAN");
-        cfg.trusted = true;
-        cfg.spoofchk = false;
-        cfg.vlan = 0;
-        cfg.mac = [2, 0, 0, 0, 0x99, 0x99];
-        let mut b = [0u8; ADMIN_LEN];
-        cfg.encode(&mut b);
-        frame[r].copy_from_slice(&b);
-        ivf_common::stream::reseal(frame);
+        let saved = forge_admin(&mut stream, |cfg| {
+            cfg.trusted = true;
+            cfg.spoofchk = false;
+            cfg.vlan = 0;
+            cfg.mac = [2, 0, 0, 0, 0x99, 0x99];
+        })?;
+        ensure_eq!(saved.vlan, 100, "the saved port VLAN");
         let mut fd = s(dev.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
         s(write_data(&mut fd, &stream))?;
         match dev.set_mig_state(mig::STOP) {

@@ -11,16 +11,15 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use ivf_common::admin::{AdminConfig, ADMIN_LEN};
 use ivf_common::hal::RegIo;
 use ivf_common::mbx::{msg, MbxLog, Message, VfMailbox, ENCODED_LEN};
 use ivf_common::regs;
-use ivf_common::state::{decode_frame, COMPAT_FRAME_LEN, TAG_PF_ADMIN, TAG_PF_MBX};
+use ivf_common::state::{decode_frame, COMPAT_FRAME_LEN, TAG_PF_MBX};
 use ivf_guest::Guest;
 use ivf_vfio::uapi::{mig, VFIO_PCI_BAR0_REGION_INDEX as BAR0};
 use ivf_vfio::{read_data, sysfs, write_data, Bar, Device};
 
-use crate::datapath::{ip_vf, mac_text, section_payload, DEFAULT_SETTINGS};
+use crate::datapath::{forge_admin, ip_vf, mac_text, section_payload, DEFAULT_SETTINGS};
 use crate::host;
 use crate::ktap::{s, Outcome, Test};
 use crate::{ensure, ensure_eq, tests};
@@ -297,14 +296,7 @@ fn user_lines_are_bounded() -> Outcome {
         s(dev.set_mig_state(mig::STOP))?;
         stream
     };
-    let frame = &mut stream[COMPAT_FRAME_LEN..];
-    let r = section_payload(frame, TAG_PF_ADMIN).ok_or("no PF_ADMIN section")?;
-    let mut cfg = AdminConfig::decode(&frame[r.clone()]).ok_or("PF_ADMIN does not decode")?;
-    cfg.trusted = !cfg.trusted;
-    let mut b = [0u8; ADMIN_LEN];
-    cfg.encode(&mut b);
-    frame[r].copy_from_slice(&b);
-    ivf_common::stream::reseal(frame);
+    forge_admin(&mut stream, |cfg| cfg.trusted = !cfg.trusted)?;
     let mut fd = s(dev.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
     s(write_data(&mut fd, &stream))?;
     bounded("STOP refused EREMCHG", Prints::AtLeastOne, || {
