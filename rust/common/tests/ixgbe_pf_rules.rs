@@ -399,6 +399,16 @@ fn an_accepted_request_the_log_does_not_know_stops_the_migration() {
         matches!(e, StreamError::Malformed { field, value: 0x13, .. } if field.contains("not carried")),
         "{e:?}"
     );
+    // Type 0 is no message, but a forged reply word can "accept" it: the
+    // flag alone stops the migration (the fuzzer found this form).
+    let mut l = MbxLog::default();
+    l.observe(Family::Ixgbe, &req(&[0, 1]), msg::ACK);
+    assert_eq!(l.uncarried(), Some(Uncarried::Request { kind: 0 }));
+    let e = MbxLog::decode(Family::Ixgbe, &encoded(&l)).unwrap_err();
+    assert!(
+        matches!(e, StreamError::Malformed { field, value: 0, .. } if field.contains("not carried")),
+        "{e:?}"
+    );
     // Refused, it is nothing.
     let mut l = MbxLog::default();
     l.observe(Family::Ixgbe, &req(&[msg::RESET]), msg::RESET | msg::ACK);
