@@ -4,6 +4,8 @@
 //! has no libc). One table for the stream's, the HAL's and the mailbox's
 //! errors, so a number is written once.
 
+/// I/O error: the device did not do what it was told.
+pub const EIO: i32 = 5;
 /// No such device.
 pub const ENODEV: i32 = 19;
 /// Invalid argument.

@@ -15,8 +15,9 @@
 //!   enables and EIMS come from the quiesce record, since the live ones are
 //!   ours.
 //! - **load** (RESUMING -> STOP): with queues disabled and vectors masked,
-//!   program base, length, SRRCTL, head, tail, head write-back, IVAR, EITR,
-//!   EIAC, EIAM. Queues stay disabled until resume.
+//!   program base, length, SRRCTL, head, tail, head write-back, then read
+//!   each head back (a head the device did not take is refused, named);
+//!   then IVAR, EITR, EIAC, EIAM. Queues stay disabled until resume.
 //! - **resume** (RUNNING_P2P -> RUNNING): per queue recorded enabled, set the
 //!   enable bit and poll it set, then write the tail again (posting RX
 //!   buffers; TX has head == tail, so nothing is sent twice); EIMS last, then
@@ -74,6 +75,18 @@ pub enum HalError {
         /// The value wanted.
         want: Enable,
     },
+    /// A queue's head did not take the value the load wrote: the device
+    /// would fill or send from the wrong descriptor.
+    HeadNotLoaded {
+        /// The queue.
+        queue: u32,
+        /// RX or TX.
+        dir: QueueDir,
+        /// The value written (the source's head).
+        wrote: u32,
+        /// The value read back.
+        read: u32,
+    },
     /// A stream's queue or vector count does not fit this family.
     BadCount {
         /// What was counted.
@@ -91,6 +104,7 @@ impl HalError {
         match self {
             HalError::TxNotDrained { .. } | HalError::EnableTimeout { .. } => errno::ETIMEDOUT,
             HalError::BadCount { .. } => errno::ERANGE,
+            HalError::HeadNotLoaded { .. } => errno::EIO,
         }
     }
 }
@@ -107,6 +121,16 @@ impl core::fmt::Display for HalError {
                 "{} queue {queue} enable bit did not become {}",
                 dir.name(),
                 want.bit()
+            ),
+            HalError::HeadNotLoaded {
+                queue,
+                dir,
+                wrote,
+                read,
+            } => write!(
+                f,
+                "{} queue {queue} head did not load: wrote {wrote}, read back {read}",
+                dir.name()
             ),
             HalError::BadCount { what, value, max } => {
                 write!(f, "{what} is {value}, the family has at most {max}")
@@ -340,6 +364,24 @@ pub fn load(io: &mut impl RegIo, map: &RegMap, s: &DeviceState) -> Result<(), Ha
         let (offs, words) = (t.offsets(), tx.words());
         for k in TxQueueRegs::LOAD_ORDER {
             io.write32(map.txq(offs[k], q), words[k]);
+        }
+        // A head the device did not take (some silicon ignores a head
+        // write, or takes it only at some moment) would have it fill or
+        // send from the wrong descriptor: refuse, naming it, while the
+        // queues are still off.
+        for (dir, off, wrote) in [
+            (QueueDir::Rx, map.rxq(r.head, q), rx.head),
+            (QueueDir::Tx, map.txq(t.head, q), tx.head),
+        ] {
+            let read = io.read32(off);
+            if read != wrote {
+                return Err(HalError::HeadNotLoaded {
+                    queue: q,
+                    dir,
+                    wrote,
+                    read,
+                });
+            }
         }
     }
     for i in 0..map.ivar_count {

@@ -142,6 +142,49 @@ fn save_load_resume_reproduces_the_device() {
 }
 
 #[test]
+fn a_head_the_device_did_not_take_is_refused_by_name() {
+    let mut src = running_vf();
+    let rec = hal::quiesce(&mut src, M).unwrap();
+    let saved = hal::save(&mut src, M, &rec);
+    let mut dst = VfModel::new(M);
+    dst.heads_take_only_zero = true;
+    let e = hal::load(&mut dst, M, &saved).unwrap_err();
+    assert_eq!(
+        e,
+        HalError::HeadNotLoaded {
+            queue: 0,
+            dir: hal::QueueDir::Rx,
+            wrote: 17,
+            read: 0
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "RX queue 0 head did not load: wrote 17, read back 0"
+    );
+    // Nothing was enabled: the refusal leaves the queues off.
+    for q in 0..2 {
+        assert_eq!(
+            dst.regs.get(&M.rxq(M.rx.dctl, q)).copied().unwrap_or(0) & DCTL_ENABLE,
+            0
+        );
+        assert_eq!(
+            dst.regs.get(&M.txq(M.tx.dctl, q)).copied().unwrap_or(0) & DCTL_ENABLE,
+            0
+        );
+    }
+    // Heads of 0 load on such a device.
+    let mut zero = saved;
+    for q in 0..2 {
+        zero.rx[q].head = 0;
+        zero.tx[q].head = 0;
+    }
+    let mut dst = VfModel::new(M);
+    dst.heads_take_only_zero = true;
+    hal::load(&mut dst, M, &zero).unwrap();
+}
+
+#[test]
 fn resume_after_quiesce_restarts_in_place() {
     let mut m = running_vf();
     let rec = hal::quiesce(&mut m, M).unwrap();

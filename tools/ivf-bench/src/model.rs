@@ -38,6 +38,9 @@ pub struct VfModel {
     pub head_writes_while_enabled: Vec<u32>,
     /// Descriptors the modelled transmitter sent.
     pub packets_sent: u32,
+    /// Heads take only a write of 0 (the emulated 82599's strict mode):
+    /// silicon whose head did not take a load's write.
+    pub heads_take_only_zero: bool,
 }
 
 impl VfModel {
@@ -53,6 +56,7 @@ impl VfModel {
             delays: 0,
             forbidden_reads: Vec::new(),
             head_writes_while_enabled: Vec::new(),
+            heads_take_only_zero: false,
             packets_sent: 0,
         }
     }
@@ -131,6 +135,9 @@ impl RegIo for VfModel {
                 if off == head + q * M.queue_stride && self.enabled(dctl + q * M.queue_stride) {
                     self.head_writes_while_enabled.push(off);
                     return; // the 82599 ignores it
+                }
+                if off == head + q * M.queue_stride && self.heads_take_only_zero && v != 0 {
+                    return;
                 }
             }
             if let Some(q) = self.queue_of(off, dctl) {
