@@ -79,6 +79,47 @@ pub fn lookup(vendor: u16, device: u16) -> Option<&'static VfDevice> {
     SUPPORTED_VFS.iter().find(|vf| vf.device_id == device)
 }
 
+/// A PF whose VFs are in [`SUPPORTED_VFS`]: its device ID and the
+/// controller's name (what a test run's KTAP header names).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PfDevice {
+    /// PCI device ID of the PF (vendor is always Intel).
+    pub device_id: u16,
+    /// Family its VFs belong to.
+    pub family: Family,
+    /// The controller.
+    pub name: &'static str,
+}
+
+const fn pf(device_id: u16, family: Family, name: &'static str) -> PfDevice {
+    PfDevice {
+        device_id,
+        family,
+        name,
+    }
+}
+
+/// PFs of the supported VFs that the test beds and tools name (QEMU's igb
+/// is an 82576; the emulated 82599 is the SFP+ 0x10fb).
+pub const KNOWN_PFS: [PfDevice; 8] = [
+    pf(0x10f7, Family::Ixgbe, "82599"),
+    pf(0x10fb, Family::Ixgbe, "82599"),
+    pf(0x10fc, Family::Ixgbe, "82599"),
+    pf(0x1557, Family::Ixgbe, "82599"),
+    pf(0x1528, Family::Ixgbe, "X540"),
+    pf(0x1563, Family::Ixgbe, "X550"),
+    pf(0x10c9, Family::Igb, "82576"),
+    pf(0x1521, Family::Igb, "I350"),
+];
+
+/// Looks up a PF by PCI vendor and device ID.
+pub fn lookup_pf(vendor: u16, device: u16) -> Option<&'static PfDevice> {
+    if vendor != PCI_VENDOR_ID_INTEL {
+        return None;
+    }
+    KNOWN_PFS.iter().find(|pf| pf.device_id == device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +134,19 @@ mod tests {
         // The PFs themselves are not ours, nor is another vendor's device.
         assert_eq!(lookup(0x8086, 0x10c9), None);
         assert_eq!(lookup(0x15b3, 0x10ca), None);
+    }
+
+    #[test]
+    fn each_family_has_a_known_pf_and_none_is_a_vf() {
+        for f in Family::ALL {
+            assert!(KNOWN_PFS.iter().any(|p| p.family == f), "{f:?}");
+        }
+        for p in KNOWN_PFS {
+            assert_eq!(lookup(PCI_VENDOR_ID_INTEL, p.device_id), None);
+            assert_eq!(lookup_pf(PCI_VENDOR_ID_INTEL, p.device_id), Some(&p));
+        }
+        assert_eq!(lookup_pf(0x8086, 0x10ca), None, "a VF is no PF");
+        assert_eq!(lookup_pf(0x15b3, 0x10c9), None);
     }
 
     #[test]

@@ -128,13 +128,6 @@ fn nic() -> Option<String> {
             .and_then(|t| u16::from_str_radix(t.trim().trim_start_matches("0x"), 16).ok())
     };
     let (vendor, device) = (id("vendor")?, id("device")?);
-    let name = match (vendor, device) {
-        (0x8086, 0x10c9) => "82576",
-        (0x8086, 0x1521) => "I350",
-        (0x8086, 0x10f7 | 0x10fb | 0x10fc | 0x1557) => "82599",
-        (0x8086, 0x1528) => "X540",
-        (0x8086, 0x1563) => "X550",
-        _ => "unknown",
-    };
+    let name = ivf_common::ids::lookup_pf(vendor, device).map_or("unknown", |p| p.name);
     Some(format!("{name} ({vendor:04x}:{device:04x})"))
 }
