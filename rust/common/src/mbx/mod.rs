@@ -32,7 +32,7 @@ pub use proto::{
 };
 pub use replay::replay_log;
 pub use snoop::Snoop;
-pub use vf::{MbxError, VfMailbox, MBX_POLLS, MBX_POLL_US};
+pub use vf::{Backoff, MbxError, VfMailbox, MBX_POLL_US, MBX_TIMEOUT_US};
 
 #[cfg(test)]
 mod tests;

@@ -9,15 +9,47 @@ use super::super::hal::RegIo;
 use super::super::regs::RegMap;
 use super::proto::{accepted, ctrl, msg, Message, MBX_WORDS};
 
-/// Most polls while waiting for the PF, and the delay between them: 1 s.
-pub const MBX_POLLS: u32 = 10_000;
-/// Delay between mailbox polls, in microseconds.
+/// How long a wait for the PF lasts at most, in microseconds: 1 s.
+pub const MBX_TIMEOUT_US: u32 = 1_000_000;
+/// The longest delay between two mailbox polls, in microseconds.
 pub const MBX_POLL_US: u32 = 100;
+
+/// The delays of one wait for the PF. A PF answers in its interrupt
+/// handler, often within microseconds of the request: the delays start at
+/// 1 us and double up to [`MBX_POLL_US`], so a quick answer costs a few
+/// microseconds of polling (a replay is in the downtime) instead of a
+/// 100 us sleep, and a slow PF is polled no more often than every
+/// [`MBX_POLL_US`]. The wait ends after [`MBX_TIMEOUT_US`].
+#[derive(Copy, Clone, Debug)]
+pub struct Backoff {
+    waited: u32,
+    next: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { waited: 0, next: 1 }
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.waited >= MBX_TIMEOUT_US {
+            return None;
+        }
+        let d = self.next;
+        self.waited += d;
+        self.next = (d * 2).min(MBX_POLL_US);
+        Some(d)
+    }
+}
 
 /// Why a mailbox exchange failed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum MbxError {
-    /// The PF did not do `what` within [`MBX_POLLS`] polls.
+    /// The PF did not do `what` within [`MBX_TIMEOUT_US`].
     Timeout {
         /// What was awaited.
         what: &'static str,
@@ -92,44 +124,53 @@ impl<'a, IO: RegIo> VfMailbox<'a, IO> {
     }
 
     fn wait(&mut self, bit: u32, what: &'static str, kind: u32) -> Result<(), MbxError> {
-        for _ in 0..MBX_POLLS {
+        let mut delays = Backoff::default();
+        loop {
             self.polls += 1;
             if self.take(bit) {
                 return Ok(());
             }
-            self.io.delay_us(MBX_POLL_US);
+            let Some(d) = delays.next() else {
+                return Err(MbxError::Timeout { what, kind });
+            };
+            self.io.delay_us(d);
         }
-        Err(MbxError::Timeout { what, kind })
     }
 
     fn lock(&mut self, kind: u32) -> Result<(), MbxError> {
-        for _ in 0..MBX_POLLS {
+        let mut delays = Backoff::default();
+        loop {
             self.io.write32(self.map.mbx_ctrl, ctrl::VFU);
             if self.read_ctrl() & ctrl::VFU != 0 {
                 return Ok(());
             }
-            self.io.delay_us(MBX_POLL_US);
+            let Some(d) = delays.next() else {
+                return Err(MbxError::Timeout {
+                    what: "release the mailbox",
+                    kind,
+                });
+            };
+            self.io.delay_us(d);
         }
-        Err(MbxError::Timeout {
-            what: "release the mailbox",
-            kind,
-        })
     }
 
     /// After CTRL.RST: waits while the PF's reset indications (RSTI, RSTD)
     /// are up, as igbvf does before it sends RESET.
     pub fn wait_reset_done(&mut self) -> Result<(), MbxError> {
-        for _ in 0..MBX_POLLS {
+        let mut delays = Backoff::default();
+        loop {
             self.polls += 1;
             if !self.take(ctrl::RSTI | ctrl::RSTD) {
                 return Ok(());
             }
-            self.io.delay_us(MBX_POLL_US);
+            let Some(d) = delays.next() else {
+                return Err(MbxError::Timeout {
+                    what: "finish the VF reset",
+                    kind: msg::RESET,
+                });
+            };
+            self.io.delay_us(d);
         }
-        Err(MbxError::Timeout {
-            what: "finish the VF reset",
-            kind: msg::RESET,
-        })
     }
 
     /// Sends `m`, waits for the reply and acknowledges it; returns the
@@ -159,5 +200,23 @@ impl<'a, IO: RegIo> VfMailbox<'a, IO> {
             });
         }
         Ok(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_starts_at_a_microsecond_and_ends_after_the_timeout() {
+        extern crate std;
+        let d: std::vec::Vec<u32> = Backoff::default().collect();
+        assert_eq!(&d[..8], &[1, 2, 4, 8, 16, 32, 64, 100]);
+        assert!(d[7..].iter().all(|&x| x == MBX_POLL_US));
+        let total: u32 = d.iter().sum();
+        assert!(
+            (MBX_TIMEOUT_US..MBX_TIMEOUT_US + MBX_POLL_US).contains(&total),
+            "{total}"
+        );
     }
 }
