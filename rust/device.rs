@@ -16,13 +16,14 @@
 //! 7. a migration file's data
 //! 8. vfio's `memory_lock`
 //! 9. `pf`, `cap`
+//! 10. `profiles` (a spinlock: nothing is taken or waited for under it)
 
 // The logic has no `unsafe`: that is the FFI layer's (rust/ffi/, mmio.rs).
 #![deny(unsafe_code)]
 
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use kernel::prelude::*;
-use kernel::sync::{Mutex, MutexGuard};
+use kernel::sync::{Mutex, MutexGuard, SpinLock};
 use kernel::uaccess::UserPtr;
 
 use crate::common::ids::{Family, VfDevice};
@@ -37,6 +38,7 @@ use crate::forget::Moment;
 use crate::guest_cap::GuestCap;
 use crate::lm::{self, MigState, Migration};
 use crate::log_limit::LogLimit;
+use crate::profile::StepProfile;
 use crate::switches::{Switch, Switches};
 use crate::trap::PfChannel;
 use crate::trap::{self, MailboxSpan};
@@ -100,6 +102,10 @@ pub(crate) struct VfState {
     /// How long the last of each migration step took, in microseconds
     /// (sysfs `migration_times`): the device's share of a downtime.
     times: [AtomicU32; Step::COUNT],
+    /// Where the last of each step's time went (sysfs `migration_profile`);
+    /// the replay's slot stays empty (it is a part of the load's).
+    #[pin]
+    profiles: SpinLock<[StepProfile; Step::COUNT]>,
 }
 
 /// A migration step whose duration is kept.
@@ -120,6 +126,14 @@ pub(crate) enum Step {
 impl Step {
     /// How many; sysfs `migration_times` shows them in this order.
     pub(crate) const COUNT: usize = 5;
+
+    /// The steps with a profile of their own, and their names.
+    pub(crate) const PROFILED: [(Step, &'static str); 4] = [
+        (Step::Quiesce, "quiesce"),
+        (Step::Save, "save"),
+        (Step::Load, "load"),
+        (Step::Resume, "resume"),
+    ];
 }
 
 impl VfState {
@@ -139,6 +153,10 @@ impl VfState {
             announcer: Announcer::new(),
             lines: LogLimit::new(),
             times: [const { AtomicU32::new(0) }; Step::COUNT],
+            profiles <- kernel::new_spinlock!(
+                [StepProfile::default(); Step::COUNT],
+                "intel_vf_vfio_pci::profiles"
+            ),
         })
     }
 }
@@ -274,6 +292,18 @@ impl IvfDevice {
     pub(crate) fn took(&self, step: Step, us: i64) {
         let us = u32::try_from(us.max(0)).unwrap_or(u32::MAX);
         self.state.times[step as usize].store(us, Ordering::Relaxed);
+    }
+
+    /// Keeps where `step`'s time went this time, and its total as
+    /// [`IvfDevice::took`] does.
+    pub(crate) fn profiled(&self, step: Step, p: StepProfile) {
+        self.took(step, (p.total_ns as i64).saturating_add(999) / 1000);
+        self.state.profiles.lock()[step as usize] = p;
+    }
+
+    /// Where the last of each step's time went, in [`Step`] order.
+    pub(crate) fn profiles(&self) -> [StepProfile; Step::COUNT] {
+        *self.state.profiles.lock()
     }
 
     /// How long the last of each step took (microseconds), in [`Step`]

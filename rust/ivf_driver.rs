@@ -40,6 +40,7 @@ mod log_limit;
 mod mmio;
 mod msg;
 mod pf_admin;
+mod profile;
 mod switches;
 mod trap;
 

@@ -45,6 +45,7 @@ use crate::ffi::fault::{self, Fault};
 use crate::ffi::mig_file::{self, FileRef, UserFile};
 use crate::log_limit::{user_line, vf_line, SHARED_LINES};
 use crate::msg::{KernelError, Msg};
+use crate::profile::{Part, Stopwatch};
 
 /// A device migration state (`enum vfio_device_mig_state`).
 pub(crate) type MigState = bindings::vfio_device_mig_state;
@@ -271,7 +272,7 @@ fn new_file(
     mig_file::create(migf, kind)
 }
 
-fn quiesce(ivf: &IvfDevice, mig: &mut Migration) -> Result {
+fn quiesce(ivf: &IvfDevice, mig: &mut Migration, sw: &mut Stopwatch) -> Result {
     if fault::injected(Fault::Quiesce) {
         vf_line!(
             ivf,
@@ -281,7 +282,11 @@ fn quiesce(ivf: &IvfDevice, mig: &mut Migration) -> Result {
         return Err(ETIMEDOUT);
     }
     let mut bar = ivf.core().bar0()?;
-    match hal::quiesce(&mut *bar, ivf.regmap()) {
+    sw.mark(Part::Bar);
+    let res = hal::quiesce(&mut *bar, ivf.regmap());
+    sw.mark(Part::Mmio);
+    sw.mmio(bar.counts);
+    match res {
         Ok(rec) => {
             mig.record = Some(rec);
             Ok(())
@@ -293,25 +298,37 @@ fn quiesce(ivf: &IvfDevice, mig: &mut Migration) -> Result {
     }
 }
 
-fn resume(ivf: &IvfDevice, mig: &mut Migration) -> Result {
+fn resume(ivf: &IvfDevice, mig: &mut Migration, sw: &mut Stopwatch) -> Result {
     let Some(rec) = mig.record.take() else {
         return Ok(());
     };
     let mut bar = ivf.core().bar0()?;
-    hal::resume(&mut *bar, ivf.regmap(), &rec).map_err(|e| {
+    sw.mark(Part::Bar);
+    let res = hal::resume(&mut *bar, ivf.regmap(), &rec);
+    sw.mark(Part::Mmio);
+    sw.mmio(bar.counts);
+    res.map_err(|e| {
         vf_line!(ivf, dev_err, "resume failed: {}\n", Msg(e));
         e.kernel_error()
     })
 }
 
-/// Builds the state frame of the quiesced device into `out`.
-fn save_state(ivf: &IvfDevice, mig: &mut Migration, out: &mut KVec<u8>) -> Result {
+/// Reads what the state frame of the quiesced device carries: its
+/// registers and the PF's state for it.
+fn read_state(
+    ivf: &IvfDevice,
+    mig: &mut Migration,
+    sw: &mut Stopwatch,
+) -> Result<(hal::DeviceState, state::PfState)> {
     let rec = mig.record.ok_or(EINVAL)?;
     let mut bar = ivf.core().bar0()?;
+    sw.mark(Part::Bar);
     let st = hal::save(&mut *bar, ivf.regmap(), &rec);
     let c = bar.counts;
+    sw.mmio(c);
     // memory_lock before the PF mutex and rtnl, and not across them.
     drop(bar);
+    sw.mark(Part::Mmio);
     dev_dbg!(
         ivf.dev(),
         "save: {} MMIO reads, {} writes\n",
@@ -332,16 +349,52 @@ fn save_state(ivf: &IvfDevice, mig: &mut Migration, out: &mut KVec<u8>) -> Resul
     }
     let mbx = Some(pf.snoop.log);
     drop(pf);
-    // rtnl is taken outside the PF-channel mutex (mig -> rtnl only).
+    sw.mark(Part::PfLog);
+    // rtnl is taken outside the PF-channel mutex (mig -> rtnl only). The
+    // settings are read here, after the stop, because the administrator
+    // may change them until then; reading them earlier would still need
+    // this read to confirm them.
     let carried = state::PfState {
         mbx,
         admin: crate::pf_admin::get(ivf.core().pci())?,
     };
-    let start = out.len();
-    out.resize(start + MAX_FRAME_LEN, 0, GFP_KERNEL_ACCOUNT)?;
-    let n = write_state_frame(&mut out[start..], ivf.header(), ivf.regmap(), &st, &carried)
-        .map_err(|e| e.kernel_error())?;
-    out.truncate(start + n);
+    sw.mark(Part::PfAdmin);
+    Ok((st, carried))
+}
+
+/// Appends the state frame to `file`'s bytes, in the room its buffer was
+/// made with (no allocation in the stop window), and wakes its reader.
+fn publish_state(
+    ivf: &IvfDevice,
+    file: &FileRef,
+    st: &hal::DeviceState,
+    carried: &state::PfState,
+    sw: &mut Stopwatch,
+) -> Result {
+    let mut data = file.migf().data.lock();
+    let start = data.buf.len();
+    data.buf
+        .resize(start + MAX_FRAME_LEN, 0, GFP_KERNEL_ACCOUNT)?;
+    let written = write_state_frame(
+        &mut data.buf[start..],
+        ivf.header(),
+        ivf.regmap(),
+        st,
+        carried,
+    );
+    let n = match written {
+        Ok(n) => n,
+        Err(e) => {
+            data.buf.truncate(start);
+            return Err(e.kernel_error());
+        }
+    };
+    data.buf.truncate(start + n);
+    data.complete = true;
+    drop(data);
+    sw.mark(Part::Encode);
+    file.migf().readable.notify_all();
+    sw.mark(Part::Publish);
     Ok(())
 }
 
@@ -367,7 +420,11 @@ enum LoadFailure {
 /// (`pf_admin::plan`). Only then the PF's settings, the mailbox replay and
 /// the registers; a failure among those undoes the settings and leaves the
 /// device in ERROR.
-fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<u8, LoadFailure> {
+fn load(
+    ivf: &IvfDevice,
+    mig: &mut Migration,
+    sw: &mut Stopwatch,
+) -> core::result::Result<u8, LoadFailure> {
     use LoadFailure::{Failed, Refused};
     let refuse = |e: StreamError| {
         vf_line!(ivf, dev_err, "resume: {}\n", Msg(e));
@@ -396,6 +453,7 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<u8, LoadFa
         vf_line!(ivf, dev_err, "resume: {}\n", Msg(e));
         Refused(e.kernel_error())
     })?;
+    sw.mark(Part::Decode);
     let admin = match &log.admin {
         Some(admin) => Some(
             crate::pf_admin::plan(
@@ -413,10 +471,12 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<u8, LoadFa
     // memory_lock: mig -> rtnl only), then the VF's own requests, replayed
     // through its mailbox so the PF driver re-applies its filters; then the
     // registers.
+    sw.mark(Part::Plan);
     if let Some(plan) = &admin {
         plan.apply(ivf.dev(), ivf.core().pci()).map_err(Failed)?;
     }
-    if let Err(e) = load_device(ivf, &st, log.mbx.as_ref()) {
+    sw.mark(Part::Apply);
+    if let Err(e) = load_device(ivf, &st, log.mbx.as_ref(), sw) {
         if let Some(plan) = &admin {
             plan.undo(ivf.dev(), ivf.core().pci());
         }
@@ -435,11 +495,18 @@ fn load(ivf: &IvfDevice, mig: &mut Migration) -> core::result::Result<u8, LoadFa
 
 /// The device part of a load, with memory_lock held: the mailbox replay,
 /// then the registers.
-fn load_device(ivf: &IvfDevice, st: &hal::DeviceState, log: Option<&mbx::MbxLog>) -> Result {
+fn load_device(
+    ivf: &IvfDevice,
+    st: &hal::DeviceState,
+    log: Option<&mbx::MbxLog>,
+    sw: &mut Stopwatch,
+) -> Result {
     // The replay's verdicts are the PF's words: no trapped access of the
     // user's runs on the mailbox page meanwhile.
     let _mailbox = ivf.mailbox();
+    sw.mark(Part::MailboxLock);
     let mut bar = ivf.core().bar0()?;
+    sw.mark(Part::Bar);
     if let Some(log) = log {
         let started = Instant::<Monotonic>::now();
         let (accepted, sent) = mbx::replay_log(&mut *bar, ivf.regmap(), ivf.family(), log)
@@ -454,8 +521,11 @@ fn load_device(ivf: &IvfDevice, st: &hal::DeviceState, log: Option<&mbx::MbxLog>
         // No log in the stream: no replay this time.
         ivf.took(Step::Replay, 0);
     }
+    sw.mark(Part::Replay);
     let res = hal::load(&mut *bar, ivf.regmap(), st);
+    sw.mark(Part::Mmio);
     let c = bar.counts;
+    sw.mmio(c);
     dev_dbg!(
         ivf.dev(),
         "load: {} MMIO reads, {} writes, {} polls\n",
@@ -481,8 +551,8 @@ fn step(
     walked: &mut Walked,
 ) -> Result<NewFile> {
     let cur = mig.state;
-    let started = Instant::<Monotonic>::now();
-    let res = arc(ivf, mig, cur, next, walked);
+    let mut sw = Stopwatch::start();
+    let res = arc(ivf, mig, cur, next, walked, &mut sw);
     let timed = match (cur, next) {
         (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => Some(Step::Quiesce),
         (PRE_COPY_P2P, STOP_COPY) | (STOP, STOP_COPY) => Some(Step::Save),
@@ -491,7 +561,7 @@ fn step(
         _ => None,
     };
     if let (Some(step), Ok(_)) = (timed, &res) {
-        ivf.took(step, started.elapsed().as_micros_ceil());
+        ivf.profiled(step, sw.finish());
         // Only the resume runs the guest again (a tuple pattern would
         // match every step).
         if matches!(step, Step::Resume) {
@@ -508,10 +578,11 @@ fn arc(
     cur: MigState,
     next: MigState,
     walked: &mut Walked,
+    sw: &mut Stopwatch,
 ) -> Result<NewFile> {
     match (cur, next) {
-        (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ivf, mig).map(|()| None),
-        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ivf, mig).map(|()| None),
+        (RUNNING, RUNNING_P2P) | (PRE_COPY, PRE_COPY_P2P) => quiesce(ivf, mig, sw).map(|()| None),
+        (RUNNING_P2P, RUNNING) | (PRE_COPY_P2P, PRE_COPY) => resume(ivf, mig, sw).map(|()| None),
         (RUNNING_P2P, STOP) | (STOP, RUNNING_P2P) => Ok(None),
         (RUNNING, PRE_COPY) | (RUNNING_P2P, PRE_COPY_P2P) => {
             let (f, n) = compat_frame(ivf)?;
@@ -522,25 +593,21 @@ fn arc(
             Ok(None)
         }
         (PRE_COPY_P2P, STOP_COPY) => {
-            let mut frame = KVec::with_capacity(MAX_FRAME_LEN, GFP_KERNEL_ACCOUNT)?;
-            save_state(ivf, mig, &mut frame)?;
+            let (st, carried) = read_state(ivf, mig, sw)?;
             let file = mig.saving.as_ref().ok_or(EINVAL)?;
-            let mut data = file.migf().data.lock();
-            data.buf.extend_from_slice(&frame, GFP_KERNEL_ACCOUNT)?;
-            data.complete = true;
-            drop(data);
-            file.migf().readable.notify_all();
+            publish_state(ivf, file, &st, &carried, sw)?;
             Ok(None)
         }
         (STOP, STOP_COPY) => {
             let (f, n) = compat_frame(ivf)?;
-            let mut init = KVec::with_capacity(MAX_FRAME_LEN + n, GFP_KERNEL_ACCOUNT)?;
-            init.extend_from_slice(&f[..n], GFP_KERNEL_ACCOUNT)?;
-            save_state(ivf, mig, &mut init)?;
-            new_file(ivf, mig, Kind::Save, &init, true).map(Some)
+            let file = new_file(ivf, mig, Kind::Save, &f[..n], false)?;
+            sw.mark(Part::NewFile);
+            let (st, carried) = read_state(ivf, mig, sw)?;
+            publish_state(ivf, &file.0, &st, &carried, sw)?;
+            Ok(Some(file))
         }
         (STOP, RESUMING) => new_file(ivf, mig, Kind::Resume, &[], false).map(Some),
-        (RESUMING, STOP) => match load(ivf, mig) {
+        (RESUMING, STOP) => match load(ivf, mig, sw) {
             Ok(restored) => {
                 mig.resuming = None;
                 walked.loaded = Some(restored);

@@ -140,6 +140,17 @@ static ssize_t migration_times_show(struct device *dev, struct device_attribute 
 static DEVICE_ATTR_ADMIN_RO(migration_times);
 
 /*
+ * migration_profile: where the last of each step spent its time, its parts
+ * and MMIO (rust/profile.rs); the Rust side writes the page.
+ */
+static ssize_t migration_profile_show(struct device *dev, struct device_attribute *attr,
+				      char *buf)
+{
+	return ivf_migration_profile(to_pci_dev(dev), buf, PAGE_SIZE);
+}
+static DEVICE_ATTR_ADMIN_RO(migration_profile);
+
+/*
  * The per-VF switches (rust/switches.rs): one attribute per row of the
  * Rust table, all served by these two functions, which find the row from
  * the attribute's place in the array. A switch that may change only while
@@ -177,8 +188,12 @@ static ssize_t ivf_switch_store(struct device *dev, struct device_attribute *att
 	return ret ? ret : count;
 }
 
-/* The fixed attributes, then one per switch (filled at registration). */
-static struct attribute *ivf_dev_attrs[8 + IVF_MAX_SWITCHES + 1] = {
+/*
+ * The fixed attributes, then one per switch (filled at registration, from
+ * the first free slot: a fixed attribute added here cannot be overwritten).
+ */
+#define IVF_FIXED_ATTRS 8
+static struct attribute *ivf_dev_attrs[IVF_FIXED_ATTRS + IVF_MAX_SWITCHES + 1] = {
 	&dev_attr_dirty_stats.attr,
 	&dev_attr_guest_generation.attr,
 	&dev_attr_guest_capability_offset.attr,
@@ -186,13 +201,20 @@ static struct attribute *ivf_dev_attrs[8 + IVF_MAX_SWITCHES + 1] = {
 	&dev_attr_pf_forgets.attr,
 	&dev_attr_announce_stats.attr,
 	&dev_attr_migration_times.attr,
+	&dev_attr_migration_profile.attr,
 };
-#define IVF_FIXED_ATTRS 7
 ATTRIBUTE_GROUPS(ivf_dev);
 
 static void ivf_switch_attrs_init(void)
 {
 	u32 i, n = min_t(u32, ivf_switch_count(), IVF_MAX_SWITCHES);
+	u32 fixed = 0;
+
+	while (ivf_dev_attrs[fixed])
+		fixed++;
+	/* More fixed attributes than IVF_FIXED_ATTRS would eat the switches' room. */
+	if (WARN_ON(fixed > IVF_FIXED_ATTRS))
+		n = 0;
 
 	for (i = 0; i < n; i++) {
 		struct device_attribute *a = &ivf_switch_attrs[i];
@@ -202,7 +224,7 @@ static void ivf_switch_attrs_init(void)
 		a->attr.mode = 0644;
 		a->show = ivf_switch_show;
 		a->store = ivf_switch_store;
-		ivf_dev_attrs[IVF_FIXED_ATTRS + i] = &a->attr;
+		ivf_dev_attrs[fixed + i] = &a->attr;
 	}
 }
 

@@ -88,6 +88,7 @@ int ivf_guest_cap_offset(struct pci_dev *pdev);
 u32 ivf_migration_flags(struct pci_dev *pdev);
 u32 ivf_pf_forgets(struct pci_dev *pdev);
 void ivf_migration_times(struct pci_dev *pdev, u32 *out);
+ssize_t ivf_migration_profile(struct pci_dev *pdev, char *buf, size_t len);
 struct ivf_announce_stats;
 void ivf_announce_stats_get(struct pci_dev *pdev, struct ivf_announce_stats *out);
 

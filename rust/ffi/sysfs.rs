@@ -182,6 +182,34 @@ pub(crate) unsafe extern "C" fn ivf_migration_times(pdev: *mut pci_dev, out: *mu
     unsafe { core::ptr::copy_nonoverlapping(t.as_ptr(), out, t.len()) };
 }
 
+/// sysfs `migration_profile`: where the last quiesce, save, load and
+/// resume spent their time, one line each (`crate::profile`), into the
+/// `len` bytes at `buf`; returns the bytes written or `-EOVERFLOW`.
+///
+/// # Safety
+///
+/// As [`ivf_switch_word`]; `buf` holds `len` writable bytes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn ivf_migration_profile(
+    pdev: *mut pci_dev,
+    buf: *mut u8,
+    len: usize,
+) -> isize {
+    // SAFETY: as above.
+    let Some(ivf) = (unsafe { ivf_of_pdev(pdev) }) else {
+        return kernel::error::code::ENODEV.to_errno() as isize;
+    };
+    let profiles = ivf.profiles();
+    // SAFETY: sysfs's page, `len` bytes, ours until we return.
+    let mut out = kernel::str::Formatter::new(unsafe { core::slice::from_raw_parts_mut(buf, len) });
+    for (step, name) in crate::device::Step::PROFILED {
+        if profiles[step as usize].write(name, &mut out).is_err() {
+            return kernel::error::code::EOVERFLOW.to_errno() as isize;
+        }
+    }
+    out.bytes_written() as isize
+}
+
 /// sysfs `pf_forgets`: times the PF dropped a guest's filters.
 ///
 /// # Safety

@@ -6,12 +6,16 @@
 //! module runs (rust/common/src/hal.rs) over a register model of each
 //! family's VF, with enable handshakes that take 3 reads.
 //!
+//! `ivf-bench steps`, in the test VM, times each migration step of the
+//! module against the floor its MMIO sets ([`steps`]).
+//!
 //! `ivf-bench rx-trap`, run in the test VM (`tools/vm/run -- target/release/ivf-bench
 //! rx-trap`), measures instead what trapping a VF's RX tail page for dirty
 //! tracking costs the guest's reception ([`rxtrap`]).
 
 mod model;
 mod rxtrap;
+mod steps;
 
 use std::process::ExitCode;
 
@@ -65,7 +69,10 @@ const USAGE: &str = "\
 usage: ivf-bench                 figures of the migration core (any machine)
        ivf-bench rx-trap [--vf BDF] [--frames N]
                                  RX tail trap cost, in the test VM:
-                                 tools/vm/run -- target/release/ivf-bench rx-trap";
+                                 tools/vm/run -- target/release/ivf-bench rx-trap
+       ivf-bench steps [--migrations N]
+                                 each migration step's time, MMIO floor and parts,
+                                 in the test VM: tools/vm/run --vfs 2 -- target/release/ivf-bench steps";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -86,6 +93,30 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("ivf-bench rx-trap: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some("steps") => {
+            let mut opts = steps::Options::default();
+            match args.get(1..).unwrap_or_default() {
+                [] => {}
+                [flag, n] if flag == "--migrations" => match n.parse() {
+                    Ok(n) if n > 0 => opts.migrations = n,
+                    _ => {
+                        eprintln!("ivf-bench: --migrations: '{n}' is not a positive number");
+                        return ExitCode::from(2);
+                    }
+                },
+                other => {
+                    eprintln!("ivf-bench steps: unknown arguments {other:?}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            }
+            match steps::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("ivf-bench steps: {e}");
                     ExitCode::FAILURE
                 }
             }

@@ -532,9 +532,96 @@ pub fn dirty_stats(bdf: Bdf) -> Result<DirtyStats> {
     DirtyStats::parse(&text).map_err(|why| invalid(&path, why))
 }
 
+/// One line of `/sys/bus/pci/devices/<bdf>/migration_profile`: where the
+/// last run of a migration step spent its time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepProfile {
+    /// The step: quiesce, save, load or resume.
+    pub step: String,
+    /// Its wall time, in nanoseconds.
+    pub total_ns: u64,
+    /// Its MMIO reads (polls included), writes and poll delays.
+    pub reads: u64,
+    /// MMIO writes.
+    pub writes: u64,
+    /// Poll delays (each a wait for the device or the PF).
+    pub polls: u64,
+    /// Its parts in the order they ran, nanoseconds each; the last is
+    /// `other`, what no part accounts for.
+    pub parts: Vec<(String, u64)>,
+}
+
+impl StepProfile {
+    /// Parses one line: `STEP total_ns T reads R writes W polls P` and
+    /// then `PART NS` pairs.
+    pub fn parse(line: &str) -> std::result::Result<StepProfile, String> {
+        let mut words = line.split_whitespace();
+        let step = words.next().ok_or("an empty line")?.to_string();
+        let mut p = StepProfile {
+            step,
+            ..StepProfile::default()
+        };
+        let rest: Vec<&str> = words.collect();
+        if rest.len() % 2 != 0 {
+            return Err(format!("{}: a name without its number", p.step));
+        }
+        let mut seen = 0;
+        for pair in rest.chunks(2) {
+            let v = pair[1]
+                .parse::<u64>()
+                .map_err(|_| format!("{} {}: '{}' is not a number", p.step, pair[0], pair[1]))?;
+            match pair[0] {
+                "total_ns" => p.total_ns = v,
+                "reads" => p.reads = v,
+                "writes" => p.writes = v,
+                "polls" => p.polls = v,
+                part => {
+                    p.parts.push((part.to_string(), v));
+                    continue;
+                }
+            }
+            seen += 1;
+        }
+        if seen != 4 {
+            return Err(format!(
+                "{}: total_ns, reads, writes or polls missing",
+                p.step
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// Where the last quiesce, save, load and resume of `bdf` spent their time
+/// (its `migration_profile`), one entry per step.
+pub fn migration_profile(bdf: Bdf) -> Result<Vec<StepProfile>> {
+    let (path, text) = read_dev_file(bdf, "migration_profile")?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| StepProfile::parse(l).map_err(|why| invalid(&path, why)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_a_step_profile_and_refuses_a_torn_one() {
+        let p = StepProfile::parse(
+            "load total_ns 9000 reads 8 writes 42 polls 1 decode 100 replay 5000 mmio 2000 other 1900",
+        )
+        .unwrap();
+        assert_eq!(
+            (p.step.as_str(), p.total_ns, p.reads, p.writes, p.polls),
+            ("load", 9000, 8, 42, 1)
+        );
+        assert_eq!(p.parts.len(), 4);
+        assert_eq!(p.parts[1], ("replay".to_string(), 5000));
+        assert!(StepProfile::parse("load total_ns 9000 reads 8").is_err());
+        assert!(StepProfile::parse("load total_ns 9000 reads 8 writes 1 polls x").is_err());
+        assert!(StepProfile::parse("load total_ns").is_err());
+    }
 
     #[test]
     fn parses_and_prints_addresses() {
