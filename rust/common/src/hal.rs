@@ -8,7 +8,8 @@
 //!
 //! - **quiesce** (RUNNING -> RUNNING_P2P): record EIMS, mask every vector
 //!   (EIMC); per TX queue that is enabled, wait until head meets tail (every
-//!   posted packet sent), then clear the enable bit and poll it clear; per
+//!   posted packet sent), then clear the enable bit, with the family's
+//!   write-back flush (ixgbe's SWFLSH), and poll it clear; per
 //!   RX queue, clear enable and poll. After it returns the VF does no DMA.
 //! - **save** (STOP_COPY): read every queue and interrupt register. The
 //!   read-to-clear EICR and the mailbox control register are never read;
@@ -241,8 +242,20 @@ fn set_enable(
     dir: QueueDir,
     want: Enable,
 ) -> Result<(), HalError> {
+    set_enable_with(io, off, queue, dir, want, 0)
+}
+
+/// [`set_enable`], with `extra` bits in the write (a flush).
+fn set_enable_with(
+    io: &mut impl RegIo,
+    off: u32,
+    queue: u32,
+    dir: QueueDir,
+    want: Enable,
+    extra: u32,
+) -> Result<(), HalError> {
     let v = Dctl(io.read32(off));
-    io.write32(off, v.with_enable(want).0);
+    io.write32(off, v.with_enable(want).0 | extra);
     if poll_enable(io, off, want) {
         Ok(())
     } else {
@@ -282,7 +295,9 @@ pub fn quiesce(io: &mut impl RegIo, map: &RegMap) -> Result<QuiesceRecord, HalEr
                 });
             }
         }
-        set_enable(io, dctl, q, QueueDir::Tx, Enable::Off)?;
+        // With the family's flush: descriptors sent but not yet written
+        // back (WTHRESH batching) reach guest memory before the save.
+        set_enable_with(io, dctl, q, QueueDir::Tx, Enable::Off, map.tx_flush)?;
     }
     for q in 0..map.max_queue_pairs {
         let dctl = map.rxq(map.rx.dctl, q);
@@ -309,7 +324,8 @@ pub fn save(io: &mut impl RegIo, map: &RegMap, rec: &QuiesceRecord) -> DeviceSta
         let mut rx = RxQueue::from_words(r.offsets().map(|o| io.read32(map.rxq(o, q))));
         rx.dctl = Dctl(rx.dctl).with_enable(rx_en).0;
         let mut tx = TxQueue::from_words(t.offsets().map(|o| io.read32(map.txq(o, q))));
-        tx.dctl = Dctl(tx.dctl).with_enable(tx_en).0;
+        // A flush bit the device has not cleared yet is no state.
+        tx.dctl = Dctl(tx.dctl & !map.tx_flush).with_enable(tx_en).0;
         s.rx[i] = rx;
         s.tx[i] = tx;
     }

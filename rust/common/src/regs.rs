@@ -58,6 +58,12 @@ pub struct RegMap {
     pub vectors: u32,
     /// Widths of SRRCTL's buffer size fields.
     pub srrctl: SrrctlLayout,
+    /// TXDCTL's software flush bit (self-clearing), written with the
+    /// disable so the device writes back the descriptors it completed but
+    /// still holds (TXDCTL.WTHRESH batching: ixgbevf runs with 8); 0 where
+    /// the family's drivers do not use one. Linux's ixgbe and ixgbevf
+    /// disable a TX queue with it (`IXGBE_TXDCTL_SWFLSH`).
+    pub tx_flush: u32,
 }
 
 /// Offsets of the ring registers RX and TX queues share (queue 0; add
@@ -134,6 +140,7 @@ pub const IGB: RegMap = RegMap {
         bsize_packet_mask: 0x7f,
         bsize_header_mask: 0xf,
     },
+    tx_flush: 0,
 };
 
 /// ixgbe family (82599, X540, X550, X550EM) VF register map.
@@ -161,6 +168,7 @@ pub const IXGBE: RegMap = RegMap {
         bsize_packet_mask: 0x1f,
         bsize_header_mask: 0x3f,
     },
+    tx_flush: 1 << 26,
 };
 
 /// The register map of `family`.

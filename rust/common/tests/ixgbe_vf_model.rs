@@ -142,6 +142,33 @@ fn save_load_resume_reproduces_the_device() {
 }
 
 #[test]
+fn quiesce_flushes_tx_write_backs_and_the_save_carries_no_flush() {
+    let mut m = running_vf();
+    let rec = hal::quiesce(&mut m, M).unwrap();
+    assert_eq!(
+        m.tx_flushes,
+        vec![M.txq(M.tx.dctl, 0), M.txq(M.tx.dctl, 1)],
+        "each enabled TX queue disabled with SWFLSH, as ixgbe and ixgbevf do"
+    );
+    let saved = hal::save(&mut m, M, &rec);
+    for q in 0..2 {
+        assert_eq!(saved.tx[q].dctl & M.tx_flush, 0, "TX{q}: no flush carried");
+        assert_ne!(
+            saved.tx[q].dctl & DCTL_ENABLE,
+            0,
+            "TX{q}: enabled as the guest had it"
+        );
+    }
+    // igb's drivers use no flush: none is written.
+    let igb = &ivf_common::regs::IGB;
+    let mut g = VfModel::new(igb);
+    g.set(igb.txq(igb.tx.len, 0), 4096);
+    g.set(igb.txq(igb.tx.dctl, 0), DCTL_ENABLE);
+    hal::quiesce(&mut g, igb).unwrap();
+    assert!(g.tx_flushes.is_empty());
+}
+
+#[test]
 fn a_head_the_device_did_not_take_is_refused_by_name() {
     let mut src = running_vf();
     let rec = hal::quiesce(&mut src, M).unwrap();

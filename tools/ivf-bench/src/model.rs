@@ -41,6 +41,9 @@ pub struct VfModel {
     /// Heads take only a write of 0 (the emulated 82599's strict mode):
     /// silicon whose head did not take a load's write.
     pub heads_take_only_zero: bool,
+    /// TX queue control registers written with the family's flush bit
+    /// (kept set in the register, as a device slow to clear it would).
+    pub tx_flushes: Vec<u32>,
 }
 
 impl VfModel {
@@ -57,6 +60,7 @@ impl VfModel {
             forbidden_reads: Vec::new(),
             head_writes_while_enabled: Vec::new(),
             heads_take_only_zero: false,
+            tx_flushes: Vec::new(),
             packets_sent: 0,
         }
     }
@@ -130,6 +134,11 @@ impl RegIo for VfModel {
     fn write32(&mut self, off: u32, v: u32) {
         self.writes += 1;
         let M = self.map;
+        if let Some(q) = self.queue_of(off, M.tx.dctl) {
+            if off == M.txq(M.tx.dctl, q) && M.tx_flush != 0 && v & M.tx_flush != 0 {
+                self.tx_flushes.push(off);
+            }
+        }
         for (dctl, head) in [(M.rx.dctl, M.rx.head), (M.tx.dctl, M.tx.head)] {
             if let Some(q) = self.queue_of(off, head) {
                 if off == head + q * M.queue_stride && self.enabled(dctl + q * M.queue_stride) {
