@@ -29,13 +29,12 @@ use crate::ffi::vfio_core::{DevLock, Dma};
 use crate::log_limit::vf_line;
 use crate::mmio::Bar0;
 use crate::switches::Switch;
+use crate::trap::{followable_words, FOLLOW_MAX};
 
 type VfTracker = Tracker<KVVec<LoggedRange>, KVVec<u64>, KVVec<Slot>>;
 
 /// BAR0 page size (the trapping's unit).
 const PAGE: u64 = 4096;
-/// Most bytes of one access the tracker follows word by word.
-const FOLLOW_MAX: usize = 64;
 
 /// The per-device logging state, under the device's `dirty` mutex.
 #[derive(Default)]
@@ -193,7 +192,7 @@ pub(crate) fn region_write(
         return None;
     }
     let mut data = [0u8; FOLLOW_MAX];
-    let copied = count % 4 == 0 && count <= FOLLOW_MAX && off % 4 == 0 && {
+    let copied = followable_words(off, count) && {
         let mut r = UserSlice::new(buf, count).reader();
         r.read_slice(&mut data[..count]).is_ok()
     };

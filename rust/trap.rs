@@ -67,8 +67,17 @@ impl FollowsDevice for PfChannel {
     }
 }
 
-/// Most bytes of one access the snoop follows: the mailbox memory.
-const SNOOP_MAX: usize = 64;
+/// Most bytes of one trapped access the driver follows word by word (the
+/// snoop here, the RX tail tracker in dirty.rs): the mailbox memory.
+pub(crate) const FOLLOW_MAX: usize = 64;
+
+/// Whether a trapped access of `count` bytes at BAR offset `offset` is one
+/// the driver follows word by word (what VF drivers do: aligned 32-bit
+/// words, at most [`FOLLOW_MAX`] bytes); any other access of a trapped page
+/// taints what follows it.
+pub(crate) fn followable_words(offset: u64, count: usize) -> bool {
+    count % 4 == 0 && count <= FOLLOW_MAX && offset % 4 == 0
+}
 
 /// The BAR0 pages kept out of the mmap: the mailbox page, and the RX queue
 /// page in device-logging mode.
@@ -88,10 +97,9 @@ fn overlaps_trap(ivf: &IvfDevice, first: u64, count: u64) -> bool {
         .any(|&p| p >= first && p - first < count)
 }
 
-/// Whether the snoop can follow an access of `count` bytes at `pos` word by
-/// word (what VF drivers do); any other access taints it.
+/// Whether the snoop can follow an access of `count` bytes at `at`.
 fn followable(at: RegionPos, count: usize) -> bool {
-    count % 4 == 0 && count <= SNOOP_MAX && at.offset % 4 == 0
+    followable_words(at.offset, count)
 }
 
 /// Shows `bytes` (what was read or written at `off`) to the snoop, a
@@ -191,7 +199,7 @@ pub(crate) fn mailbox_read(
     count: usize,
     pos: &mut i64,
 ) -> isize {
-    let mut data = [0u8; SNOOP_MAX];
+    let mut data = [0u8; FOLLOW_MAX];
     let lock = ivf.mailbox();
     // Reads only matter for a reply's first word: a read we cannot follow
     // simply goes unseen (the reply stays pending, nothing is logged).
@@ -219,7 +227,7 @@ pub(crate) fn mailbox_write(
     count: usize,
     pos: &mut i64,
 ) -> Written {
-    let mut data = [0u8; SNOOP_MAX];
+    let mut data = [0u8; FOLLOW_MAX];
     let copied = followable(at, count) && {
         let mut r = UserSlice::new(buf, count).reader();
         r.read_slice(&mut data[..count]).is_ok()
