@@ -172,23 +172,19 @@ pub fn run(opts: &Options) -> Result<(), String> {
         5.0 * sum.2 / 1000.0 + 200.0
     );
     println!();
-    println!("where the median (open) run's time went, us:");
-    for m in &medians {
-        let parts: Vec<String> = m
-            .parts
-            .iter()
-            .map(|(p, ns)| format!("{p} {:.1}", *ns as f64 / 1000.0))
-            .collect();
-        println!("  {:<8} {}", m.step, parts.join(", "));
-    }
-    println!("where the first (boot) run's time went, us:");
-    for m in &runs[0] {
-        let parts: Vec<String> = m
-            .parts
-            .iter()
-            .map(|(p, ns)| format!("{p} {:.1}", *ns as f64 / 1000.0))
-            .collect();
-        println!("  {:<8} {}", m.step, parts.join(", "));
+    for (what, profiles) in [
+        ("median (open)", &medians[..]),
+        ("first (boot)", &runs[0][..]),
+    ] {
+        println!("where the {what} run's time went, us:");
+        for m in profiles {
+            let parts: Vec<String> = m
+                .parts
+                .iter()
+                .map(|(p, ns)| format!("{p} {:.1}", *ns as f64 / 1000.0))
+                .collect();
+            println!("  {:<8} {}", m.step, parts.join(", "));
+        }
     }
     let first = downtimes[0];
     downtimes.sort_unstable();
