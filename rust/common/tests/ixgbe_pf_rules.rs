@@ -443,3 +443,46 @@ fn igb_mac_filters_stop_the_migration_until_cleared() {
     send(&mut pf, &[msg::word0(msg::SET_MAC_ADDR, 1), a, b]).unwrap();
     assert_eq!(log_of(&pf).uncarried(), None);
 }
+
+/// Counts the mailbox memory words read through it.
+struct MemReads<'a> {
+    pf: &'a mut LinuxPf,
+    words: u32,
+}
+
+impl ivf_common::hal::RegIo for MemReads<'_> {
+    fn read32(&mut self, off: u32) -> u32 {
+        if (M.mbx_mem..M.mbx_mem + 4 * MBX_WORDS as u32).contains(&off) {
+            self.words += 1;
+        }
+        self.pf.read32(off)
+    }
+
+    fn write32(&mut self, off: u32, v: u32) {
+        self.pf.write32(off, v)
+    }
+
+    fn delay_us(&mut self, us: u32) {
+        self.pf.delay_us(us)
+    }
+}
+
+#[test]
+fn a_reply_is_read_only_as_far_as_it_carries_anything() {
+    let mut pf = LinuxPf::new(Family::Ixgbe);
+    let mut io = MemReads {
+        pf: &mut pf,
+        words: 0,
+    };
+    // RESET: word 0, the MAC in words 1 and 2, the multicast filter type.
+    let r = VfMailbox::new(&mut io, M)
+        .exchange(&Message::reset())
+        .unwrap();
+    assert_eq!(io.words, 4);
+    assert!(r[4..].iter().all(|w| *w == 0), "{r:x?}");
+    io.words = 0;
+    VfMailbox::new(&mut io, M)
+        .exchange(&Message::new(&[msg::SET_VLAN | 1 << 16, 100]))
+        .unwrap();
+    assert_eq!(io.words, 1, "a SET_VLAN answer is its word 0");
+}

@@ -240,6 +240,29 @@ pub fn mac_words(m: &[u8; 6]) -> (u32, u32) {
     )
 }
 
+/// How many words of the PF's reply to a message of type `kind` carry
+/// anything (what Linux's VF drivers read: RESET's MAC and multicast
+/// filter type, GET_QUEUES' five words, one value after word 0 for the
+/// negotiations and modes); every word for a type not listed. The VF side
+/// reads no more: each word is an MMIO read, and the replay is inside the
+/// migration's downtime.
+pub const fn reply_words(kind: u32) -> usize {
+    match kind {
+        msg::SET_MAC_ADDR
+        | msg::SET_MULTICAST
+        | msg::SET_VLAN
+        | msg::SET_LPE
+        | msg::SET_PROMISC_OR_MACVLAN => 1,
+        msg::API_NEGOTIATE
+        | msg::UPDATE_XCAST_MODE
+        | msg::GET_LINK_STATE
+        | msg::FEATURES_NEGOTIATE => 2,
+        msg::RESET => 4,
+        msg::GET_QUEUES => 5,
+        _ => MBX_WORDS,
+    }
+}
+
 /// Whether `reply0` is the PF doing request type `kind`: its type with ACK,
 /// or for RESET also NACK, which igb answers when it has no MAC for the VF
 /// (the reset happened all the same; SET_MAC_ADDR follows).

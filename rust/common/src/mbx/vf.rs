@@ -7,7 +7,7 @@
 use super::super::errno;
 use super::super::hal::RegIo;
 use super::super::regs::RegMap;
-use super::proto::{accepted, ctrl, msg, Message, MBX_WORDS};
+use super::proto::{accepted, ctrl, msg, reply_words, Message, MBX_WORDS};
 
 /// How long a wait for the PF lasts at most, in microseconds: 1 s.
 pub const MBX_TIMEOUT_US: u32 = 1_000_000;
@@ -174,7 +174,8 @@ impl<'a, IO: RegIo> VfMailbox<'a, IO> {
     }
 
     /// Sends `m`, waits for the reply and acknowledges it; returns the
-    /// reply's words when the PF did the request ([`accepted`]).
+    /// reply's words when the PF did the request ([`accepted`]): the
+    /// [`reply_words`] of its type, the rest 0.
     pub fn exchange(&mut self, m: &Message) -> Result<[u32; MBX_WORDS], MbxError> {
         let kind = m.kind();
         self.lock(kind)?;
@@ -188,8 +189,9 @@ impl<'a, IO: RegIo> VfMailbox<'a, IO> {
         self.wait(ctrl::PFACK, "acknowledge", kind)?;
         self.wait(ctrl::PFSTS, "reply", kind)?;
         self.lock(kind)?;
+        // The words past what the PF's answer carries stay 0 (unread).
         let mut reply = [0u32; MBX_WORDS];
-        for (i, w) in reply.iter_mut().enumerate() {
+        for (i, w) in reply.iter_mut().take(reply_words(kind)).enumerate() {
             *w = self.io.read32(self.map.mbx_mem + 4 * i as u32);
         }
         self.io.write32(self.map.mbx_ctrl, ctrl::ACK);
