@@ -314,6 +314,7 @@ fn pf_state_follows_the_vf() -> Outcome {
         load.as_micros(),
         stream.len()
     );
+    profiles_account_for_the_steps(vfs[0], vfs[1], load)?;
     // The PF's own view of VF1 is now what it was of VF0, re-applied by the
     // PF driver itself from the replayed mailbox requests.
     let (line1, vlan1) = pf_view(1, VID)?;
@@ -321,6 +322,85 @@ fn pf_state_follows_the_vf() -> Outcome {
     ensure!(vlan1, "no VLVF entry for VLAN {VID} on VF1's pool");
     filters_pass(&pf, &mut g)?;
     println!("# pf_state_follows_the_vf: {line1}");
+    Ok(())
+}
+
+/// The driver's `migration_profile` of the source's save and the
+/// destination's load: the parts in the order they run, no more time than
+/// the ioctl took, the save's MMIO exactly the HAL's reads of an igb VF,
+/// and a replay that did MMIO of its own.
+fn profiles_account_for_the_steps(
+    src: sysfs::Bdf,
+    dst: sysfs::Bdf,
+    load_wall: Duration,
+) -> Result<(), String> {
+    let step = |vf, name: &str| -> Result<sysfs::StepProfile, String> {
+        s(sysfs::migration_profile(vf))?
+            .into_iter()
+            .find(|p| p.step == name)
+            .ok_or(format!("{vf}: no {name} in migration_profile"))
+    };
+    let save = step(src, "save")?;
+    let load = step(dst, "load")?;
+    for p in [&save, &load] {
+        let sum: u64 = p.parts.iter().map(|(_, ns)| ns).sum();
+        ensure!(
+            sum == p.total_ns,
+            "{}: the parts add up to {sum} ns, the total is {} ns",
+            p.step,
+            p.total_ns
+        );
+        println!(
+            "# pf_state_follows_the_vf: {} {} ns, {} reads {} writes, {:?}",
+            p.step, p.total_ns, p.reads, p.writes, p.parts
+        );
+    }
+    let names = |p: &sysfs::StepProfile| p.parts.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    ensure_eq!(
+        names(&save),
+        // STOP -> STOP_COPY: no PRE_COPY made the file before the stop.
+        ["new_file", "bar", "mmio", "pf_log", "pf_admin", "encode", "publish", "other"],
+        "the save's parts"
+    );
+    ensure_eq!(
+        names(&load),
+        [
+            "decode",
+            "plan",
+            "apply",
+            "mailbox_lock",
+            "bar",
+            "replay",
+            "mmio",
+            "other"
+        ],
+        "the load's parts"
+    );
+    // hal::save reads every queue register of both pairs, EIAC, EIAM, the
+    // IVARs, IVAR_MISC and the EITRs; nothing else, no write.
+    let want = MAP.max_queue_pairs as usize
+        * (ivf_common::hal::RxQueue::LEN + ivf_common::hal::TxQueue::LEN)
+        + 2
+        + MAP.ivar_count as usize
+        + 1
+        + MAP.vectors as usize;
+    ensure_eq!(
+        (save.reads, save.writes),
+        (want as u64, 0),
+        "the save's MMIO"
+    );
+    let replay = load.parts.iter().find(|(n, _)| n == "replay").map(|p| p.1);
+    ensure!(
+        replay.is_some_and(|ns| ns > 0),
+        "no replay time: {:?}",
+        load.parts
+    );
+    ensure!(
+        load.total_ns <= load_wall.as_nanos() as u64,
+        "the load took {} ns by its profile, {} ns by the ioctl's clock",
+        load.total_ns,
+        load_wall.as_nanos()
+    );
     Ok(())
 }
 
