@@ -66,7 +66,7 @@ pub(crate) fn arrived(ivf: &IvfDevice, arrival: &Arrival) {
     match res {
         Ok(false) => dev_dbg!(
             ivf.dev(),
-            "announce not sent: the last one started less than a second ago\n"
+            "announce deferred: the last one started less than a second ago\n"
         ),
         Ok(true) => dev_dbg!(
             ivf.dev(),

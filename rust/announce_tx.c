@@ -26,16 +26,23 @@ struct ivf_announce {
 	u32 rounds_left;
 	u32 delay_ms;
 	u32 step_ms;
-	/* When the last announce started (jiffies), for the rate limit. */
+	/*
+	 * When the last announce's first round went or goes (jiffies), for
+	 * the rate limit; whether that round has run.
+	 */
 	unsigned long last_start;
 	bool started;
+	bool first_sent;
 	struct ivf_announce_stats stats;
 };
 
 /*
- * At most one announce a second per VF, whoever its user: a VFIO user can
- * resume its VF from streams in a loop (or close, reopen and resume), and
- * each announce is up to 160 broadcast frames.
+ * At most one announce a second starts per VF, whoever its user: a VFIO
+ * user can resume its VF from streams in a loop (or close, reopen and
+ * resume), and each announce is up to 160 broadcast frames. One sooner is
+ * not dropped (a guest that really arrived twice in a second must still be
+ * announced where it is): it waits for its slot, and replaces an announce
+ * still waiting for its own, so a loop of starts sends one a second.
  */
 #define IVF_ANNOUNCE_MIN_GAP HZ
 
@@ -103,6 +110,7 @@ static void ivf_announce_round(struct work_struct *work)
 	if (nd)
 		netdev_put(nd, &tracker);
 	a->stats.rounds++;
+	a->first_sent = true;
 	if (--a->rounds_left) {
 		schedule_delayed_work(&a->work, msecs_to_jiffies(a->delay_ms));
 		a->delay_ms += a->step_ms;
@@ -125,19 +133,24 @@ struct ivf_announce *ivf_announce_alloc(struct pci_dev *vf)
 bool ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *lens, u32 count,
 			u32 dropped, u32 rounds, u32 first_ms, u32 step_ms)
 {
+	unsigned long now, slot;
 	u32 i;
 
-	mutex_lock(&a->lock);
-	if (a->started && time_before(jiffies, a->last_start + IVF_ANNOUNCE_MIN_GAP)) {
-		a->stats.limited++;
-		mutex_unlock(&a->lock);
-		return false;
-	}
-	mutex_unlock(&a->lock);
 	cancel_delayed_work_sync(&a->work);
 	mutex_lock(&a->lock);
+	now = jiffies;
+	slot = now;
+	if (a->started) {
+		/* A first round still waiting gives its slot to this one. */
+		slot = a->first_sent ? a->last_start + IVF_ANNOUNCE_MIN_GAP : a->last_start;
+		if (time_before(now, slot))
+			a->stats.limited++;
+		else
+			slot = now;
+	}
 	a->started = true;
-	a->last_start = jiffies;
+	a->first_sent = false;
+	a->last_start = slot;
 	a->count = min_t(u32, count, IVF_ANNOUNCE_MAX_FRAMES);
 	for (i = 0; i < a->count; i++) {
 		a->lens[i] = min_t(u16, lens[i], IVF_ANNOUNCE_FRAME_MAX);
@@ -149,9 +162,9 @@ bool ivf_announce_start(struct ivf_announce *a, const u8 *frames, const u16 *len
 	a->stats.announces++;
 	a->stats.dropped += dropped;
 	mutex_unlock(&a->lock);
-	/* The first round at once: the guest runs here now. */
-	schedule_delayed_work(&a->work, 0);
-	return true;
+	/* The first round at once (the guest runs here now), or in its slot. */
+	schedule_delayed_work(&a->work, slot - now);
+	return slot == now;
 }
 
 void ivf_announce_stop(struct ivf_announce *a)

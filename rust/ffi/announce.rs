@@ -58,8 +58,9 @@ impl Announcer {
 
     /// Sends `plan` on `vf`'s PF netdev: `rounds` rounds, the first at
     /// once, then after `first_ms`, each next gap `step_ms` longer. Ends an
-    /// announce still running. `Ok(false)`: not sent, another started
-    /// less than a second ago (counted as `limited`).
+    /// announce still running. `Ok(false)`: the first round waits (up to a
+    /// second) because another started less than a second ago (counted as
+    /// `limited`).
     pub(crate) fn start(
         &self,
         vf: &kernel::pci::Device,
