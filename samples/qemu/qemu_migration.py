@@ -212,7 +212,13 @@ class Vm:
             cmd += ["-incoming", "defer"]
         self.log = open(f"{WORK}/{name}.log", "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        self.qmp = Qmp(self.qmp_path)
+        try:
+            self.qmp = Qmp(self.qmp_path)
+        except (OSError, Failure) as e:
+            # Say why: QEMU's own words, not just a socket error.
+            time.sleep(0.5)
+            raise Failure(f"QEMU {name} on {vf} did not answer on QMP ({e}); exit status "
+                          f"{self.proc.poll()}; its log: {self.qemu_log()!r}") from e
 
     def console(self):
         try:
